@@ -1,0 +1,393 @@
+//! Configuration: defaults, then `caseguard.toml`, then `CASEGUARD_*` variables.
+//!
+//! Owns parsing and validating every setting before anything starts. A bad
+//! setting becomes one [`ConfigError`] line naming the key and the problem —
+//! never the value of a secret. Secrets (database and SMTP URLs, which may
+//! carry passwords) are `SecretString`s, so `Debug` and logs print
+//! `[REDACTED]`. Runtime checks that touch the outside world (creating the data
+//! directory, binding the port) live in `startup.rs` and report the same way.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::db::DatabaseUrl;
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "caseguard.toml";
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "CASEGUARD_";
+
+/// A setting that cannot be used. The message is one line, names the setting
+/// and never contains a secret value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ConfigError {
+    fn key(key: &str, problem: impl std::fmt::Display) -> Self {
+        Self(format!("configuration `{key}`: {problem}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+/// The settings as written by the operator, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    listen: String,
+    database_url: SecretString,
+    data_dir: PathBuf,
+    keyring: Option<PathBuf>,
+    smtp_url: Option<SecretString>,
+    public_url: Option<String>,
+    environment: Environment,
+    log_format: Option<LogFormat>,
+    log_level: String,
+    db_pool_size: u32,
+    db_connect_timeout_secs: u64,
+    request_body_limit_bytes: u64,
+    request_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+}
+
+/// Defaults, as a provider figment can merge the file and environment over.
+fn defaults() -> Serialized<serde_json::Value> {
+    Serialized::defaults(serde_json::json!({
+        "listen": "127.0.0.1:8080",
+        "database_url": "sqlite://./data/caseguard.db",
+        "data_dir": "./data",
+        "environment": "development",
+        "log_level": "info",
+        "db_pool_size": 8,
+        "db_connect_timeout_secs": 5,
+        "request_body_limit_bytes": 1_048_576,
+        "request_timeout_secs": 30,
+        "shutdown_grace_secs": 30,
+    }))
+}
+
+/// Every known key, for the "unknown key" message.
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "data_dir",
+    "keyring",
+    "smtp_url",
+    "public_url",
+    "environment",
+    "log_format",
+    "log_level",
+    "db_pool_size",
+    "db_connect_timeout_secs",
+    "request_body_limit_bytes",
+    "request_timeout_secs",
+    "shutdown_grace_secs",
+];
+
+/// Validated settings. Construct with [`Settings::load`] or
+/// [`Settings::from_overrides`].
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: DatabaseUrl,
+    pub data_dir: PathBuf,
+    /// Where the key-encryption keyring lives (default: `<data_dir>/keyring`).
+    pub keyring: PathBuf,
+    pub smtp_url: Option<SecretString>,
+    /// The address users reach the service at, used in links.
+    pub public_url: url::Url,
+    pub environment: Environment,
+    pub log_format: LogFormat,
+    pub log_level: String,
+    pub db_pool_size: u32,
+    pub db_connect_timeout: Duration,
+    pub request_body_limit: usize,
+    pub request_timeout: Duration,
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    /// Defaults → the config file → `CASEGUARD_*` environment variables.
+    ///
+    /// `file` is the `--config` path; when it is `None`, `caseguard.toml` in
+    /// the working directory is read if it exists.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(defaults());
+        match file {
+            Some(path) => {
+                if !path.is_file() {
+                    return Err(ConfigError(format!(
+                        "configuration file {} does not exist or is not a file",
+                        path.display()
+                    )));
+                }
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => {
+                if Path::new(DEFAULT_CONFIG_FILE).is_file() {
+                    figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+                }
+            }
+        }
+        // `CASEGUARD_CONFIG` is the `--config` flag's variable, not a setting.
+        let env = Env::prefixed(ENV_PREFIX).ignore(&["config"]);
+        Self::from_figment(figment.merge(env))
+    }
+
+    /// Defaults plus the given keys only: no file, no environment. For tests
+    /// and tools that must not be influenced by the surrounding process.
+    pub fn from_overrides<I, K, V>(overrides: I) -> Result<Self, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: serde::Serialize,
+    {
+        let mut figment = Figment::from(defaults());
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key.as_ref(), value));
+        }
+        Self::from_figment(figment)
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let raw: RawSettings = figment.extract().map_err(describe_figment_error)?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let listen: SocketAddr = raw.listen.trim().parse().map_err(|_| {
+            ConfigError::key(
+                "listen",
+                format!("`{}` is not an address such as 127.0.0.1:8080", raw.listen),
+            )
+        })?;
+        let database = DatabaseUrl::parse(&raw.database_url)
+            .map_err(|problem| ConfigError::key("database_url", problem))?;
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::key("data_dir", "must not be empty"));
+        }
+        let keyring = raw.keyring.unwrap_or_else(|| raw.data_dir.join("keyring"));
+        let public_url = match raw.public_url {
+            Some(text) => {
+                let url = url::Url::parse(&text)
+                    .map_err(|e| ConfigError::key("public_url", format!("not a URL ({e})")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+                    return Err(ConfigError::key(
+                        "public_url",
+                        "must be an http:// or https:// address with a host",
+                    ));
+                }
+                url
+            }
+            None => url::Url::parse(&format!("http://{listen}/"))
+                .map_err(|e| ConfigError::key("public_url", e))?,
+        };
+        if let Some(smtp) = &raw.smtp_url {
+            use secrecy::ExposeSecret;
+            let scheme = smtp.expose_secret().split("://").next().unwrap_or_default();
+            if !matches!(scheme, "smtp" | "smtps") || !smtp.expose_secret().contains("://") {
+                return Err(ConfigError::key(
+                    "smtp_url",
+                    "must start with smtp:// or smtps://",
+                ));
+            }
+        }
+        tracing_subscriber::EnvFilter::try_new(&raw.log_level)
+            .map_err(|e| ConfigError::key("log_level", format!("not a log filter ({e})")))?;
+        let log_format = raw.log_format.unwrap_or(match raw.environment {
+            Environment::Development => LogFormat::Text,
+            Environment::Production => LogFormat::Json,
+        });
+        let db_pool_size = in_range("db_pool_size", raw.db_pool_size, 1, 256)?;
+        let connect = in_range(
+            "db_connect_timeout_secs",
+            raw.db_connect_timeout_secs,
+            1,
+            300,
+        )?;
+        let body = in_range(
+            "request_body_limit_bytes",
+            raw.request_body_limit_bytes,
+            1024,
+            1 << 30,
+        )?;
+        let timeout = in_range("request_timeout_secs", raw.request_timeout_secs, 1, 3600)?;
+        let grace = in_range("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 3600)?;
+        Ok(Self {
+            listen,
+            database,
+            data_dir: raw.data_dir,
+            keyring,
+            smtp_url: raw.smtp_url,
+            public_url,
+            environment: raw.environment,
+            log_format,
+            log_level: raw.log_level,
+            db_pool_size,
+            db_connect_timeout: Duration::from_secs(connect),
+            request_body_limit: usize::try_from(body)
+                .map_err(|e| ConfigError::key("request_body_limit_bytes", e))?,
+            request_timeout: Duration::from_secs(timeout),
+            shutdown_grace: Duration::from_secs(grace),
+        })
+    }
+}
+
+fn in_range<T>(key: &str, value: T, min: T, max: T) -> Result<T, ConfigError>
+where
+    T: PartialOrd + std::fmt::Display + Copy,
+{
+    if value < min || value > max {
+        return Err(ConfigError::key(
+            key,
+            format!("{value} is out of range ({min}–{max})"),
+        ));
+    }
+    Ok(value)
+}
+
+/// Turns figment's error into one line that names the key and where it came
+/// from. Values are never echoed: a mistyped secret must not reach a terminal
+/// or a log collector.
+fn describe_figment_error(error: figment::Error) -> ConfigError {
+    use figment::error::Kind;
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|meta| match &meta.source {
+            Some(figment::Source::File(path)) => format!(" in {}", path.display()),
+            _ if meta.name.contains("environment") => " in the environment".to_owned(),
+            _ => String::new(),
+        })
+        .unwrap_or_default();
+    let from_env = source == " in the environment";
+    let key = error.path.join(".");
+    match &error.kind {
+        Kind::UnknownField(field, _) => {
+            let shown = if from_env {
+                format!("{ENV_PREFIX}{}", field.to_uppercase())
+            } else {
+                format!("`{field}`")
+            };
+            ConfigError(format!(
+                "unknown configuration key {shown}{source} (known keys: {})",
+                KNOWN_KEYS.join(", ")
+            ))
+        }
+        Kind::InvalidType(actual, expected) => ConfigError(format!(
+            "configuration `{key}`{source}: expected {expected}, found {}",
+            describe_actual(actual)
+        )),
+        Kind::InvalidValue(_, expected) | Kind::Message(expected) => ConfigError(format!(
+            "configuration `{key}`{source}: expected {expected}"
+        )),
+        Kind::UnknownVariant(_, expected) => ConfigError(format!(
+            "configuration `{key}`{source}: expected one of {}",
+            expected.join(", ")
+        )),
+        Kind::MissingField(field) => {
+            ConfigError(format!("configuration `{field}`{source} is missing"))
+        }
+        _ => ConfigError(format!(
+            "configuration{source} cannot be read: {}",
+            error.kind
+        )),
+    }
+}
+
+fn describe_actual(actual: &figment::error::Actual) -> &'static str {
+    use figment::error::Actual;
+    match actual {
+        Actual::Bool(_) => "a boolean",
+        Actual::Unsigned(_) | Actual::Signed(_) => "an integer",
+        Actual::Float(_) => "a number",
+        Actual::Char(_) | Actual::Str(_) => "a string",
+        Actual::Map => "a table",
+        Actual::Seq => "a list",
+        _ => "another kind of value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_use_embedded_sqlite() {
+        let settings = Settings::from_overrides(Vec::<(&str, &str)>::new()).unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert!(matches!(settings.database, DatabaseUrl::Sqlite { .. }));
+        assert_eq!(settings.keyring, PathBuf::from("./data/keyring"));
+        assert_eq!(settings.log_format, LogFormat::Text);
+        assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Settings::from_overrides([("databse_url", "x")]).unwrap_err();
+        assert!(
+            err.0.contains("unknown configuration key `databse_url`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let err = Settings::from_overrides([("db_pool_size", 0)]).unwrap_err();
+        assert!(err.0.contains("db_pool_size"), "{err}");
+    }
+
+    #[test]
+    fn production_logs_json_by_default() {
+        let s = Settings::from_overrides([("environment", "production")]).unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Settings::from_overrides([
+            (
+                "database_url",
+                "postgres://app:hunter2secret@db.example/caseguard",
+            ),
+            ("smtp_url", "smtp://mailer:hunter3secret@mail.example"),
+        ])
+        .unwrap();
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("hunter2secret") && !debug.contains("hunter3secret"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn bad_smtp_url_is_refused_without_echo() {
+        let err =
+            Settings::from_overrides([("smtp_url", "mail.example:hunter4secret")]).unwrap_err();
+        assert!(
+            err.0.contains("smtp_url") && !err.0.contains("hunter4secret"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! Domain types: values that are valid by construction (STYLE §3).
+//!
+//! Raw input arrives as plain strings in request or file DTOs; `parse` turns
+//! it into these types or says precisely what is wrong. Fields are private so
+//! nothing else can build an invalid value. This module never touches the
+//! database or the network.
+
+pub mod org;

@@ -1,0 +1,13 @@
+//! caseguard: confidential case management for gender-based violence and
+//! abuse cases in schools. See `docs/ARCHITECTURE.md` for the map.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod orgs;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

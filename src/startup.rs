@@ -1,0 +1,227 @@
+//! Builds the application: the one place where settings, pool, migrations,
+//! state and router come together (STYLE §1). `main.rs` and the integration
+//! tests build the very same [`Application`].
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::{ConfigError, Settings};
+use crate::db::{Backend, ConnectError, Db, migrations};
+use crate::web::{self, AppState, metrics::Metrics};
+
+/// Why the service could not start. [`StartupError::exit_code`] tells `main`
+/// which exit code to use: 2 for a setting the operator must fix, 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StartupError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Config(_) => 2,
+            Self::Failed(_) => 1,
+        }
+    }
+}
+
+/// A built, bound, migrated application, ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    router: Router,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the application with the real clock.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Arc::new(SystemClock), None).await
+    }
+
+    /// Builds the application with a given clock and, for tests, extra routes
+    /// that go through the same middleware as the real ones.
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        extra_routes: Option<Router>,
+    ) -> Result<Self, StartupError> {
+        prepare_data_dir(&settings.data_dir)?;
+        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+            ConfigError(format!(
+                "cannot listen on {}: {}",
+                settings.listen,
+                describe_io(&e)
+            ))
+        })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| StartupError::Failed(format!("cannot read the listening address: {e}")))?;
+        let db = open_database(&settings).await?;
+        let applied = {
+            let db = db.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut conn = db.get().map_err(|e| e.to_string())?;
+                migrations::run_pending(&mut conn).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(|e| StartupError::Failed(e.to_string()))?
+            .map_err(StartupError::Failed)?
+        };
+        if !applied.is_empty() {
+            tracing::info!(count = applied.len(), "applied database migrations");
+        }
+        let state = AppState {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::new()),
+        };
+        let router = web::router(state.clone(), extra_routes);
+        Ok(Self {
+            listener,
+            addr,
+            router,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes, then stops accepting connections and
+    /// lets in-flight requests finish, for at most `shutdown_grace`.
+    pub async fn run_until<F>(self, stop: F) -> std::io::Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let grace = self.state.settings.shutdown_grace;
+        let stopping = Arc::new(Notify::new());
+        let announce = stopping.clone();
+        let signal = async move {
+            stop.await;
+            tracing::info!("stopping: no new connections, finishing in-flight requests");
+            announce.notify_waiters();
+        };
+        tracing::info!(
+            url = %format!("http://{}/", self.addr),
+            database = %self.state.db.url().redacted(),
+            "caseguard listening on http://{}/",
+            self.addr
+        );
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        let deadline = async move {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+        };
+        tokio::select! {
+            result = server => {
+                tracing::info!("stopped");
+                result
+            }
+            () = deadline => {
+                tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Creates the data directory and proves it is writable.
+fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
+    let fail = |e: std::io::Error| {
+        ConfigError(format!(
+            "data directory {} is not usable: {}",
+            dir.display(),
+            describe_io(&e)
+        ))
+    };
+    std::fs::create_dir_all(dir).map_err(fail)?;
+    let probe = dir.join(format!(".write-test-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&probe, b"").map_err(fail)?;
+    std::fs::remove_file(&probe).map_err(fail)?;
+    Ok(())
+}
+
+/// Opens the pool. An SQLite path that cannot be opened is a setting to fix
+/// (exit code 2); an unreachable PostgreSQL server is an outage (exit code 1).
+pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
+    let url = settings.database.clone();
+    let size = settings.db_pool_size;
+    let timeout = settings.db_connect_timeout;
+    let redacted = url.redacted();
+    let result = tokio::task::spawn_blocking(move || Db::connect(&url, size, timeout))
+        .await
+        .map_err(|e| StartupError::Failed(e.to_string()))?;
+    result.map_err(|error| {
+        let message = format!("database {redacted}: {error}");
+        match (settings.database.backend(), &error) {
+            (Backend::Sqlite, ConnectError::Open(_)) => StartupError::Config(ConfigError(message)),
+            _ => StartupError::Failed(message),
+        }
+    })
+}
+
+fn describe_io(error: &std::io::Error) -> String {
+    match error.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "address already in use (is caseguard already running?)".into()
+        }
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => error.to_string(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,65 @@
+//! HTTP: routes, the shared state handlers see, and the middleware stack.
+//!
+//! Owns the outside paths of DESIGN §7 (`/healthz`, `/readyz`, `/metrics`,
+//! `/api/v1`, `/`). Handlers parse input into domain types, ask the
+//! authorization module, call domain code and return DTOs (STYLE §2); they
+//! never build SQL or touch crypto themselves.
+
+pub mod health;
+pub mod metrics;
+pub mod middleware;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::Db;
+use crate::error::ApiError;
+use metrics::Metrics;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: SharedClock,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole application router, with its middleware. `extra` routes (used by
+/// tests) are merged in before the middleware so they behave like real ones.
+pub fn router(state: AppState, extra: Option<Router>) -> Router {
+    let api = Router::new().fallback(|| async { ApiError::not_found() });
+    let mut app = Router::new()
+        .route("/", get(home))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::scrape))
+        .nest("/api/v1", api)
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
+        .with_state(state.clone());
+    if let Some(extra) = extra {
+        app = app.merge(extra);
+    }
+    middleware::apply(app, &state).layer(DefaultBodyLimit::max(state.settings.request_body_limit))
+}
+
+/// Placeholder home page until the web interface lands: says the service
+/// runs, in Vietnamese first.
+async fn home() -> impl IntoResponse {
+    Html(concat!(
+        "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<title>caseguard</title></head><body>",
+        "<h1>caseguard</h1>",
+        "<p>Dịch vụ đang hoạt động. Giao diện web sẽ có trong bản phát hành sau.</p>",
+        "<p lang=\"en\">The service is running. The web interface arrives in a later release.</p>",
+        "</body></html>"
+    ))
+}

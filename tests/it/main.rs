@@ -1,0 +1,21 @@
+//! The one integration-test binary (STYLE §12). Every test gets its own
+//! database: a fresh SQLite file always, and a fresh PostgreSQL database when
+//! `CG_TEST_POSTGRES_URL` names a server (CI always sets it, together with
+//! `CG_TEST_REQUIRE_POSTGRES=1` so a missing server fails instead of skipping).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "test code: a failed expectation should panic with its message"
+)]
+
+#[macro_use]
+mod helpers;
+
+mod config_errors;
+mod health;
+mod migrations;
+mod org_import;
+mod shutdown;
