@@ -1,0 +1,462 @@
+//! The keyring: every long-lived secret key, each with one purpose (ASVS
+//! 11.1.1, 11.1.2).
+//!
+//! | purpose | what | used for |
+//! |---|---|---|
+//! | `token_signing` | Ed25519 | API access tokens (JWT, `kid` = key id) |
+//! | `audit_signing` | Ed25519 | signed checkpoints of the audit chain |
+//! | `credential_sealing` | AES-256 | TOTP secrets at rest |
+//!
+//! (The cases issue adds the field key-encryption keys and the blind-index
+//! key.) Several keys may exist per purpose: the newest signs or seals, older
+//! ones still verify or open, so keys rotate without breaking what exists.
+//!
+//! Keys come from a [`KeyProvider`]. The default [`FileKeyProvider`] keeps a
+//! TOML file beside the data (mode 0600), creates it on first start with a
+//! loud warning, and refuses a file that group or others can read. A KMS or
+//! environment provider implements the same trait.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use serde::{Deserialize, Serialize};
+
+use super::{SecretBytes, random_bytes};
+use crate::clock::Clock;
+
+/// What a key is for. One key, one purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyPurpose {
+    TokenSigning,
+    AuditSigning,
+    CredentialSealing,
+}
+
+impl KeyPurpose {
+    pub const ALL: &'static [KeyPurpose] = &[
+        KeyPurpose::TokenSigning,
+        KeyPurpose::AuditSigning,
+        KeyPurpose::CredentialSealing,
+    ];
+
+    fn id_prefix(self) -> &'static str {
+        match self {
+            Self::TokenSigning => "tok",
+            Self::AuditSigning => "aud",
+            Self::CredentialSealing => "cred",
+        }
+    }
+
+    /// Makes fresh key material of the right kind.
+    fn generate(self) -> Result<Vec<u8>, KeyringError> {
+        match self {
+            Self::TokenSigning | Self::AuditSigning => {
+                let rng = ring::rand::SystemRandom::new();
+                let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
+                    .map_err(|_| KeyringError::Invalid("cannot generate an Ed25519 key".into()))?;
+                Ok(pkcs8.as_ref().to_vec())
+            }
+            Self::CredentialSealing => Ok(random_bytes::<32>()
+                .map_err(|e| KeyringError::Invalid(e.to_string()))?
+                .to_vec()),
+        }
+    }
+
+    /// Checks that material is a usable key for this purpose.
+    fn check(self, material: &[u8]) -> Result<(), String> {
+        match self {
+            Self::TokenSigning | Self::AuditSigning => Ed25519KeyPair::from_pkcs8(material)
+                .map(drop)
+                .map_err(|_| "not an Ed25519 PKCS#8 key".to_owned()),
+            Self::CredentialSealing if material.len() == 32 => Ok(()),
+            Self::CredentialSealing => Err("not a 256-bit key".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("keyring {path}: {problem}")]
+    File { path: PathBuf, problem: String },
+    #[error("keyring: {0}")]
+    Invalid(String),
+}
+
+/// One key as stored.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StoredKey {
+    id: String,
+    purpose: KeyPurpose,
+    created_at: DateTime<Utc>,
+    /// Base64 key material.
+    material: String,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyringFile {
+    format: u32,
+    #[serde(default, rename = "key")]
+    keys: Vec<StoredKey>,
+}
+
+/// A key in memory.
+#[derive(Clone)]
+pub struct Key {
+    pub id: String,
+    pub purpose: KeyPurpose,
+    pub created_at: DateTime<Utc>,
+    material: SecretBytes,
+}
+
+impl Key {
+    pub(crate) fn material(&self) -> &[u8] {
+        self.material.expose()
+    }
+
+    /// The raw Ed25519 public key of a signing key.
+    pub fn ed25519_public_key(&self) -> Option<Vec<u8>> {
+        Ed25519KeyPair::from_pkcs8(self.material())
+            .ok()
+            .map(|pair| pair.public_key().as_ref().to_vec())
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Key")
+            .field("id", &self.id)
+            .field("purpose", &self.purpose)
+            .field("material", &"[redacted]")
+            .finish()
+    }
+}
+
+/// All keys, by purpose, newest last.
+#[derive(Debug, Clone, Default)]
+pub struct Keyring {
+    keys: BTreeMap<KeyPurpose, Vec<Key>>,
+}
+
+impl Keyring {
+    /// The key that signs or seals new data for `purpose`.
+    pub fn active(&self, purpose: KeyPurpose) -> Result<&Key, KeyringError> {
+        self.keys
+            .get(&purpose)
+            .and_then(|keys| keys.last())
+            .ok_or_else(|| KeyringError::Invalid(format!("no {purpose:?} key")))
+    }
+
+    /// A key by id, only if it has the expected purpose.
+    pub fn get(&self, purpose: KeyPurpose, id: &str) -> Option<&Key> {
+        self.keys.get(&purpose)?.iter().find(|key| key.id == id)
+    }
+
+    pub fn keys(&self, purpose: KeyPurpose) -> &[Key] {
+        self.keys.get(&purpose).map_or(&[], Vec::as_slice)
+    }
+
+    fn from_file(file: KeyringFile) -> Result<Self, String> {
+        if file.format != 1 {
+            return Err(format!("unsupported keyring format {}", file.format));
+        }
+        let mut keyring = Self::default();
+        for stored in file.keys {
+            let material = STANDARD
+                .decode(stored.material.as_bytes())
+                .map_err(|_| format!("key {}: material is not base64", stored.id))?;
+            stored
+                .purpose
+                .check(&material)
+                .map_err(|problem| format!("key {}: {problem}", stored.id))?;
+            let list = keyring.keys.entry(stored.purpose).or_default();
+            if list.iter().any(|k| k.id == stored.id) {
+                return Err(format!("key id {} appears twice", stored.id));
+            }
+            list.push(Key {
+                id: stored.id,
+                purpose: stored.purpose,
+                created_at: stored.created_at,
+                material: SecretBytes::new(material),
+            });
+        }
+        for list in keyring.keys.values_mut() {
+            list.sort_by_key(|key| key.created_at);
+        }
+        Ok(keyring)
+    }
+
+    fn to_file(&self) -> KeyringFile {
+        KeyringFile {
+            format: 1,
+            keys: self
+                .keys
+                .values()
+                .flatten()
+                .map(|key| StoredKey {
+                    id: key.id.clone(),
+                    purpose: key.purpose,
+                    created_at: key.created_at,
+                    material: STANDARD.encode(key.material()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds a new key for `purpose`, which becomes the active one.
+    pub fn add_key(
+        &mut self,
+        purpose: KeyPurpose,
+        clock: &dyn Clock,
+    ) -> Result<&Key, KeyringError> {
+        let now = clock.now();
+        let suffix =
+            hex::encode(random_bytes::<4>().map_err(|e| KeyringError::Invalid(e.to_string()))?);
+        let key = Key {
+            id: format!("{}-{}-{suffix}", purpose.id_prefix(), now.format("%Y%m%d")),
+            purpose,
+            created_at: now,
+            material: SecretBytes::new(purpose.generate()?),
+        };
+        let list = self.keys.entry(purpose).or_default();
+        list.push(key);
+        list.last()
+            .ok_or_else(|| KeyringError::Invalid("key vanished".into()))
+    }
+
+    /// Adds a key for every purpose that has none; true when anything was added.
+    fn fill_missing(&mut self, clock: &dyn Clock) -> Result<bool, KeyringError> {
+        let mut added = false;
+        for purpose in KeyPurpose::ALL {
+            if self.keys(*purpose).is_empty() {
+                self.add_key(*purpose, clock)?;
+                added = true;
+            }
+        }
+        Ok(added)
+    }
+}
+
+/// Where keys come from.
+pub trait KeyProvider: Send + Sync {
+    /// Loads the keyring, creating what is missing where the provider can.
+    fn load(&self, clock: &dyn Clock) -> Result<Keyring, KeyringError>;
+}
+
+/// A keyring file on local disk, readable by the service user only.
+#[derive(Debug, Clone)]
+pub struct FileKeyProvider {
+    path: PathBuf,
+}
+
+const FILE_HEADER: &str = "# caseguard keyring: the keys that sign tokens and the audit log and seal\n\
+# credentials. Keep it secret (mode 0600) and back it up apart from the\n\
+# database: encrypted data cannot be read without it.\n";
+
+impl FileKeyProvider {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    fn fail(&self, problem: impl Into<String>) -> KeyringError {
+        KeyringError::File {
+            path: self.path.clone(),
+            problem: problem.into(),
+        }
+    }
+
+    fn write(&self, keyring: &Keyring) -> Result<(), KeyringError> {
+        let text = toml::to_string(&keyring.to_file()).map_err(|e| self.fail(e.to_string()))?;
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir)
+            .map_err(|e| self.fail(format!("cannot create its directory: {e}")))?;
+        let temp = dir.join(format!(".keyring-{}.tmp", uuid::Uuid::new_v4()));
+        let result = (|| -> std::io::Result<()> {
+            let mut file = open_private(&temp)?;
+            file.write_all(FILE_HEADER.as_bytes())?;
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            std::fs::rename(&temp, &self.path)?;
+            Ok(())
+        })();
+        if let Err(error) = result {
+            let _ = std::fs::remove_file(&temp);
+            return Err(self.fail(format!("cannot write: {error}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn check_private(path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|e| e.to_string())?
+        .permissions()
+        .mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "is readable by group or others (mode {:o}); run `chmod 600 {}`",
+            mode & 0o777,
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_private(_path: &Path) -> Result<(), String> {
+    Ok(())
+}
+
+impl KeyProvider for FileKeyProvider {
+    fn load(&self, clock: &dyn Clock) -> Result<Keyring, KeyringError> {
+        if !self.path.exists() {
+            let mut keyring = Keyring::default();
+            keyring.fill_missing(clock)?;
+            self.write(&keyring)?;
+            tracing::warn!(
+                path = %self.path.display(),
+                "created a new keyring. Back it up apart from the database now: without it, \
+                 tokens, the audit signatures and encrypted data cannot be verified or read"
+            );
+            return Ok(keyring);
+        }
+        check_private(&self.path).map_err(|problem| self.fail(problem))?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| self.fail(format!("cannot read: {e}")))?;
+        let file: KeyringFile = toml::from_str(&text)
+            .map_err(|e| self.fail(format!("is not a valid keyring: {}", e.message())))?;
+        let mut keyring = Keyring::from_file(file).map_err(|problem| self.fail(problem))?;
+        if keyring.fill_missing(clock)? {
+            self.write(&keyring)?;
+            tracing::warn!(path = %self.path.display(), "added keys for new purposes to the keyring; back it up again");
+        }
+        Ok(keyring)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+
+    #[test]
+    fn created_private_and_reloaded_identically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring");
+        let provider = FileKeyProvider::new(&path);
+        let first = provider.load(&SystemClock).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let second = provider.load(&SystemClock).unwrap();
+        for purpose in KeyPurpose::ALL {
+            let (a, b) = (
+                first.active(*purpose).unwrap(),
+                second.active(*purpose).unwrap(),
+            );
+            assert_eq!(a.id, b.id);
+            assert_eq!(a.material(), b.material());
+        }
+        assert!(
+            !format!("{first:?}").contains(
+                &STANDARD.encode(
+                    first
+                        .active(KeyPurpose::CredentialSealing)
+                        .unwrap()
+                        .material()
+                )
+            )
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn refuses_a_keyring_others_can_read() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring");
+        FileKeyProvider::new(&path).load(&SystemClock).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = FileKeyProvider::new(&path)
+            .load(&SystemClock)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("readable by group or others (mode 644)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn refuses_damaged_material() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keyring");
+        let text = "format = 1\n[[key]]\nid = \"cred-1\"\npurpose = \"credential_sealing\"\ncreated_at = \"2026-01-01T00:00:00Z\"\nmaterial = \"c2hvcnQ=\"\n";
+        std::fs::write(&path, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        let err = FileKeyProvider::new(&path)
+            .load(&SystemClock)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("key cred-1: not a 256-bit key"), "{err}");
+    }
+
+    #[test]
+    fn newest_key_is_active_and_old_ones_remain() {
+        let mut keyring = Keyring::default();
+        let clock =
+            crate::clock::FixedClock::new(DateTime::from_timestamp(1_790_000_000, 0).unwrap());
+        let first = keyring
+            .add_key(KeyPurpose::TokenSigning, &clock)
+            .unwrap()
+            .id
+            .clone();
+        clock.advance(chrono::Duration::days(1));
+        let second = keyring
+            .add_key(KeyPurpose::TokenSigning, &clock)
+            .unwrap()
+            .id
+            .clone();
+        assert_eq!(keyring.active(KeyPurpose::TokenSigning).unwrap().id, second);
+        assert!(keyring.get(KeyPurpose::TokenSigning, &first).is_some());
+        assert!(keyring.get(KeyPurpose::AuditSigning, &first).is_none());
+    }
+}
