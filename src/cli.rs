@@ -56,6 +56,18 @@ enum Command {
         #[command(subcommand)]
         command: OrgCommand,
     },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and the signed checkpoints of the whole audit
+    /// log; exits 1 naming the first bad entry.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -160,6 +172,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(|e| describe_import_in(&file, e))?;
             print_line(&format!("{}: {summary}", file.display()));
             Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            let keyring = crate::startup::load_keyring(&settings, &SystemClock)?;
+            let db = runtime.block_on(crate::startup::open_database(&settings))?;
+            let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
+            let report = crate::audit::verify(&mut conn, &keyring)
+                .map_err(|e| Failure::runtime(format!("cannot read the audit log: {e}")))?;
+            match report.problem {
+                None => {
+                    let signed = report.last_checkpoint.map_or_else(
+                        || "no signed checkpoint yet".to_owned(),
+                        |seq| format!("signed up to entry {seq}"),
+                    );
+                    print_line(&format!(
+                        "audit log intact: {} entries, {} signed checkpoint(s), {signed}",
+                        report.entries, report.checkpoints
+                    ));
+                    Ok(())
+                }
+                Some(problem) => Err(Failure::runtime(format!(
+                    "audit log verification failed at {problem}"
+                ))),
+            }
         }
     }
 }

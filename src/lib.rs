@@ -1,6 +1,7 @@
 //! caseguard: confidential case management for gender-based violence and
 //! abuse cases in schools. See `docs/ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod cli;
 pub mod clock;
 pub mod config;

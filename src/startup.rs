@@ -11,8 +11,10 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::audit::Auditor;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
+use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring};
 use crate::db::{Backend, ConnectError, Db, migrations};
 use crate::web::{self, AppState, metrics::Metrics};
 
@@ -64,6 +66,10 @@ impl Application {
                 describe_io(&e)
             ))
         })?;
+        crate::crypto::jwt::install_backend().map_err(StartupError::Failed)?;
+        let keyring = load_keyring(&settings, clock.as_ref())?;
+        let auditor =
+            Auditor::new(&keyring).map_err(|e| StartupError::Config(ConfigError(e.to_string())))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartupError::Failed(format!("cannot read the listening address: {e}")))?;
@@ -83,6 +89,8 @@ impl Application {
         }
         let state = AppState {
             db,
+            keyring: Arc::new(keyring),
+            auditor: Arc::new(auditor),
             clock,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
@@ -170,6 +178,17 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Loads (or, on first start, creates) the keyring. A keyring that cannot be
+/// used is a setting to fix: exit code 2.
+pub fn load_keyring(
+    settings: &Settings,
+    clock: &dyn crate::clock::Clock,
+) -> Result<Keyring, StartupError> {
+    FileKeyProvider::new(&settings.keyring)
+        .load(clock)
+        .map_err(|e| StartupError::Config(ConfigError(e.to_string())))
+}
+
 /// Opens the pool. An SQLite path that cannot be opened is a setting to fix
 /// (exit code 2); an unreachable PostgreSQL server is an outage (exit code 1).
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
@@ -199,29 +218,25 @@ fn describe_io(error: &std::io::Error) -> String {
     }
 }
 
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+/// SIGTERM or SIGINT. The handlers are installed when this is called, not
+/// when the future is first polled, so a signal that arrives while the server
+/// is still starting is not lost (nor does it kill the process outright).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{SignalKind, signal};
+    let terminate = signal(SignalKind::terminate());
+    let interrupt = signal(SignalKind::interrupt());
+    async move {
+        match (terminate, interrupt) {
+            (Ok(mut terminate), Ok(mut interrupt)) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = interrupt.recv() => {}
+                }
             }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
+            (Err(error), _) | (_, Err(error)) => {
+                tracing::error!(%error, "cannot listen for SIGTERM and SIGINT; stop with SIGKILL");
                 std::future::pending::<()>().await;
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
     }
 }

@@ -8,6 +8,7 @@
 //! pool. This module never logs URLs or passwords; a [`DatabaseUrl`] only
 //! prints its redacted form.
 
+pub mod audit;
 pub mod migrations;
 pub mod organisations;
 pub mod schema;

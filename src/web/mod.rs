@@ -16,8 +16,10 @@ use axum::extract::DefaultBodyLimit;
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 
+use crate::audit::Auditor;
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::crypto::keyring::Keyring;
 use crate::db::Db;
 use crate::error::ApiError;
 use metrics::Metrics;
@@ -26,6 +28,8 @@ use metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
+    pub keyring: Arc<Keyring>,
+    pub auditor: Arc<Auditor>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

@@ -14,6 +14,7 @@
 #[macro_use]
 mod helpers;
 
+mod audit;
 mod config_errors;
 mod health;
 mod migrations;

@@ -1,0 +1,9 @@
+DROP TRIGGER audit_log_no_delete;
+DROP TRIGGER audit_log_no_update;
+DROP TABLE audit_checkpoints;
+DROP TABLE audit_log;
+DROP TABLE revoked_tokens;
+DROP TABLE sessions;
+DROP TABLE recovery_codes;
+DROP TABLE credentials;
+DROP TABLE users;

@@ -1,0 +1,301 @@
+//! The tamper-evident audit log (DESIGN §4, ASVS 16.x).
+//!
+//! Every security event — logins, account changes, denials, reads of
+//! sensitive fields, break-glass, key operations — is appended **in the same
+//! transaction** as what it records: if the entry cannot be written, the
+//! action does not happen (fail closed).
+//!
+//! Entries form a hash chain: each stores the SHA-256 of its predecessor's
+//! hash and its own fields, so editing, removing, inserting or reordering an
+//! entry breaks the chain. At intervals the head of the chain is signed with
+//! the keyring's Ed25519 audit key ([`Auditor::checkpoint`]); a tamperer who
+//! rewrites every hash after an edit cannot forge those signatures.
+//! `caseguard audit verify` checks it all ([`verify`]).
+//!
+//! What goes in: who (user, organisation, role), what (a fixed action name
+//! and outcome), on what (a type and id), when (UTC), from where (request id,
+//! client address) and codes in `details`. Never a field value, a name, a
+//! token or a password.
+
+pub mod verify;
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+use diesel::connection::SimpleConnection;
+
+use crate::clock::Clock;
+use crate::crypto::jwt::ed25519_sign;
+use crate::crypto::keyring::{Key, KeyPurpose, Keyring, KeyringError};
+use crate::crypto::sha256_hex;
+use crate::db::DbConnection;
+use crate::db::audit::{self as table, AuditRow, CheckpointRow};
+
+pub use verify::{VerifyReport, verify};
+
+/// The hash a chain starts from.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// A checkpoint is signed at least every this many entries.
+pub const CHECKPOINT_EVERY: i64 = 64;
+/// Advisory lock that serialises appends on PostgreSQL (SQLite write
+/// transactions are already serialised by `BEGIN IMMEDIATE`).
+const PG_APPEND_LOCK: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
+
+/// What happened to the attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// The attempt failed (wrong password, invalid input).
+    Failure,
+    /// The attempt was refused by policy.
+    Denied,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Failure => "failure",
+            Self::Denied => "denied",
+        }
+    }
+}
+
+/// Who acted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub org_id: String,
+    pub role: String,
+}
+
+/// Where the request came from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestContext {
+    pub request_id: Option<String>,
+    pub client_ip: Option<String>,
+}
+
+/// One event to record. Details hold codes and ids only.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    action: &'static str,
+    outcome: Outcome,
+    actor: Option<Actor>,
+    target: Option<(&'static str, String)>,
+    request: RequestContext,
+    details: BTreeMap<&'static str, String>,
+}
+
+impl AuditEvent {
+    pub fn new(action: &'static str, outcome: Outcome) -> Self {
+        Self {
+            action,
+            outcome,
+            actor: None,
+            target: None,
+            request: RequestContext::default(),
+            details: BTreeMap::new(),
+        }
+    }
+
+    pub fn actor(mut self, actor: Option<Actor>) -> Self {
+        self.actor = actor;
+        self
+    }
+
+    pub fn target(mut self, kind: &'static str, id: impl Into<String>) -> Self {
+        self.target = Some((kind, id.into()));
+        self
+    }
+
+    pub fn request(mut self, request: &RequestContext) -> Self {
+        self.request = request.clone();
+        self
+    }
+
+    /// Adds a detail. Values must be codes or ids chosen by the program,
+    /// never text a person typed.
+    pub fn detail(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.details.insert(key, value.into());
+        self
+    }
+}
+
+/// The action names, a closed list so the log can be searched reliably.
+pub mod action {
+    pub const LOGIN: &str = "auth.login";
+    pub const LOGOUT: &str = "auth.logout";
+    pub const LOGOUT_EVERYWHERE: &str = "auth.logout_everywhere";
+    pub const TOKEN_ISSUED: &str = "auth.token_issued";
+    pub const TOKEN_REVOKED: &str = "auth.token_revoked";
+    pub const ACCOUNT_LOCKED: &str = "auth.account_locked";
+    pub const PASSWORD_CHANGED: &str = "auth.password_changed";
+    pub const MFA_ENROLLED: &str = "auth.mfa_enrolled";
+    pub const MFA_RESET: &str = "auth.mfa_reset";
+    pub const RECOVERY_CODE_USED: &str = "auth.recovery_code_used";
+    pub const USER_CREATED: &str = "user.created";
+    pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_BOOTSTRAPPED: &str = "user.bootstrap_admin";
+    pub const ACCESS_DENIED: &str = "authz.denied";
+    pub const BREAK_GLASS: &str = "authz.break_glass";
+    pub const AUDIT_READ: &str = "audit.read";
+    pub const KEYRING_CREATED: &str = "keys.keyring_created";
+}
+
+/// Appends entries and signs checkpoints with the keyring's audit key.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    signing_key: Key,
+}
+
+impl Auditor {
+    pub fn new(keyring: &Keyring) -> Result<Self, KeyringError> {
+        Ok(Self {
+            signing_key: keyring.active(KeyPurpose::AuditSigning)?.clone(),
+        })
+    }
+
+    /// Appends `event`. Call inside the write transaction of the action it
+    /// records; an error must abort that transaction.
+    pub fn append(
+        &self,
+        conn: &mut DbConnection,
+        clock: &dyn Clock,
+        event: &AuditEvent,
+    ) -> Result<i64, AuditError> {
+        if let DbConnection::Postgresql(pg) = conn {
+            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_APPEND_LOCK})"))?;
+        }
+        let (seq, prev_hash) = match table::head(conn)? {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, GENESIS_HASH.to_owned()),
+        };
+        let details =
+            serde_json::to_string(&event.details).map_err(|e| AuditError::Encode(e.to_string()))?;
+        let mut row = AuditRow {
+            seq,
+            id: uuid::Uuid::now_v7().to_string(),
+            occurred_at: clock.now_naive(),
+            actor_user_id: event.actor.as_ref().map(|a| a.user_id.clone()),
+            actor_org_id: event.actor.as_ref().map(|a| a.org_id.clone()),
+            actor_role: event.actor.as_ref().map(|a| a.role.clone()),
+            action: event.action.to_owned(),
+            outcome: event.outcome.as_str().to_owned(),
+            target_type: event.target.as_ref().map(|(kind, _)| (*kind).to_owned()),
+            target_id: event.target.as_ref().map(|(_, id)| id.clone()),
+            request_id: event.request.request_id.clone(),
+            client_ip: event.request.client_ip.clone(),
+            details,
+            prev_hash,
+            entry_hash: String::new(),
+        };
+        row.entry_hash = entry_hash(&row);
+        table::insert(conn, &row)?;
+        if seq % CHECKPOINT_EVERY == 0 {
+            self.sign_checkpoint(conn, clock, seq, &row.entry_hash)?;
+        }
+        Ok(seq)
+    }
+
+    /// Signs the newest entry if it is not signed yet. Returns its sequence
+    /// number when a checkpoint was written. Run it in a write transaction.
+    pub fn checkpoint(
+        &self,
+        conn: &mut DbConnection,
+        clock: &dyn Clock,
+    ) -> Result<Option<i64>, AuditError> {
+        if let DbConnection::Postgresql(pg) = conn {
+            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_APPEND_LOCK})"))?;
+        }
+        let Some((seq, hash)) = table::head(conn)? else {
+            return Ok(None);
+        };
+        if table::last_checkpoint_seq(conn)? == Some(seq) {
+            return Ok(None);
+        }
+        self.sign_checkpoint(conn, clock, seq, &hash)?;
+        Ok(Some(seq))
+    }
+
+    fn sign_checkpoint(
+        &self,
+        conn: &mut DbConnection,
+        clock: &dyn Clock,
+        seq: i64,
+        entry_hash: &str,
+    ) -> Result<(), AuditError> {
+        let signature = ed25519_sign(
+            &self.signing_key,
+            checkpoint_message(seq, entry_hash).as_bytes(),
+        )?;
+        table::insert_checkpoint(
+            conn,
+            &CheckpointRow {
+                seq,
+                entry_hash: entry_hash.to_owned(),
+                signed_at: clock.now_naive(),
+                key_id: self.signing_key.id.clone(),
+                signature: hex::encode(signature),
+            },
+        )?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit log write failed: {0}")]
+    Db(#[from] diesel::result::Error),
+    #[error("audit entry cannot be encoded: {0}")]
+    Encode(String),
+    #[error(transparent)]
+    Key(#[from] KeyringError),
+}
+
+/// What a checkpoint signature covers.
+pub fn checkpoint_message(seq: i64, entry_hash: &str) -> String {
+    format!("caseguard-audit-checkpoint:v1:{seq}:{entry_hash}")
+}
+
+fn push_field(buffer: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => buffer.push(0),
+        Some(text) => {
+            buffer.push(1);
+            buffer.extend_from_slice(&u32::try_from(text.len()).unwrap_or(u32::MAX).to_be_bytes());
+            buffer.extend_from_slice(text.as_bytes());
+        }
+    }
+}
+
+fn timestamp_text(at: &NaiveDateTime) -> String {
+    at.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()
+}
+
+/// The hash of an entry: every field but the hash itself, length-prefixed,
+/// after the previous entry's hash.
+pub fn entry_hash(row: &AuditRow) -> String {
+    let mut buffer = b"caseguard-audit-entry:v1".to_vec();
+    let seq = row.seq.to_string();
+    let at = timestamp_text(&row.occurred_at);
+    for field in [
+        Some(row.prev_hash.as_str()),
+        Some(seq.as_str()),
+        Some(row.id.as_str()),
+        Some(at.as_str()),
+        row.actor_user_id.as_deref(),
+        row.actor_org_id.as_deref(),
+        row.actor_role.as_deref(),
+        Some(row.action.as_str()),
+        Some(row.outcome.as_str()),
+        row.target_type.as_deref(),
+        row.target_id.as_deref(),
+        row.request_id.as_deref(),
+        row.client_ip.as_deref(),
+        Some(row.details.as_str()),
+    ] {
+        push_field(&mut buffer, field);
+    }
+    sha256_hex(&buffer)
+}
