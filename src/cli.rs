@@ -1,20 +1,28 @@
 //! The `caseguard` command line (DESIGN §7).
 //!
 //! Exit codes: 0 success; 1 the command failed (an invalid import file, an
-//! unreachable database); 2 a setting or argument the operator must fix
-//! (unknown key, malformed URL, unusable data directory, port in use). Errors
-//! are one line on stderr, never a panic or a backtrace, never a secret.
+//! unreachable database, a refused account); 2 a setting or argument the
+//! operator must fix (unknown key, malformed URL, unusable data directory or
+//! keyring, port in use). Errors are one line on stderr, never a panic or a
+//! backtrace, never a secret. Output meant for people and scripts goes to
+//! stdout; logs go to stderr.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Serialize;
 
+use crate::audit::Auditor;
+use crate::authn::accounts::{self, AccountError, NewAccount};
+use crate::authn::password;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{LogFormat, Settings};
+use crate::config::{Environment, LogFormat, Settings};
+use crate::crypto::keyring::Keyring;
 use crate::db::{Db, migrations};
+use crate::domain::org::OrgCode;
+use crate::domain::user::{DisplayName, EmailAddress, NewPassword, Role};
 use crate::orgs::import::{self, ImportError};
 use crate::startup::{Application, StartupError};
 
@@ -45,29 +53,33 @@ enum LogFormatArg {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the service (applies pending migrations first).
+    /// Run the service (applies pending migrations first; creates a bootstrap
+    /// administrator on the first start).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
-    /// Load a fictional district for trials and demonstrations.
-    Demo,
+    /// Load a fictional district with accounts of every role, and print the
+    /// logins. Refused in production.
+    Demo {
+        /// Print the logins as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage the organisation tree.
     Org {
         #[command(subcommand)]
         command: OrgCommand,
+    },
+    /// Manage accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Check the audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
     },
-}
-
-#[derive(Debug, Subcommand)]
-enum AuditCommand {
-    /// Verify the hash chain and the signed checkpoints of the whole audit
-    /// log; exits 1 naming the first bad entry.
-    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +90,54 @@ enum OrgCommand {
         /// The file (.toml or .csv).
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create an account. Without --password-stdin, prints a one-time
+    /// enrolment link for the person to choose their password.
+    Create(CreateUser),
+    /// Disable an account: its sessions and tokens stop working at once.
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    /// Replace an account's second factor (lost phone) and unlock it.
+    ResetMfa {
+        #[arg(long)]
+        email: String,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+struct CreateUser {
+    /// Code of the organisation the account belongs to.
+    #[arg(long)]
+    org: String,
+    /// reporter, focal_point, agency_officer, district_officer, monitor,
+    /// admin or auditor.
+    #[arg(long)]
+    role: String,
+    #[arg(long)]
+    email: String,
+    #[arg(long)]
+    name: String,
+    /// Read the password from standard input (one line).
+    #[arg(long)]
+    password_stdin: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain and the signed checkpoints of the whole audit
+    /// log; exits 1 naming the first bad entry.
+    Verify,
 }
 
 /// A failed command: the message and the exit code.
@@ -93,6 +153,13 @@ impl Failure {
             message: message.into(),
         }
     }
+
+    fn usage(message: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: message.into(),
+        }
+    }
 }
 
 impl From<StartupError> for Failure {
@@ -101,6 +168,12 @@ impl From<StartupError> for Failure {
             code: error.exit_code(),
             message: error.to_string(),
         }
+    }
+}
+
+impl From<AccountError> for Failure {
+    fn from(error: AccountError) -> Self {
+        Self::runtime(error.to_string())
     }
 }
 
@@ -117,6 +190,31 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// The database, keyring and audit log, opened and migrated for a command.
+struct Store {
+    db: Db,
+    keyring: Keyring,
+    auditor: Auditor,
+}
+
+impl Store {
+    fn open(runtime: &tokio::runtime::Runtime, settings: &Settings) -> Result<Self, Failure> {
+        let keyring = crate::startup::load_keyring(settings, &SystemClock)?;
+        let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
+        let db = runtime.block_on(crate::startup::open_database(settings))?;
+        migrate(&db)?;
+        Ok(Self {
+            db,
+            keyring,
+            auditor,
+        })
+    }
+
+    fn conn(&self) -> Result<crate::db::PooledConnection, Failure> {
+        self.db.get().map_err(|e| Failure::runtime(e.to_string()))
+    }
+}
+
 fn run(cli: Cli) -> Result<(), Failure> {
     let mut settings = Settings::load(cli.config.as_deref()).map_err(StartupError::from)?;
     if let Some(format) = cli.log_format {
@@ -130,6 +228,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
+    let clock = SystemClock;
     match cli.command {
         Command::Serve => runtime.block_on(serve(settings)),
         Command::Migrate => {
@@ -147,36 +246,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
             });
             Ok(())
         }
-        Command::Demo => {
+        Command::Demo { json } => demo(&runtime, &settings, &clock, json),
+        Command::Org {
+            command: OrgCommand::Import { file },
+        } => {
+            let rows = import::read_file(&file).map_err(|e| describe_import(&file, e))?;
             let db = runtime.block_on(crate::startup::open_database(&settings))?;
             migrate(&db)?;
             let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
             let summary =
-                crate::orgs::demo::load(&mut conn, &SystemClock).map_err(describe_import)?;
-            print_line(&format!(
-                "Demo district loaded into {}: organisations {summary}.",
-                db.url().redacted()
-            ));
-            print_line("Start the service with `caseguard serve`.");
-            Ok(())
-        }
-        Command::Org {
-            command: OrgCommand::Import { file },
-        } => {
-            let rows = import::read_file(&file).map_err(|e| describe_import_in(&file, e))?;
-            let db = runtime.block_on(crate::startup::open_database(&settings))?;
-            migrate(&db)?;
-            let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
-            let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-            let summary = import::import(&mut conn, &rows, clock.as_ref())
-                .map_err(|e| describe_import_in(&file, e))?;
+                import::import(&mut conn, &rows, &clock).map_err(|e| describe_import(&file, e))?;
             print_line(&format!("{}: {summary}", file.display()));
             Ok(())
         }
+        Command::User { command } => user(&runtime, &settings, &clock, command),
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let keyring = crate::startup::load_keyring(&settings, &SystemClock)?;
+            let keyring = crate::startup::load_keyring(&settings, &clock)?;
             let db = runtime.block_on(crate::startup::open_database(&settings))?;
             let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
             let report = crate::audit::verify(&mut conn, &keyring)
@@ -203,6 +290,36 @@ fn run(cli: Cli) -> Result<(), Failure> {
 
 async fn serve(settings: Settings) -> Result<(), Failure> {
     let app = Application::build(settings).await?;
+    let state = app.state().clone();
+    let bootstrap = tokio::task::spawn_blocking(move || {
+        let mut conn = state
+            .db
+            .get()
+            .map_err(|e| Failure::runtime(e.to_string()))?;
+        accounts::bootstrap_admin(
+            &mut conn,
+            &state.keyring,
+            &state.auditor,
+            state.clock.as_ref(),
+        )
+        .map_err(Failure::from)
+    })
+    .await
+    .map_err(|e| Failure::runtime(e.to_string()))??;
+    if let Some(admin) = bootstrap {
+        print_block(&[
+            "================================================================".to_owned(),
+            "caseguard: first start — a bootstrap administrator was created.".to_owned(),
+            "These credentials are shown ONCE. Store them safely now.".to_owned(),
+            format!("  email:    {}", admin.email),
+            format!("  password: {}", admin.password),
+            format!("  TOTP:     {}", admin.totp_uri),
+            "Add the TOTP line to an authenticator app. Then create your own".to_owned(),
+            "administrator and disable this one:".to_owned(),
+            format!("  caseguard user disable --email {}", admin.email),
+            "================================================================".to_owned(),
+        ]);
+    }
     app.run_until_stopped()
         .await
         .map_err(|e| Failure::runtime(format!("the server stopped with an error: {e}")))
@@ -213,13 +330,191 @@ fn migrate(db: &Db) -> Result<Vec<String>, Failure> {
     migrations::run_pending(&mut conn).map_err(|e| Failure::runtime(e.to_string()))
 }
 
-fn describe_import(error: ImportError) -> Failure {
-    describe_import_in(Path::new("import"), error)
+fn demo(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    clock: &dyn Clock,
+    json: bool,
+) -> Result<(), Failure> {
+    if settings.environment == Environment::Production {
+        return Err(Failure::usage(
+            "the demo's passwords are public; `caseguard demo` is refused when environment = production",
+        ));
+    }
+    let store = Store::open(runtime, settings)?;
+    let mut conn = store.conn()?;
+    let summary = crate::demo::load_organisations(&mut conn, clock)
+        .map_err(|e| describe_import(Path::new("demo district"), e))?;
+    let logins = crate::demo::load_accounts(&mut conn, &store.keyring, &store.auditor, clock)
+        .map_err(|e| Failure::runtime(e.to_string()))?;
+    if json {
+        print_json(&logins)?;
+        return Ok(());
+    }
+    print_line(&format!(
+        "Demo district loaded into {}: organisations {summary}.",
+        store.db.url().redacted()
+    ));
+    print_line("Demo logins (fictional people; these passwords are public):");
+    for login in &logins {
+        print_line(&format!(
+            "  {:<17} {:<14} {:<40} password: {}",
+            login.role, login.org, login.email, login.password
+        ));
+        print_line(&format!("  {:<17} TOTP: {}", "", login.totp_uri));
+    }
+    print_line("Start the service with `caseguard serve`.");
+    Ok(())
+}
+
+/// What `user create --json` prints.
+#[derive(Serialize)]
+struct CreatedJson {
+    user_id: String,
+    email: String,
+    role: String,
+    org: String,
+    totp_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrolment_url: Option<String>,
+}
+
+fn user(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    clock: &dyn Clock,
+    command: UserCommand,
+) -> Result<(), Failure> {
+    match command {
+        UserCommand::Create(args) => {
+            let org =
+                OrgCode::parse(&args.org).map_err(|e| Failure::usage(format!("--org: {e}")))?;
+            let role =
+                Role::parse(&args.role).map_err(|e| Failure::usage(format!("--role: {e}")))?;
+            let email = EmailAddress::parse(&args.email)
+                .map_err(|e| Failure::usage(format!("--email: {e}")))?;
+            let name = DisplayName::parse(&args.name)
+                .map_err(|e| Failure::usage(format!("--name: {e}")))?;
+            let password_hash = if args.password_stdin {
+                let mut text = String::new();
+                std::io::stdin()
+                    .take(4096)
+                    .read_to_string(&mut text)
+                    .map_err(|e| {
+                        Failure::usage(format!("cannot read the password from stdin: {e}"))
+                    })?;
+                let line = text.strip_suffix('\n').unwrap_or(&text);
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                let mut context = vec![email.local_part()];
+                context.extend(name.as_str().split_whitespace());
+                let password = NewPassword::parse(line, &context).map_err(Failure::runtime)?;
+                Some(
+                    password::hash_blocking(password.expose())
+                        .map_err(|e| Failure::runtime(e.to_string()))?,
+                )
+            } else {
+                None
+            };
+            let store = Store::open(runtime, settings)?;
+            let mut conn = store.conn()?;
+            let created = accounts::create(
+                &mut conn,
+                &store.keyring,
+                &store.auditor,
+                clock,
+                NewAccount {
+                    org,
+                    role,
+                    email,
+                    name,
+                    password_hash,
+                    totp_secret: None,
+                },
+                None,
+            )?;
+            let enrolment_url = created.enrolment_token.as_ref().map(|token| {
+                format!(
+                    "{}/enrol/{token}",
+                    settings.public_url.as_str().trim_end_matches('/')
+                )
+            });
+            if args.json {
+                print_json(&CreatedJson {
+                    user_id: created.user_id,
+                    email: created.email.as_str().to_owned(),
+                    role: created.role.as_str().to_owned(),
+                    org: created.org.as_str().to_owned(),
+                    totp_uri: created.totp_uri,
+                    enrolment_url,
+                })?;
+            } else {
+                print_line(&format!(
+                    "created {} {} in {} (id {})",
+                    created.role,
+                    created.email.as_str(),
+                    created.org,
+                    created.user_id
+                ));
+                print_line(&format!(
+                    "TOTP for the authenticator app: {}",
+                    created.totp_uri
+                ));
+                if let Some(url) = enrolment_url {
+                    print_line(&format!(
+                        "one-time enrolment link (valid {} hours): {url}",
+                        accounts::ENROLMENT_VALIDITY_HOURS
+                    ));
+                }
+            }
+            Ok(())
+        }
+        UserCommand::Disable { email } => {
+            let email =
+                EmailAddress::parse(&email).map_err(|e| Failure::usage(format!("--email: {e}")))?;
+            let store = Store::open(runtime, settings)?;
+            let mut conn = store.conn()?;
+            let user = accounts::find_by_email(&mut conn, &email)?;
+            accounts::disable(&mut conn, &store.auditor, clock, &user.id, None)?;
+            print_line(&format!(
+                "disabled {} (id {}); its sessions and tokens are void",
+                email.as_str(),
+                user.id
+            ));
+            Ok(())
+        }
+        UserCommand::ResetMfa { email, json } => {
+            let email =
+                EmailAddress::parse(&email).map_err(|e| Failure::usage(format!("--email: {e}")))?;
+            let store = Store::open(runtime, settings)?;
+            let mut conn = store.conn()?;
+            let user = accounts::find_by_email(&mut conn, &email)?;
+            let totp_uri = accounts::reset_mfa(
+                &mut conn,
+                &store.keyring,
+                &store.auditor,
+                clock,
+                &user.id,
+                None,
+            )?;
+            if json {
+                print_json(
+                    &serde_json::json!({"user_id": user.id, "email": email.as_str(), "totp_uri": totp_uri}),
+                )?;
+            } else {
+                print_line(&format!(
+                    "new second factor for {} (id {}): {totp_uri}",
+                    email.as_str(),
+                    user.id
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Every problem on its own stderr line (`FILE: line N: message`), then the
 /// one-line summary as the failure message.
-fn describe_import_in(file: &Path, error: ImportError) -> Failure {
+fn describe_import(file: &Path, error: ImportError) -> Failure {
     match error {
         ImportError::Invalid(problems) => {
             let mut stderr = std::io::stderr().lock();
@@ -238,4 +533,18 @@ fn describe_import_in(file: &Path, error: ImportError) -> Failure {
 
 fn print_line(text: &str) {
     let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+fn print_block(lines: &[String]) {
+    let mut stdout = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(stdout, "{line}");
+    }
+    let _ = stdout.flush();
+}
+
+fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
+    print_line(&text);
+    Ok(())
 }

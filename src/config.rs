@@ -69,6 +69,12 @@ struct RawSettings {
     request_body_limit_bytes: u64,
     request_timeout_secs: u64,
     shutdown_grace_secs: u64,
+    session_idle_timeout_secs: u64,
+    session_absolute_timeout_secs: u64,
+    access_token_lifetime_secs: u64,
+    login_lock_after: u32,
+    login_attempts_per_minute: u32,
+    password_hash_concurrency: Option<u32>,
 }
 
 /// Defaults, as a provider figment can merge the file and environment over.
@@ -84,6 +90,11 @@ fn defaults() -> Serialized<serde_json::Value> {
         "request_body_limit_bytes": 1_048_576,
         "request_timeout_secs": 30,
         "shutdown_grace_secs": 30,
+        "session_idle_timeout_secs": 900,
+        "session_absolute_timeout_secs": 28_800,
+        "access_token_lifetime_secs": 900,
+        "login_lock_after": 20,
+        "login_attempts_per_minute": 20,
     }))
 }
 
@@ -103,6 +114,12 @@ const KNOWN_KEYS: &[&str] = &[
     "request_body_limit_bytes",
     "request_timeout_secs",
     "shutdown_grace_secs",
+    "session_idle_timeout_secs",
+    "session_absolute_timeout_secs",
+    "access_token_lifetime_secs",
+    "login_lock_after",
+    "login_attempts_per_minute",
+    "password_hash_concurrency",
 ];
 
 /// Validated settings. Construct with [`Settings::load`] or
@@ -125,6 +142,20 @@ pub struct Settings {
     pub request_body_limit: usize,
     pub request_timeout: Duration,
     pub shutdown_grace: Duration,
+    /// A browser session ends after this long without a request (ASVS 7.3.1).
+    pub session_idle_timeout: Duration,
+    /// …and after this long in any case (ASVS 7.3.2).
+    pub session_absolute_timeout: Duration,
+    /// Lifetime of API access tokens; at most 15 minutes.
+    pub access_token_lifetime: Duration,
+    /// Consecutive failed sign-ins after which an account is locked until an
+    /// admin unlocks it. Growing delays start after 5.
+    pub login_lock_after: u32,
+    /// Sign-in attempts per client address per minute.
+    pub login_attempts_per_minute: u32,
+    /// Password hashes computed at once (default: one fewer than the cores,
+    /// at least one).
+    pub password_hash_concurrency: usize,
 }
 
 impl Settings {
@@ -234,6 +265,38 @@ impl Settings {
         )?;
         let timeout = in_range("request_timeout_secs", raw.request_timeout_secs, 1, 3600)?;
         let grace = in_range("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 3600)?;
+        let idle = in_range(
+            "session_idle_timeout_secs",
+            raw.session_idle_timeout_secs,
+            60,
+            86_400,
+        )?;
+        let absolute = in_range(
+            "session_absolute_timeout_secs",
+            raw.session_absolute_timeout_secs,
+            idle,
+            7 * 86_400,
+        )?;
+        let token_lifetime = in_range(
+            "access_token_lifetime_secs",
+            raw.access_token_lifetime_secs,
+            60,
+            900,
+        )?;
+        let lock_after = in_range("login_lock_after", raw.login_lock_after, 6, 1000)?;
+        let per_minute = in_range(
+            "login_attempts_per_minute",
+            raw.login_attempts_per_minute,
+            1,
+            10_000,
+        )?;
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let hash_concurrency = match raw.password_hash_concurrency {
+            Some(n) => {
+                usize::try_from(in_range("password_hash_concurrency", n, 1, 256)?).unwrap_or(1)
+            }
+            None => cores.saturating_sub(1).max(1),
+        };
         Ok(Self {
             listen,
             database,
@@ -250,6 +313,12 @@ impl Settings {
                 .map_err(|e| ConfigError::key("request_body_limit_bytes", e))?,
             request_timeout: Duration::from_secs(timeout),
             shutdown_grace: Duration::from_secs(grace),
+            session_idle_timeout: Duration::from_secs(idle),
+            session_absolute_timeout: Duration::from_secs(absolute),
+            access_token_lifetime: Duration::from_secs(token_lifetime),
+            login_lock_after: lock_after,
+            login_attempts_per_minute: per_minute,
+            password_hash_concurrency: hash_concurrency,
         })
     }
 }

@@ -2,11 +2,13 @@
 //! abuse cases in schools. See `docs/ARCHITECTURE.md` for the map.
 
 pub mod audit;
+pub mod authn;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod orgs;

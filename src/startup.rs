@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::audit::Auditor;
+use crate::authn::Authn;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring};
@@ -87,8 +88,10 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
+        let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
         let state = AppState {
             db,
+            authn: Arc::new(authn),
             keyring: Arc::new(keyring),
             auditor: Arc::new(auditor),
             clock,

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod migrations;
 pub mod organisations;
 pub mod schema;
+pub mod users;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -249,6 +250,12 @@ pub enum DbError {
     Task(String),
 }
 
+impl From<r2d2::Error> for DbError {
+    fn from(error: r2d2::Error) -> Self {
+        Self::Unavailable(error.to_string())
+    }
+}
+
 /// The connection pool. Cheap to clone.
 #[derive(Clone)]
 pub struct Db {
@@ -361,6 +368,18 @@ where
     F: FnOnce(&mut DbConnection) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let depth = match conn {
+        DbConnection::Sqlite(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()
+        }
+        DbConnection::Postgresql(inner) => {
+            AnsiTransactionManager::transaction_manager_status_mut(inner).transaction_depth()
+        }
+    };
+    if matches!(depth, Ok(Some(_))) {
+        // Already inside a write transaction: a savepoint keeps it all-or-nothing.
+        return conn.transaction(work);
+    }
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;

@@ -135,3 +135,30 @@ pub fn update(conn: &mut DbConnection, id: &str, changes: &OrganisationChanges) 
         .execute(conn)
         .map(drop)
 }
+
+pub fn find_by_code(conn: &mut DbConnection, code: &str) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .filter(organisations::code.eq(code))
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .find(id)
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The first area without a parent, by code.
+pub fn root_area(conn: &mut DbConnection) -> QueryResult<Option<OrganisationRow>> {
+    organisations::table
+        .filter(organisations::kind.eq("area"))
+        .filter(organisations::parent_id.is_null())
+        .order(organisations::code.asc())
+        .select(OrganisationRow::as_select())
+        .first(conn)
+        .optional()
+}

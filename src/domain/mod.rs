@@ -6,3 +6,4 @@
 //! database or the network.
 
 pub mod org;
+pub mod user;

@@ -5,6 +5,7 @@
 //! authorization module, call domain code and return DTOs (STYLE §2); they
 //! never build SQL or touch crypto themselves.
 
+pub mod api;
 pub mod health;
 pub mod metrics;
 pub mod middleware;
@@ -17,6 +18,7 @@ use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 
 use crate::audit::Auditor;
+use crate::authn::Authn;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::keyring::Keyring;
@@ -30,6 +32,7 @@ pub struct AppState {
     pub db: Db,
     pub keyring: Arc<Keyring>,
     pub auditor: Arc<Auditor>,
+    pub authn: Arc<Authn>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
@@ -38,7 +41,7 @@ pub struct AppState {
 /// The whole application router, with its middleware. `extra` routes (used by
 /// tests) are merged in before the middleware so they behave like real ones.
 pub fn router(state: AppState, extra: Option<Router>) -> Router {
-    let api = Router::new().fallback(|| async { ApiError::not_found() });
+    let api = api::routes().fallback(|| async { ApiError::not_found() });
     let mut app = Router::new()
         .route("/", get(home))
         .route("/healthz", get(health::healthz))

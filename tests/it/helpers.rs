@@ -137,16 +137,20 @@ impl TestDb {
         drop(self.pg.take());
     }
 
-    /// Settings for an application on this database, on a random port.
-    pub fn settings(&self) -> Settings {
-        Settings::from_overrides([
+    /// The test settings with some keys changed.
+    pub fn settings_with(&self, extra: &[(&str, serde_json::Value)]) -> Settings {
+        let mut pairs = vec![
             ("listen", serde_json::json!("127.0.0.1:0")),
             ("database_url", serde_json::json!(self.url)),
             ("data_dir", serde_json::json!(self.data_dir())),
             ("shutdown_grace_secs", serde_json::json!(10)),
             ("db_connect_timeout_secs", serde_json::json!(2)),
-        ])
-        .expect("test settings")
+            // Tests sign in often from one address; the limit has its own test.
+            ("login_attempts_per_minute", serde_json::json!(10_000)),
+            ("password_hash_concurrency", serde_json::json!(2)),
+        ];
+        pairs.extend(extra.iter().cloned());
+        Settings::from_overrides(pairs).expect("test settings")
     }
 }
 
@@ -161,9 +165,9 @@ pub fn test_start() -> chrono::DateTime<chrono::Utc> {
 /// The real server, on a random port, with a fixed clock.
 pub struct TestApp {
     pub address: String,
+    pub state: caseguard::web::AppState,
     pub client: reqwest::Client,
     pub db: TestDb,
-    #[allow(dead_code, reason = "later tests move time")]
     pub clock: FixedClock,
     stop: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<io::Result<()>>>,
@@ -175,11 +179,24 @@ impl TestApp {
     }
 
     pub async fn spawn_with(backend: Backend, extra: Option<axum::Router>) -> Option<Self> {
+        Self::spawn_configured(backend, extra, &[]).await
+    }
+
+    pub async fn spawn_configured(
+        backend: Backend,
+        extra: Option<axum::Router>,
+        settings: &[(&str, serde_json::Value)],
+    ) -> Option<Self> {
         let db = TestDb::create(backend)?;
         let clock = FixedClock::new(test_start());
-        let app = Application::build_with(db.settings(), std::sync::Arc::new(clock.clone()), extra)
-            .await
-            .unwrap_or_else(|e| panic!("application failed to build: {e}"));
+        let app = Application::build_with(
+            db.settings_with(settings),
+            std::sync::Arc::new(clock.clone()),
+            extra,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("application failed to build: {e}"));
+        let state = app.state().clone();
         let address = format!("http://127.0.0.1:{}", app.port());
         let (stop, stopped) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async {
@@ -191,6 +208,7 @@ impl TestApp {
             .expect("client");
         Some(Self {
             address,
+            state,
             client,
             db,
             clock,
@@ -240,4 +258,110 @@ pub fn stdout(output: &Output) -> String {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// An account made for a test, with what it signs in with.
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub totp_secret: caseguard::crypto::SecretBytes,
+}
+
+impl TestApp {
+    /// Loads the demo organisation tree (no accounts).
+    pub async fn with_demo_orgs(self) -> Self {
+        let db = self.state.db.clone();
+        let clock = self.clock.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = db.get().unwrap();
+            caseguard::demo::load_organisations(&mut conn, &clock).unwrap();
+        })
+        .await
+        .unwrap();
+        self
+    }
+
+    /// Creates an account of `role` in organisation `org`.
+    pub async fn user(&self, role: caseguard::domain::user::Role, org: &str) -> TestUser {
+        use caseguard::authn::accounts::{self, NewAccount};
+        use caseguard::domain::org::OrgCode;
+        use caseguard::domain::user::{DisplayName, EmailAddress};
+        let email = format!(
+            "{}.{}@test.caseguard.invalid",
+            role.as_str(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let password = format!("lúa chín vàng {} đồng xa", uuid::Uuid::new_v4().simple());
+        let secret = caseguard::authn::totp::new_secret().unwrap();
+        let hash = caseguard::authn::password::hash_blocking(&password).unwrap();
+        let state = self.state.clone();
+        let clock = self.clock.clone();
+        let (account_email, account_secret, org) = (email.clone(), secret.clone(), org.to_owned());
+        let created = tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            accounts::create(
+                &mut conn,
+                &state.keyring,
+                &state.auditor,
+                &clock,
+                NewAccount {
+                    org: OrgCode::parse(&org).unwrap(),
+                    role,
+                    email: EmailAddress::parse(&account_email).unwrap(),
+                    name: DisplayName::parse("Người dùng thử").unwrap(),
+                    password_hash: Some(hash),
+                    totp_secret: Some(account_secret),
+                },
+                None,
+            )
+            .unwrap()
+        })
+        .await
+        .unwrap();
+        TestUser {
+            id: created.user_id,
+            email,
+            password,
+            totp_secret: secret,
+        }
+    }
+
+    /// The user's TOTP code at the clock's current time.
+    pub fn totp(&self, user: &TestUser) -> String {
+        use caseguard::clock::Clock;
+        let step = u64::try_from(self.clock.now().timestamp()).unwrap()
+            / caseguard::authn::totp::STEP_SECONDS;
+        caseguard::authn::totp::code_at_step(&user.totp_secret, step).unwrap()
+    }
+
+    /// The body of a correct sign-in, after moving the clock to a fresh TOTP
+    /// step (each code works once).
+    pub fn login_body(&self, user: &TestUser) -> serde_json::Value {
+        self.clock.advance(chrono::Duration::seconds(30));
+        serde_json::json!({"email": user.email, "password": user.password, "totp": self.totp(user)})
+    }
+
+    /// Signs in through the API and returns an access token.
+    pub async fn token(&self, user: &TestUser) -> String {
+        let response = self
+            .client
+            .post(self.url("/api/v1/auth/token"))
+            .json(&self.login_body(user))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in failed");
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
 }

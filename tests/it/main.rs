@@ -15,6 +15,8 @@
 mod helpers;
 
 mod audit;
+mod auth;
+mod cli_users;
 mod config_errors;
 mod health;
 mod migrations;

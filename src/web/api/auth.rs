@@ -1,0 +1,340 @@
+//! Sign-in, tokens, sessions, sign-out and "who am I".
+//!
+//! `POST /api/v1/auth/token` — `{"email","password","totp"}` → an access
+//! token for API clients. `POST /api/v1/auth/session` — the same → a browser
+//! session cookie and its CSRF token. `DELETE` on either ends it;
+//! `POST /api/v1/auth/logout-everywhere` ends every session and token of the
+//! caller. `GET /api/v1/me` says who the caller is.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::JsonBody;
+use crate::audit::{AuditEvent, Outcome, RequestContext, action};
+use crate::authn::caller::{AuthVia, Caller};
+use crate::authn::login::{self, LoginAttempt, LoginContext, LoginError};
+use crate::authn::{accounts, sessions, tokens};
+use crate::db::{DbError, organisations, users};
+use crate::error::ApiError;
+use crate::web::AppState;
+use crate::web::middleware::RequestId;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/auth/token", post(issue_token).delete(revoke_token))
+        .route("/auth/session", post(create_session).delete(end_session))
+        .route("/auth/logout-everywhere", post(logout_everywhere))
+        .route("/auth/recovery-codes", post(recovery_codes))
+        .route("/me", get(me))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    email: String,
+    password: String,
+    #[serde(default)]
+    totp: Option<String>,
+    #[serde(default)]
+    recovery_code: Option<String>,
+}
+
+impl LoginBody {
+    fn into_attempt(self) -> Result<LoginAttempt, ApiError> {
+        for (name, value, max) in [
+            ("email", Some(&self.email), 254),
+            ("password", Some(&self.password), 1024),
+            ("totp", self.totp.as_ref(), 16),
+            ("recovery_code", self.recovery_code.as_ref(), 64),
+        ] {
+            if value.is_some_and(|v| v.len() > max) {
+                return Err(ApiError::bad_request(
+                    "field_too_long",
+                    format!("`{name}` is longer than {max} bytes."),
+                ));
+            }
+        }
+        Ok(LoginAttempt {
+            email: self.email,
+            password: SecretString::from(self.password),
+            totp: self.totp,
+            recovery_code: self.recovery_code,
+        })
+    }
+}
+
+fn too_many_attempts() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_requests",
+        "Too many sign-in attempts from this address; wait a minute and try again.",
+    )
+}
+
+fn context<'a>(
+    state: &'a AppState,
+    request: RequestContext,
+    channel: &'static str,
+) -> LoginContext<'a> {
+    LoginContext {
+        db: &state.db,
+        authn: &state.authn,
+        keyring: &state.keyring,
+        auditor: &state.auditor,
+        clock: state.clock.as_ref(),
+        request,
+        channel,
+    }
+}
+
+fn request_meta(headers_id: Option<&RequestId>, addr: SocketAddr) -> RequestContext {
+    RequestContext {
+        request_id: headers_id.map(|r| r.0.clone()),
+        client_ip: Some(addr.ip().to_string()),
+    }
+}
+
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+async fn issue_token(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    request_id: Option<axum::Extension<RequestId>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Json<TokenResponse>, ApiError> {
+    if !state.authn.allow_login_attempt(addr.ip()) {
+        return Err(too_many_attempts());
+    }
+    let attempt = body.into_attempt()?;
+    let request = request_meta(request_id.as_ref().map(|e| &e.0), addr);
+    let authn = state.authn.clone();
+    let clock = state.clock.clone();
+    let (_, (token, claims)) = login::authenticate(
+        context(&state, request, "token"),
+        attempt,
+        move |_, user| {
+            tokens::issue(&authn, clock.as_ref(), user)
+                .map_err(|e| LoginError::Internal(e.to_string()))
+        },
+    )
+    .await?;
+    Ok(Json(TokenResponse {
+        access_token: token,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct SessionResponse {
+    csrf_token: String,
+    expires_at: String,
+    idle_timeout_secs: i64,
+}
+
+async fn create_session(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    request_id: Option<axum::Extension<RequestId>>,
+    JsonBody(body): JsonBody<LoginBody>,
+) -> Result<Response, ApiError> {
+    if !state.authn.allow_login_attempt(addr.ip()) {
+        return Err(too_many_attempts());
+    }
+    let attempt = body.into_attempt()?;
+    let request = request_meta(request_id.as_ref().map(|e| &e.0), addr);
+    let authn = state.authn.clone();
+    let now = state.clock.now_naive();
+    let (_, (token, session)) = login::authenticate(
+        context(&state, request, "session"),
+        attempt,
+        move |conn, user| Ok(sessions::create(conn, &authn, now, user)?),
+    )
+    .await?;
+    let max_age = state.authn.absolute_timeout.num_seconds();
+    let mut response = Json(SessionResponse {
+        csrf_token: sessions::csrf_token(&token),
+        expires_at: session.expires_at.and_utc().to_rfc3339(),
+        idle_timeout_secs: state.authn.idle_timeout.num_seconds(),
+    })
+    .into_response();
+    let cookie =
+        HeaderValue::from_str(&sessions::cookie(&token, max_age)).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+async fn end_session(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+    let AuthVia::Session { id } = caller.via.clone() else {
+        return Err(ApiError::bad_request(
+            "not_a_session",
+            "This request was not made with a browser session.",
+        ));
+    };
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |conn| -> Result<(), LogoutError> {
+            users::revoke_session(conn, &id, clock.now_naive())?;
+            auditor.append(
+                conn,
+                clock.as_ref(),
+                &AuditEvent::new(action::LOGOUT, Outcome::Success)
+                    .actor(Some(caller.actor()))
+                    .request(&caller.request)
+                    .detail("channel", "session"),
+            )?;
+            Ok(())
+        })
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+async fn revoke_token(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<StatusCode, ApiError> {
+    let AuthVia::Token { jti, exp } = caller.via.clone() else {
+        return Err(ApiError::bad_request(
+            "not_a_token",
+            "This request was not made with an access token.",
+        ));
+    };
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |conn| -> Result<(), LogoutError> {
+            let expires = chrono::DateTime::from_timestamp(exp, 0)
+                .map_or(clock.now_naive(), |t| t.naive_utc());
+            users::revoke_token(conn, &jti, &caller.user.id, expires)?;
+            auditor.append(
+                conn,
+                clock.as_ref(),
+                &AuditEvent::new(action::TOKEN_REVOKED, Outcome::Success)
+                    .actor(Some(caller.actor()))
+                    .request(&caller.request)
+                    .detail("channel", "token"),
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn logout_everywhere(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Response, ApiError> {
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |conn| -> Result<(), LogoutError> {
+            let now = clock.now_naive();
+            users::void_tokens(conn, &caller.user.id, now)?;
+            users::revoke_sessions_of(conn, &caller.user.id, now)?;
+            auditor.append(
+                conn,
+                clock.as_ref(),
+                &AuditEvent::new(action::LOGOUT_EVERYWHERE, Outcome::Success)
+                    .actor(Some(caller.actor()))
+                    .request(&caller.request),
+            )?;
+            Ok(())
+        })
+        .await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+#[derive(Serialize)]
+pub struct RecoveryCodes {
+    recovery_codes: Vec<String>,
+}
+
+async fn recovery_codes(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<RecoveryCodes>, ApiError> {
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    let actor = caller.actor();
+    let db = state.db.clone();
+    let codes = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get()?;
+        accounts::regenerate_recovery_codes(&mut conn, &auditor, clock.as_ref(), &actor)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(Json(RecoveryCodes {
+        recovery_codes: codes,
+    }))
+}
+
+#[derive(Serialize)]
+pub struct Me {
+    user_id: String,
+    role: String,
+    org: String,
+    org_id: String,
+    display_name: String,
+}
+
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+    let org_id = caller.user.org_id.clone();
+    let org = state
+        .db
+        .read(move |conn| Ok(organisations::find(conn, &org_id)?))
+        .await?;
+    Ok(Json(Me {
+        user_id: caller.user.id.clone(),
+        role: caller.user.role.clone(),
+        org: org.map(|o| o.code).unwrap_or_default(),
+        org_id: caller.user.org_id.clone(),
+        display_name: caller.user.display_name.clone(),
+    }))
+}
+
+/// Errors of the sign-out transactions.
+#[derive(Debug, thiserror::Error)]
+enum LogoutError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
+}
+
+impl From<diesel::result::Error> for LogoutError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(error))
+    }
+}
+
+impl From<LogoutError> for ApiError {
+    fn from(error: LogoutError) -> Self {
+        match error {
+            LogoutError::Db(error) => error.into(),
+            LogoutError::Audit(error) => Self::internal(error),
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The JSON API under `/api/v1`.
+
+pub mod auth;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+use serde::de::DeserializeOwned;
+
+use super::AppState;
+use crate::error::ApiError;
+
+pub fn routes() -> axum::Router<AppState> {
+    auth::routes()
+}
+
+/// A JSON request body whose errors name the field and the rule, never the
+/// value sent (it may be a password).
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(describe(&rejection)),
+        }
+    }
+}
+
+fn describe(rejection: &JsonRejection) -> ApiError {
+    match rejection {
+        JsonRejection::MissingJsonContentType(_) => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The request body must be JSON (Content-Type: application/json).",
+        ),
+        JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request("invalid_json", "The request body is not valid JSON.")
+        }
+        JsonRejection::JsonDataError(error) => {
+            let text = error.body_text();
+            let field = ["missing field `", "unknown field `", "duplicate field `"]
+                .iter()
+                .find_map(|prefix| {
+                    let start = text.find(prefix)?;
+                    let rest = text.get(start..)?;
+                    let end = rest.get(prefix.len()..)?.find('`')? + prefix.len() + 1;
+                    rest.get(..end).map(str::to_owned)
+                });
+            let message = match field {
+                Some(problem) => format!("The request body is not as expected: {problem}."),
+                None => "The request body is not as expected: a field has the wrong type or the body is not an object.".to_owned(),
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", message)
+        }
+        JsonRejection::BytesRejection(_) => ApiError::for_status(rejection.status()),
+        _ => ApiError::bad_request("invalid_body", "The request body cannot be read."),
+    }
+}
