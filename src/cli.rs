@@ -17,6 +17,8 @@ use serde::Serialize;
 use crate::audit::Auditor;
 use crate::authn::accounts::{self, AccountError, NewAccount};
 use crate::authn::password;
+use crate::authz::Action;
+use crate::authz::capability::Capability;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Environment, LogFormat, Settings};
 use crate::crypto::keyring::Keyring;
@@ -430,7 +432,7 @@ fn user(
                     password_hash,
                     totp_secret: None,
                 },
-                None,
+                &Capability::for_operator(Action::UserCreate),
             )?;
             let enrolment_url = created.enrolment_token.as_ref().map(|token| {
                 format!(
@@ -474,7 +476,13 @@ fn user(
             let store = Store::open(runtime, settings)?;
             let mut conn = store.conn()?;
             let user = accounts::find_by_email(&mut conn, &email)?;
-            accounts::disable(&mut conn, &store.auditor, clock, &user.id, None)?;
+            accounts::disable(
+                &mut conn,
+                &store.auditor,
+                clock,
+                &user.id,
+                &Capability::for_operator(Action::UserDisable),
+            )?;
             print_line(&format!(
                 "disabled {} (id {}); its sessions and tokens are void",
                 email.as_str(),
@@ -494,7 +502,7 @@ fn user(
                 &store.auditor,
                 clock,
                 &user.id,
-                None,
+                &Capability::for_operator(Action::UserResetMfa),
             )?;
             if json {
                 print_json(

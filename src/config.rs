@@ -75,6 +75,7 @@ struct RawSettings {
     login_lock_after: u32,
     login_attempts_per_minute: u32,
     password_hash_concurrency: Option<u32>,
+    policy_dir: Option<PathBuf>,
 }
 
 /// Defaults, as a provider figment can merge the file and environment over.
@@ -120,6 +121,7 @@ const KNOWN_KEYS: &[&str] = &[
     "login_lock_after",
     "login_attempts_per_minute",
     "password_hash_concurrency",
+    "policy_dir",
 ];
 
 /// Validated settings. Construct with [`Settings::load`] or
@@ -156,6 +158,9 @@ pub struct Settings {
     /// Password hashes computed at once (default: one fewer than the cores,
     /// at least one).
     pub password_hash_concurrency: usize,
+    /// A directory with `authz.cedar` and `authz.cedarschema` replacing the
+    /// shipped authorization policies.
+    pub policy_dir: Option<PathBuf>,
 }
 
 impl Settings {
@@ -319,6 +324,7 @@ impl Settings {
             login_lock_after: lock_after,
             login_attempts_per_minute: per_minute,
             password_hash_concurrency: hash_concurrency,
+            policy_dir: raw.policy_dir,
         })
     }
 }

@@ -13,6 +13,8 @@ use tokio::sync::Notify;
 
 use crate::audit::Auditor;
 use crate::authn::Authn;
+use crate::authz::Policies;
+use crate::authz::capability::Authz;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring};
@@ -89,11 +91,16 @@ impl Application {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
         let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
+        let policies = Policies::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let auditor = Arc::new(auditor);
+        let authz = Authz::new(policies, auditor.clone(), clock.clone());
         let state = AppState {
             db,
             authn: Arc::new(authn),
+            authz,
             keyring: Arc::new(keyring),
-            auditor: Arc::new(auditor),
+            auditor,
             clock,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),

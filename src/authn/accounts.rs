@@ -6,6 +6,8 @@ use chrono::Duration;
 
 use super::totp;
 use crate::audit::{Actor, AuditError, AuditEvent, Auditor, Outcome, action};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
 use crate::clock::Clock;
 use crate::crypto::keyring::{KeyPurpose, Keyring};
 use crate::crypto::sealed::{self, Binding};
@@ -36,6 +38,8 @@ pub enum AccountError {
     EmailTaken,
     #[error("no such account")]
     NotFound,
+    #[error("not allowed")]
+    NotAllowed,
     #[error("database: {0}")]
     Db(#[from] diesel::result::Error),
     #[error(transparent)]
@@ -110,14 +114,15 @@ pub fn open_totp(
     .map_err(|e| AccountError::Crypto(e.to_string()))
 }
 
-/// Creates an account in one transaction with its audit entry.
+/// Creates an account in one transaction with its audit entry. `by` must
+/// allow `user.create` on the account's organisation.
 pub fn create(
     conn: &mut DbConnection,
     keyring: &Keyring,
     auditor: &Auditor,
     clock: &dyn Clock,
     account: NewAccount,
-    actor: Option<Actor>,
+    by: &Capability,
 ) -> Result<CreatedAccount, AccountError> {
     let secret = match account.totp_secret.clone() {
         Some(secret) => secret,
@@ -128,6 +133,9 @@ pub fn create(
     write_transaction(conn, |conn| {
         let org = organisations::find_by_code(conn, account.org.as_str())?
             .ok_or_else(|| AccountError::OrgNotFound(account.org.to_string()))?;
+        if !by.allows(Action::UserCreate, &org.id) {
+            return Err(AccountError::NotAllowed);
+        }
         if org.kind != account.role.org_kind().as_str() {
             return Err(AccountError::WrongOrgKind {
                 role: account.role,
@@ -177,7 +185,8 @@ pub fn create(
             conn,
             clock,
             &AuditEvent::new(action::USER_CREATED, Outcome::Success)
-                .actor(actor.clone())
+                .actor(by.actor())
+                .request(by.request())
                 .target("user", user_id.clone())
                 .detail("role", account.role.as_str())
                 .detail("org_id", org.id.clone()),
@@ -208,19 +217,22 @@ pub fn disable(
     auditor: &Auditor,
     clock: &dyn Clock,
     user_id: &str,
-    actor: Option<Actor>,
+    by: &Capability,
 ) -> Result<(), AccountError> {
     write_transaction(conn, |conn| {
         let now = clock.now_naive();
-        if users::disable(conn, user_id, now)? == 0 {
-            return Err(AccountError::NotFound);
+        let user = users::find(conn, user_id)?.ok_or(AccountError::NotFound)?;
+        if !by.allows(Action::UserDisable, &user.org_id) {
+            return Err(AccountError::NotAllowed);
         }
+        users::disable(conn, user_id, now)?;
         users::revoke_sessions_of(conn, user_id, now)?;
         auditor.append(
             conn,
             clock,
             &AuditEvent::new(action::USER_DISABLED, Outcome::Success)
-                .actor(actor)
+                .actor(by.actor())
+                .request(by.request())
                 .target("user", user_id),
         )?;
         Ok(())
@@ -235,11 +247,14 @@ pub fn reset_mfa(
     auditor: &Auditor,
     clock: &dyn Clock,
     user_id: &str,
-    actor: Option<Actor>,
+    by: &Capability,
 ) -> Result<String, AccountError> {
     let secret = totp::new_secret().map_err(|e| AccountError::Crypto(e.to_string()))?;
     write_transaction(conn, |conn| {
         let user = users::find(conn, user_id)?.ok_or(AccountError::NotFound)?;
+        if !by.allows(Action::UserResetMfa, &user.org_id) {
+            return Err(AccountError::NotAllowed);
+        }
         let mut credential = users::credential(conn, user_id)?.ok_or(AccountError::NotFound)?;
         let now = clock.now_naive();
         credential.totp_secret = Some(seal_totp(keyring, user_id, &secret)?);
@@ -257,7 +272,8 @@ pub fn reset_mfa(
             conn,
             clock,
             &AuditEvent::new(action::MFA_RESET, Outcome::Success)
-                .actor(actor)
+                .actor(by.actor())
+                .request(by.request())
                 .target("user", user_id),
         )?;
         totp::otpauth_uri(&secret, &user.email).map_err(|e| AccountError::Crypto(e.to_string()))
@@ -402,7 +418,7 @@ pub fn bootstrap_admin(
                     password_hash: Some(hash),
                     totp_secret: None,
                 },
-                None,
+                &Capability::for_operator(Action::UserCreate),
             )?;
             auditor.append(
                 conn,

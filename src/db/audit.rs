@@ -106,3 +106,25 @@ pub fn insert_checkpoint(conn: &mut DbConnection, row: &CheckpointRow) -> QueryR
         .execute(conn)
         .map(drop)
 }
+
+/// The newest entries first, optionally only those whose actor belongs to
+/// one of `orgs`.
+pub fn latest_in(
+    conn: &mut DbConnection,
+    before: Option<i64>,
+    limit: i64,
+    orgs: Option<&[String]>,
+) -> QueryResult<Vec<AuditRow>> {
+    let mut query = audit_log::table.into_boxed();
+    if let Some(before) = before {
+        query = query.filter(audit_log::seq.lt(before));
+    }
+    if let Some(orgs) = orgs {
+        query = query.filter(audit_log::actor_org_id.eq_any(orgs.to_vec()));
+    }
+    query
+        .order(audit_log::seq.desc())
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)
+}

@@ -162,3 +162,21 @@ pub fn root_area(conn: &mut DbConnection) -> QueryResult<Option<OrganisationRow>
         .first(conn)
         .optional()
 }
+
+/// The ids of `root_id` and every organisation below it.
+pub fn subtree_ids(conn: &mut DbConnection, root_id: &str) -> QueryResult<Vec<String>> {
+    let all: Vec<(String, Option<String>)> = organisations::table
+        .select((organisations::id, organisations::parent_id))
+        .load(conn)?;
+    let mut ids = vec![root_id.to_owned()];
+    let mut index = 0;
+    while let Some(current) = ids.get(index).cloned() {
+        ids.extend(
+            all.iter()
+                .filter(|(_, parent)| parent.as_deref() == Some(current.as_str()))
+                .map(|(id, _)| id.clone()),
+        );
+        index += 1;
+    }
+    Ok(ids)
+}

@@ -246,3 +246,11 @@ pub fn revoke_token(
 pub fn token_revoked(conn: &mut DbConnection, jti: &str) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(revoked_tokens::table.find(jti))).get_result(conn)
 }
+
+pub fn in_org(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<UserRow>> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .order(users::email.asc())
+        .select(UserRow::as_select())
+        .load(conn)
+}

@@ -7,6 +7,8 @@ use crate::audit::Auditor;
 use crate::authn::accounts::{self, AccountError, NewAccount};
 use crate::authn::password;
 use crate::authn::totp;
+use crate::authz::Action;
+use crate::authz::capability::Capability;
 use crate::clock::Clock;
 use crate::crypto::keyring::Keyring;
 use crate::crypto::{SecretBytes, sha256_hex};
@@ -154,7 +156,7 @@ pub fn load_accounts(
                             password_hash: Some(hash),
                             totp_secret: Some(secret),
                         },
-                        None,
+                        &Capability::for_operator(Action::UserCreate),
                     )?
                     .user_id
                 }

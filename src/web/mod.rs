@@ -19,6 +19,7 @@ use axum::routing::get;
 
 use crate::audit::Auditor;
 use crate::authn::Authn;
+use crate::authz::capability::Authz;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::keyring::Keyring;
@@ -33,6 +34,7 @@ pub struct AppState {
     pub keyring: Arc<Keyring>,
     pub auditor: Arc<Auditor>,
     pub authn: Arc<Authn>,
+    pub authz: Authz,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

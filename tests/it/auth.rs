@@ -532,7 +532,16 @@ async fn disabling_ends_access_at_once(backend: Backend) {
     let id = user.id.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = state.db.get().unwrap();
-        caseguard::authn::accounts::disable(&mut conn, &state.auditor, &clock, &id, None).unwrap();
+        caseguard::authn::accounts::disable(
+            &mut conn,
+            &state.auditor,
+            &clock,
+            &id,
+            &caseguard::authz::capability::Capability::for_operator(
+                caseguard::authz::Action::UserDisable,
+            ),
+        )
+        .unwrap();
     })
     .await
     .unwrap();

@@ -313,7 +313,9 @@ impl TestApp {
                     password_hash: Some(hash),
                     totp_secret: Some(account_secret),
                 },
-                None,
+                &caseguard::authz::capability::Capability::for_operator(
+                    caseguard::authz::Action::UserCreate,
+                ),
             )
             .unwrap()
         })

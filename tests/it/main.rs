@@ -16,6 +16,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod authz;
 mod cli_users;
 mod config_errors;
 mod health;

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1`.
 
+pub mod admin;
 pub mod auth;
 
 use axum::extract::rejection::JsonRejection;
@@ -11,7 +12,7 @@ use super::AppState;
 use crate::error::ApiError;
 
 pub fn routes() -> axum::Router<AppState> {
-    auth::routes()
+    auth::routes().merge(admin::routes())
 }
 
 /// A JSON request body whose errors name the field and the rule, never the

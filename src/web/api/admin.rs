@@ -1,0 +1,454 @@
+//! Organisations, accounts and the audit log, for the roles that manage and
+//! watch them. Every handler asks `authz` first and acts through the
+//! capability it gets; an organisation or account outside the caller's reach
+//! answers exactly like one that does not exist.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::JsonBody;
+use crate::authn::accounts::{self, AccountError, NewAccount};
+use crate::authn::caller::Caller;
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::db::audit::AuditRow;
+use crate::db::organisations::{self, OrganisationRow};
+use crate::db::{DbError, PooledConnection, users};
+use crate::domain::org::OrgCode;
+use crate::domain::user::{DisplayName, EmailAddress, Role};
+use crate::error::ApiError;
+use crate::web::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/organisations/{code}", get(read_organisation))
+        .route(
+            "/organisations/{code}/users",
+            get(list_users).post(create_user),
+        )
+        .route("/users/{id}/disable", post(disable_user))
+        .route("/users/{id}/reset-mfa", post(reset_mfa))
+        .route("/audit", get(read_audit))
+        .route("/audit/verify", get(verify_audit))
+}
+
+/// Runs blocking work with a connection.
+async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().map_err(ApiError::from)?;
+        work(&mut conn, &state)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+fn check(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    org_id: &str,
+) -> Result<Capability, ApiError> {
+    Ok(state
+        .authz
+        .check(conn, &caller.actor(), &caller.request, action, org_id)?)
+}
+
+fn org_by_code(
+    conn: &mut PooledConnection,
+    code: &str,
+) -> Result<Option<OrganisationRow>, ApiError> {
+    let Ok(code) = OrgCode::parse(code) else {
+        return Ok(None);
+    };
+    Ok(organisations::find_by_code(conn, code.as_str()).map_err(DbError::from)?)
+}
+
+/// An organisation's id, or a placeholder that no policy can match, so an
+/// unknown code is refused (and audited) exactly like a forbidden one.
+fn org_id_or_missing(org: Option<&OrganisationRow>) -> String {
+    org.map_or_else(
+        || "00000000-0000-0000-0000-000000000000".to_owned(),
+        |o| o.id.clone(),
+    )
+}
+
+#[derive(Serialize)]
+pub struct OrganisationView {
+    id: String,
+    code: String,
+    kind: String,
+    name: String,
+    parent_id: Option<String>,
+    area_level: Option<String>,
+    school_level: Option<String>,
+    agency_type: Option<String>,
+}
+
+impl From<OrganisationRow> for OrganisationView {
+    fn from(row: OrganisationRow) -> Self {
+        Self {
+            id: row.id,
+            code: row.code,
+            kind: row.kind,
+            name: row.name,
+            parent_id: row.parent_id,
+            area_level: row.area_level,
+            school_level: row.school_level,
+            agency_type: row.agency_type,
+        }
+    }
+}
+
+async fn read_organisation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<OrganisationView>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let org = org_by_code(conn, &code)?;
+        check(
+            conn,
+            state,
+            &caller,
+            Action::OrgRead,
+            &org_id_or_missing(org.as_ref()),
+        )?;
+        org.map(|o| Json(o.into())).ok_or_else(ApiError::not_found)
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct UserView {
+    user_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    disabled: bool,
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+) -> Result<Json<Vec<UserView>>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let org = org_by_code(conn, &code)?;
+        check(
+            conn,
+            state,
+            &caller,
+            Action::UserList,
+            &org_id_or_missing(org.as_ref()),
+        )?;
+        let org = org.ok_or_else(ApiError::not_found)?;
+        let rows = users::in_org(conn, &org.id).map_err(DbError::from)?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|u| UserView {
+                    user_id: u.id,
+                    email: u.email,
+                    display_name: u.display_name,
+                    role: u.role,
+                    disabled: u.disabled_at.is_some(),
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserBody {
+    role: String,
+    email: String,
+    name: String,
+}
+
+#[derive(Serialize)]
+pub struct CreatedUser {
+    user_id: String,
+    email: String,
+    role: String,
+    org: String,
+    enrolment_url: String,
+}
+
+fn account_error(error: AccountError) -> ApiError {
+    match error {
+        AccountError::EmailTaken => ApiError::new(
+            StatusCode::CONFLICT,
+            "email_taken",
+            "An account with this email already exists.",
+        ),
+        AccountError::WrongOrgKind { role, expected, .. } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_organisation_kind",
+            format!("`role`: a {role} belongs to a {expected}."),
+        ),
+        AccountError::NotFound | AccountError::OrgNotFound(_) | AccountError::NotAllowed => {
+            ApiError::not_found()
+        }
+        AccountError::Db(error) => DbError::Query(error).into(),
+        other => ApiError::internal(anyhow::anyhow!(other.to_string())),
+    }
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(code): Path<String>,
+    JsonBody(body): JsonBody<CreateUserBody>,
+) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+    let role = Role::parse(&body.role).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_role",
+            format!("`role`: {e}"),
+        )
+    })?;
+    let email = EmailAddress::parse(&body.email).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_email",
+            format!("`email`: {e}"),
+        )
+    })?;
+    let name = DisplayName::parse(&body.name).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_name",
+            format!("`name`: {e}"),
+        )
+    })?;
+    blocking(&state, move |conn, state| {
+        let org = org_by_code(conn, &code)?;
+        let capability = check(
+            conn,
+            state,
+            &caller,
+            Action::UserCreate,
+            &org_id_or_missing(org.as_ref()),
+        )?;
+        let org = org.ok_or_else(ApiError::not_found)?;
+        let created = accounts::create(
+            conn,
+            &state.keyring,
+            &state.auditor,
+            state.clock.as_ref(),
+            NewAccount {
+                org: OrgCode::parse(&org.code)
+                    .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+                role,
+                email,
+                name,
+                password_hash: None,
+                totp_secret: None,
+            },
+            &capability,
+        )
+        .map_err(account_error)?;
+        let token = created.enrolment_token.unwrap_or_default();
+        Ok((
+            StatusCode::CREATED,
+            Json(CreatedUser {
+                user_id: created.user_id,
+                email: created.email.as_str().to_owned(),
+                role: created.role.as_str().to_owned(),
+                org: org.code,
+                enrolment_url: format!("{}/enrol/{token}", state.authn.issuer),
+            }),
+        ))
+    })
+    .await
+}
+
+/// Loads an account and checks `action` on its organisation.
+fn account_capability(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    user_id: &str,
+) -> Result<Capability, ApiError> {
+    let user = users::find(conn, user_id).map_err(DbError::from)?;
+    let capability = check(
+        conn,
+        state,
+        caller,
+        action,
+        &user
+            .as_ref()
+            .map_or_else(|| org_id_or_missing(None), |u| u.org_id.clone()),
+    )?;
+    user.map(|_| capability).ok_or_else(ApiError::not_found)
+}
+
+async fn disable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |conn, state| {
+        let capability = account_capability(conn, state, &caller, Action::UserDisable, &id)?;
+        accounts::disable(conn, &state.auditor, state.clock.as_ref(), &id, &capability)
+            .map_err(account_error)?;
+        Ok(StatusCode::NO_CONTENT)
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct ResetMfa {
+    totp_uri: String,
+}
+
+async fn reset_mfa(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ResetMfa>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let capability = account_capability(conn, state, &caller, Action::UserResetMfa, &id)?;
+        let totp_uri = accounts::reset_mfa(
+            conn,
+            &state.keyring,
+            &state.auditor,
+            state.clock.as_ref(),
+            &id,
+            &capability,
+        )
+        .map_err(account_error)?;
+        Ok(Json(ResetMfa { totp_uri }))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct AuditEntryView {
+    seq: i64,
+    id: String,
+    occurred_at: String,
+    actor_user_id: Option<String>,
+    actor_org_id: Option<String>,
+    actor_role: Option<String>,
+    action: String,
+    outcome: String,
+    target_type: Option<String>,
+    target_id: Option<String>,
+    request_id: Option<String>,
+    client_ip: Option<String>,
+    details: serde_json::Value,
+}
+
+impl From<AuditRow> for AuditEntryView {
+    fn from(row: AuditRow) -> Self {
+        Self {
+            seq: row.seq,
+            id: row.id,
+            occurred_at: row.occurred_at.and_utc().to_rfc3339(),
+            actor_user_id: row.actor_user_id,
+            actor_org_id: row.actor_org_id,
+            actor_role: row.actor_role,
+            action: row.action,
+            outcome: row.outcome,
+            target_type: row.target_type,
+            target_id: row.target_id,
+            request_id: row.request_id,
+            client_ip: row.client_ip,
+            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// The newest entries of the caller's part of the tree (all entries for an
+/// auditor at the root), newest first, 100 at a time by default.
+async fn read_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditEntryView>>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "`limit` must be between 1 and 1000.",
+        ));
+    }
+    blocking(&state, move |conn, state| {
+        let org_id = caller.user.org_id.clone();
+        check(conn, state, &caller, Action::AuditRead, &org_id)?;
+        let org = organisations::find(conn, &org_id)
+            .map_err(DbError::from)?
+            .ok_or_else(ApiError::not_found)?;
+        let scope = if org.parent_id.is_none() {
+            None
+        } else {
+            Some(organisations::subtree_ids(conn, &org_id).map_err(DbError::from)?)
+        };
+        let rows = crate::db::audit::latest_in(conn, query.before, limit, scope.as_deref())
+            .map_err(DbError::from)?;
+        // Reading the log is itself a security event.
+        crate::db::write_transaction(conn, |conn| {
+            state.auditor.append(
+                conn,
+                state.clock.as_ref(),
+                &crate::audit::AuditEvent::new(
+                    crate::audit::action::AUDIT_READ,
+                    crate::audit::Outcome::Success,
+                )
+                .actor(Some(caller.actor()))
+                .request(&caller.request)
+                .detail("entries", rows.len().to_string()),
+            )
+        })
+        .map_err(ApiError::internal)?;
+        Ok(Json(rows.into_iter().map(AuditEntryView::from).collect()))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct VerifyView {
+    intact: bool,
+    entries: i64,
+    checkpoints: usize,
+    last_checkpoint: Option<i64>,
+    problem: Option<String>,
+}
+
+async fn verify_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<VerifyView>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let org_id = caller.user.org_id.clone();
+        check(conn, state, &caller, Action::AuditVerify, &org_id)?;
+        let report = crate::audit::verify(conn, &state.keyring).map_err(DbError::from)?;
+        Ok(Json(VerifyView {
+            intact: report.is_intact(),
+            entries: report.entries,
+            checkpoints: report.checkpoints,
+            last_checkpoint: report.last_checkpoint,
+            problem: report.problem.map(|p| p.to_string()),
+        }))
+    })
+    .await
+}

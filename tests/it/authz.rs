@@ -1,0 +1,260 @@
+//! The authorization matrix: every role × every action × every relation,
+//! compared with a reviewed snapshot (`snapshots/it__authz__matrix.snap`).
+//! Also: every protected route refuses anonymous callers, and HTTP answers
+//! follow the policy (outside your reach looks like "not there").
+
+use caseguard::authz::{Action, OrgChain, Policies, Principal};
+use caseguard::db::organisations;
+use caseguard::domain::user::Role;
+use caseguard::orgs::import;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+/// A second district, for "another area" and "an unrelated agency".
+const OTHER_DISTRICT: &str = "kind,code,name,parent,level,agency_type\n\
+area,SX-BX,Huyện Bình Xuyên (demo),SX,district,\n\
+area,SX-BX-TT,Thị trấn Bình Xuyên (demo),SX-BX,commune,\n\
+school,SX-BX-TT-TH,Trường Tiểu học Thị trấn (demo),SX-BX-TT,primary,\n\
+agency,SX-BX-CA,Công an huyện Bình Xuyên (demo),SX-BX,,police\n";
+
+/// Where each role sits in the matrix.
+fn home_of(role: Role) -> &'static str {
+    match role {
+        Role::Reporter | Role::FocalPoint => "SX-AL-AB-TH",
+        Role::AgencyOfficer => "SX-AL-CA",
+        Role::DistrictOfficer | Role::Monitor | Role::Admin | Role::Auditor => "SX-AL",
+    }
+}
+
+const RELATIONS: &[&str] = &[
+    "own organisation",
+    "a child organisation",
+    "the parent area",
+    "a sibling school",
+    "another area",
+    "a recipient agency",
+    "an unrelated agency",
+];
+
+/// The target organisation of each relation, for a caller at `home`.
+fn target(home: &str, relation: &str) -> Option<&'static str> {
+    match (home, relation) {
+        (_, "another area") => Some("SX-BX"),
+        (_, "a recipient agency") => Some("SX-AL-YT"),
+        (_, "an unrelated agency") => Some("SX-BX-CA"),
+        ("SX-AL-AB-TH", "own organisation") => Some("SX-AL-AB-TH"),
+        ("SX-AL-AB-TH", "the parent area") => Some("SX-AL-AB"),
+        ("SX-AL-AB-TH", "a sibling school") => Some("SX-AL-AB-MN"),
+        ("SX-AL-CA", "own organisation") => Some("SX-AL-CA"),
+        ("SX-AL-CA", "the parent area") => Some("SX-AL"),
+        ("SX-AL-CA", "a sibling school") => Some("SX-AL-PM-TH"),
+        ("SX-AL", "own organisation") => Some("SX-AL"),
+        ("SX-AL", "a child organisation") => Some("SX-AL-AB"),
+        ("SX-AL", "the parent area") => Some("SX"),
+        ("SX-AL", "a sibling school") => Some("SX-BX-TT-TH"),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let mut conn = app.db.connect();
+    let rows = import::parse_csv(OTHER_DISTRICT).unwrap();
+    import::import(&mut conn, &rows, &app.clock).unwrap();
+    let policies = Policies::load(None).unwrap();
+    let chain = |conn: &mut caseguard::db::DbConnection, code: &str| {
+        let org = organisations::find_by_code(conn, code).unwrap().unwrap();
+        OrgChain::load(conn, &org.id).unwrap().unwrap()
+    };
+    let mut table = String::new();
+    let mut allowed = 0;
+    for role in Role::ALL {
+        let home = home_of(*role);
+        let principal = Principal {
+            user_id: format!("user-{}", role.as_str()),
+            role: role.as_str().to_owned(),
+            org_chain: chain(&mut conn, home),
+        };
+        for action in Action::ALL {
+            for relation in RELATIONS {
+                let verdict = match target(home, relation) {
+                    None => "n/a".to_owned(),
+                    Some(code) => {
+                        let resource = chain(&mut conn, code);
+                        if policies.decide(&principal, *action, &resource) {
+                            allowed += 1;
+                            format!("ALLOW ({code})")
+                        } else {
+                            format!("deny  ({code})")
+                        }
+                    }
+                };
+                table.push_str(&format!(
+                    "{:<17} {:<15} {:<21} {verdict}\n",
+                    role.as_str(),
+                    action.as_str(),
+                    relation
+                ));
+            }
+        }
+    }
+    assert!(allowed > 0);
+    insta::assert_snapshot!("matrix", table);
+}
+
+/// Every route behind authentication, with the action it is checked for.
+const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
+    ("GET", "/api/v1/me", None),
+    ("DELETE", "/api/v1/auth/token", None),
+    ("DELETE", "/api/v1/auth/session", None),
+    ("POST", "/api/v1/auth/logout-everywhere", None),
+    ("POST", "/api/v1/auth/recovery-codes", None),
+    ("GET", "/api/v1/organisations/SX-AL", Some("org.read")),
+    (
+        "GET",
+        "/api/v1/organisations/SX-AL/users",
+        Some("user.list"),
+    ),
+    (
+        "POST",
+        "/api/v1/organisations/SX-AL/users",
+        Some("user.create"),
+    ),
+    (
+        "POST",
+        "/api/v1/users/0193a000-0000-7000-8000-000000000000/disable",
+        Some("user.disable"),
+    ),
+    (
+        "POST",
+        "/api/v1/users/0193a000-0000-7000-8000-000000000000/reset-mfa",
+        Some("user.reset_mfa"),
+    ),
+    ("GET", "/api/v1/audit", Some("audit.read")),
+    ("GET", "/api/v1/audit/verify", Some("audit.verify")),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protected_route_refuses_anonymous_callers_and_every_action_has_a_route() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    for (method, path, _) in PROTECTED_ROUTES {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{method} {path}"
+        );
+    }
+    for action in Action::ALL {
+        assert!(
+            PROTECTED_ROUTES
+                .iter()
+                .any(|(_, _, a)| *a == Some(action.as_str())),
+            "{} has no route in PROTECTED_ROUTES",
+            action.as_str()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_answers_follow_the_policy() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    {
+        let mut conn = app.db.connect();
+        import::import(
+            &mut conn,
+            &import::parse_csv(OTHER_DISTRICT).unwrap(),
+            &app.clock,
+        )
+        .unwrap();
+    }
+    let admin = app.user(Role::Admin, "SX-AL").await;
+    let admin_token = app.token(&admin).await;
+    let create = |code: &'static str, email: &'static str| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/organisations/{code}/users")))
+            .bearer_auth(&admin_token)
+            .json(&json!({"role": "focal_point", "email": email, "name": "Cô giáo thử"}));
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = create("SX-AL-AB-TH", "new.teacher@example.org").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert!(body["enrolment_url"].as_str().unwrap().contains("/enrol/"));
+    // Another district's school answers like a school that does not exist.
+    let (other, other_body) = create("SX-BX-TT-TH", "other.teacher@example.org").await;
+    let (missing, missing_body) = create("NO-SUCH-SCHOOL", "ghost.teacher@example.org").await;
+    assert_eq!((other, &other_body), (StatusCode::NOT_FOUND, &missing_body));
+    assert_eq!(missing, StatusCode::NOT_FOUND);
+
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let focal_token = app.token(&focal).await;
+    let listing = app
+        .get_with_token("/api/v1/organisations/SX-AL-AB-TH/users", &focal_token)
+        .await;
+    assert_eq!(listing.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        app.get_with_token("/api/v1/audit", &focal_token)
+            .await
+            .status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        app.get_with_token("/api/v1/organisations/SX-AL-AB-TH", &focal_token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let auditor = app.user(Role::Auditor, "SX").await;
+    let auditor_token = app.token(&auditor).await;
+    let entries: Vec<Value> = app
+        .get_with_token("/api/v1/audit?limit=500", &auditor_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "authz.denied" && e["details"]["action"] == "user.list")
+    );
+    assert!(entries.iter().any(|e| e["action"] == "user.created"));
+    let verify: Value = app
+        .get_with_token("/api/v1/audit/verify", &auditor_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(verify["intact"], true, "{verify}");
+    // The log cannot be changed through the API.
+    let delete = app
+        .client
+        .delete(app.url("/api/v1/audit"))
+        .bearer_auth(&auditor_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
