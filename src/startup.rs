@@ -151,6 +151,7 @@ impl Application {
             "caseguard listening on http://{}/",
             self.addr
         );
+        let checkpoints = tokio::spawn(checkpoint_audit_log(self.state.clone(), stopping.clone()));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -159,7 +160,7 @@ impl Application {
             stopping.notified().await;
             tokio::time::sleep(grace).await;
         };
-        tokio::select! {
+        let outcome = tokio::select! {
             result = server => {
                 tracing::info!("stopped");
                 result
@@ -168,6 +169,42 @@ impl Application {
                 tracing::warn!(grace_secs = grace.as_secs(), "shutdown grace period over; dropping remaining connections");
                 Ok(())
             }
+        };
+        checkpoints.abort();
+        outcome
+    }
+}
+
+/// How often the head of the audit chain is signed when there is news.
+const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Signs the head of the audit chain every minute (when it moved) and once
+/// more on the way out, so at most a minute of entries is only hash-chained.
+async fn checkpoint_audit_log(state: AppState, stopping: Arc<Notify>) {
+    let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let last = tokio::select! {
+            _ = ticks.tick() => false,
+            () = stopping.notified() => true,
+        };
+        let state = state.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().map_err(|e| e.to_string())?;
+            crate::db::write_transaction(&mut conn, |conn| {
+                state.auditor.checkpoint(conn, state.clock.as_ref())
+            })
+            .map_err(|e| e.to_string())
+        })
+        .await;
+        match result {
+            Ok(Ok(Some(seq))) => tracing::debug!(seq, "signed an audit checkpoint"),
+            Ok(Ok(None)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "could not sign an audit checkpoint"),
+            Err(error) => tracing::warn!(%error, "audit checkpoint task failed"),
+        }
+        if last {
+            break;
         }
     }
 }

@@ -438,3 +438,153 @@ pub fn bootstrap_admin(
         totp_uri: created.totp_uri,
     }))
 }
+
+/// What an enrolment link shows before the person chooses a password.
+#[derive(Debug, Clone)]
+pub struct EnrolmentStart {
+    pub totp_uri: String,
+}
+
+fn enrolment_credential(
+    conn: &mut DbConnection,
+    clock: &dyn Clock,
+    token: &str,
+) -> Result<(UserRow, CredentialRow), AccountError> {
+    let credential = users::find_by_enrolment_token(conn, &sha256_hex(token.as_bytes()))?
+        .ok_or(AccountError::NotFound)?;
+    if credential
+        .enrolment_expires_at
+        .is_none_or(|expires| expires <= clock.now_naive())
+    {
+        return Err(AccountError::NotFound);
+    }
+    let user = users::find(conn, &credential.user_id)?.ok_or(AccountError::NotFound)?;
+    if user.disabled_at.is_some() {
+        return Err(AccountError::NotFound);
+    }
+    Ok((user, credential))
+}
+
+/// Opens an enrolment link: the authenticator URI to scan.
+pub fn start_enrolment(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    clock: &dyn Clock,
+    token: &str,
+) -> Result<EnrolmentStart, AccountError> {
+    let (user, credential) = enrolment_credential(conn, clock, token)?;
+    let secret = credential
+        .totp_secret
+        .as_deref()
+        .map(|sealed| open_totp(keyring, &user.id, sealed))
+        .transpose()?
+        .ok_or(AccountError::NotFound)?;
+    let totp_uri =
+        totp::otpauth_uri(&secret, &user.email).map_err(|e| AccountError::Crypto(e.to_string()))?;
+    Ok(EnrolmentStart { totp_uri })
+}
+
+/// Why completing an enrolment failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolmentError {
+    #[error("the enrolment link is not valid (used, expired or unknown)")]
+    InvalidLink,
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("the authenticator code is not correct")]
+    BadCode,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+}
+
+impl From<diesel::result::Error> for EnrolmentError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Account(AccountError::Db(error))
+    }
+}
+
+/// Completes an enrolment: sets the password (hashed beforehand), confirms
+/// the authenticator with a code, and spends the link.
+pub fn complete_enrolment(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    auditor: &Auditor,
+    clock: &dyn Clock,
+    token: &str,
+    password_hash: String,
+    code: &str,
+) -> Result<(), EnrolmentError> {
+    write_transaction(conn, |conn| {
+        let (user, mut credential) = match enrolment_credential(conn, clock, token) {
+            Ok(found) => found,
+            Err(AccountError::NotFound) => return Err(EnrolmentError::InvalidLink),
+            Err(other) => return Err(other.into()),
+        };
+        let secret = credential
+            .totp_secret
+            .as_deref()
+            .map(|sealed| open_totp(keyring, &user.id, sealed))
+            .transpose()?
+            .ok_or(EnrolmentError::InvalidLink)?;
+        let seconds = u64::try_from(clock.now().timestamp()).unwrap_or_default();
+        let step = totp::verify(&secret, code, seconds, credential.totp_last_step)
+            .map_err(|e| AccountError::Crypto(e.to_string()))?
+            .ok_or(EnrolmentError::BadCode)?;
+        let now = clock.now_naive();
+        credential.password_hash = Some(password_hash);
+        credential.password_changed_at = Some(now);
+        credential.totp_last_step = Some(step);
+        credential.mfa_enrolled_at = Some(now);
+        credential.enrolment_token_hash = None;
+        credential.enrolment_expires_at = None;
+        credential.failed_logins = 0;
+        credential.throttled_until = None;
+        credential.updated_at = now;
+        users::save_credential(conn, &credential)?;
+        auditor
+            .append(
+                conn,
+                clock,
+                &AuditEvent::new(action::MFA_ENROLLED, Outcome::Success)
+                    .actor(Some(Actor {
+                        user_id: user.id.clone(),
+                        org_id: user.org_id.clone(),
+                        role: user.role.clone(),
+                    }))
+                    .target("user", user.id.clone())
+                    .detail("via", "enrolment_link"),
+            )
+            .map_err(AccountError::from)?;
+        Ok(())
+    })
+}
+
+/// Changes a password after the caller proved the current one (checked by
+/// the caller of this function). Every other session and token is voided.
+pub fn change_password(
+    conn: &mut DbConnection,
+    auditor: &Auditor,
+    clock: &dyn Clock,
+    actor: &Actor,
+    password_hash: String,
+) -> Result<(), AccountError> {
+    write_transaction(conn, |conn| {
+        let mut credential =
+            users::credential(conn, &actor.user_id)?.ok_or(AccountError::NotFound)?;
+        let now = clock.now_naive();
+        credential.password_hash = Some(password_hash);
+        credential.password_changed_at = Some(now);
+        credential.updated_at = now;
+        users::save_credential(conn, &credential)?;
+        users::void_tokens(conn, &actor.user_id, now)?;
+        users::revoke_sessions_of(conn, &actor.user_id, now)?;
+        auditor.append(
+            conn,
+            clock,
+            &AuditEvent::new(action::PASSWORD_CHANGED, Outcome::Success)
+                .actor(Some(actor.clone()))
+                .target("user", actor.user_id.clone()),
+        )?;
+        Ok(())
+    })
+}

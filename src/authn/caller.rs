@@ -132,7 +132,7 @@ impl FromRequestParts<AppState> for Caller {
                         return Ok(None);
                     };
                     let void = user.disabled_at.is_some()
-                        || claims.iat_us < user.tokens_not_before.and_utc().timestamp_micros()
+                        || claims.iat_us <= user.tokens_not_before.and_utc().timestamp_micros()
                         || users::token_revoked(conn, &claims.jti)?;
                     Ok((!void).then_some(user))
                 })
@@ -176,7 +176,7 @@ impl FromRequestParts<AppState> for Caller {
                 let Some(user) = users::find(conn, &session.user_id)? else {
                     return Ok(None);
                 };
-                if user.disabled_at.is_some() || session.created_at < user.tokens_not_before {
+                if user.disabled_at.is_some() || session.created_at <= user.tokens_not_before {
                     return Ok(None);
                 }
                 Ok(Some((session, user)))

@@ -226,6 +226,8 @@ fn b64(value: &Value) -> String {
 async fn forged_and_stale_tokens_are_refused() {
     let app = app(Backend::Sqlite).await.unwrap();
     let user = app.user(Role::FocalPoint, SCHOOL).await;
+    // Tokens made in the very instant the account was created are void.
+    app.clock.advance(chrono::Duration::seconds(1));
     let good = sign(&app, &valid_claims(&app, &user));
     assert_eq!(
         app.get_with_token("/api/v1/me", &good).await.status(),
@@ -617,4 +619,126 @@ async fn malformed_sign_in_bodies_name_the_problem() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (status, _) = post(r#"{"email":"a@b.org","password":"x"}"#, "text/plain").await;
     assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enrolment_link_sets_password_and_authenticator_once() {
+    let app = app(Backend::Sqlite).await.unwrap();
+    let admin = app.user(Role::Admin, "SX-AL").await;
+    let admin_token = app.token(&admin).await;
+    let created: Value = app
+        .client
+        .post(app.url("/api/v1/organisations/SX-AL-AB-TH/users"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"role": "focal_point", "email": "lan.nguyen@example.org", "name": "Nguyễn Thị Lan"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["enrolment_url"].as_str().unwrap();
+    let token = url.rsplit('/').next().unwrap().to_owned();
+
+    let start = app
+        .client
+        .post(app.url("/api/v1/auth/enrol/start"))
+        .json(&json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), StatusCode::OK);
+    let start: Value = start.json().await.unwrap();
+    assert!(
+        start["qr_svg"].as_str().unwrap().starts_with("<?xml")
+            || start["qr_svg"].as_str().unwrap().contains("<svg")
+    );
+    let totp = totp_rs::TOTP::from_url(start["totp_uri"].as_str().unwrap()).unwrap();
+    let code = |app: &TestApp| totp.generate(u64::try_from(app.clock.now().timestamp()).unwrap());
+
+    let weak = app
+        .client
+        .post(app.url("/api/v1/auth/enrol"))
+        .json(&json!({"token": token, "password": "password1234", "totp": code(&app)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(weak.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let password = "nắng vàng trên mái ngói rêu";
+    let done = app
+        .client
+        .post(app.url("/api/v1/auth/enrol"))
+        .json(&json!({"token": token, "password": password, "totp": code(&app)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), StatusCode::NO_CONTENT);
+    let again = app
+        .client
+        .post(app.url("/api/v1/auth/enrol"))
+        .json(&json!({"token": token, "password": password, "totp": code(&app)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        StatusCode::NOT_FOUND,
+        "an enrolment link worked twice"
+    );
+
+    app.clock.advance(chrono::Duration::seconds(30));
+    let login = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&json!({"email": "lan.nguyen@example.org", "password": password, "totp": code(&app)}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_the_password_ends_every_session_and_token() {
+    let app = app(Backend::Sqlite).await.unwrap();
+    let mut user = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&user).await;
+    let change = |current: String, new: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/auth/password"))
+            .bearer_auth(&token)
+            .json(&json!({"current_password": current, "new_password": new}));
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        change("not it at all, sorry".into(), "mưa phùn tháng hai lất phất").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        change(user.password.clone(), "short").await,
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    assert_eq!(
+        change(user.password.clone(), "mưa phùn tháng hai lất phất").await,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        app.get_with_token("/api/v1/me", &token).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let old = app
+        .client
+        .post(app.url("/api/v1/auth/token"))
+        .json(&app.login_body(&user))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
+    user.password = "mưa phùn tháng hai lất phất".into();
+    app.clock.advance(chrono::Duration::seconds(1));
+    let new = app.token(&user).await;
+    assert_eq!(
+        app.get_with_token("/api/v1/me", &new).await.status(),
+        StatusCode::OK
+    );
 }

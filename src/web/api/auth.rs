@@ -32,6 +32,9 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/session", post(create_session).delete(end_session))
         .route("/auth/logout-everywhere", post(logout_everywhere))
         .route("/auth/recovery-codes", post(recovery_codes))
+        .route("/auth/enrol/start", post(enrol_start))
+        .route("/auth/enrol", post(enrol_complete))
+        .route("/auth/password", post(change_password))
         .route("/me", get(me))
 }
 
@@ -337,4 +340,210 @@ impl From<LogoutError> for ApiError {
             LogoutError::Audit(error) => Self::internal(error),
         }
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolStartBody {
+    token: String,
+}
+
+#[derive(Serialize)]
+pub struct EnrolStart {
+    totp_uri: String,
+    qr_svg: String,
+}
+
+fn invalid_link() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_enrolment_link",
+        "This enrolment link is not valid: it was used already, has expired, or is wrong. Ask your administrator for a new one.",
+    )
+}
+
+/// Shows the authenticator to scan for an enrolment link. The token travels
+/// in the body, never in a URL the server logs.
+async fn enrol_start(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody<EnrolStartBody>,
+) -> Result<Json<EnrolStart>, ApiError> {
+    if !state.authn.allow_login_attempt(addr.ip()) {
+        return Err(too_many_attempts());
+    }
+    if body.token.len() > 128 {
+        return Err(invalid_link());
+    }
+    let keyring = state.keyring.clone();
+    let clock = state.clock.clone();
+    let start = state
+        .db
+        .read(move |conn| {
+            Ok(accounts::start_enrolment(
+                conn,
+                &keyring,
+                clock.as_ref(),
+                &body.token,
+            ))
+        })
+        .await?
+        .map_err(|_| invalid_link())?;
+    let qr_svg = crate::authn::totp::qr_svg(&start.totp_uri).map_err(ApiError::internal)?;
+    Ok(Json(EnrolStart {
+        totp_uri: start.totp_uri,
+        qr_svg,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolBody {
+    token: String,
+    password: String,
+    totp: String,
+}
+
+async fn enrol_complete(
+    State(state): State<AppState>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    JsonBody(body): JsonBody<EnrolBody>,
+) -> Result<StatusCode, ApiError> {
+    if !state.authn.allow_login_attempt(addr.ip()) {
+        return Err(too_many_attempts());
+    }
+    if body.token.len() > 128 || body.totp.len() > 16 {
+        return Err(invalid_link());
+    }
+    let password = crate::domain::user::NewPassword::parse(&body.password, &[]).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "weak_password",
+            format!("`password`: {e}"),
+        )
+    })?;
+    let hash = state
+        .authn
+        .hasher
+        .hash(password.expose().to_owned())
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let keyring = state.keyring.clone();
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    let db = state.db.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = db.get()?;
+        Ok::<_, ApiError>(accounts::complete_enrolment(
+            &mut conn,
+            &keyring,
+            &auditor,
+            clock.as_ref(),
+            &body.token,
+            hash,
+            &body.totp,
+        ))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    match result {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(accounts::EnrolmentError::InvalidLink) => Err(invalid_link()),
+        Err(accounts::EnrolmentError::BadCode) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bad_totp",
+            "`totp`: the authenticator code is not correct; check the phone's clock and try the next code.",
+        )),
+        Err(other) => Err(ApiError::internal(other)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// Changes the caller's password; every session and token ends, including
+/// this one.
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<PasswordBody>,
+) -> Result<Response, ApiError> {
+    // Guessing the current password through this route is throttled like sign-in.
+    if let Some(ip) = caller
+        .request
+        .client_ip
+        .as_deref()
+        .and_then(|ip| ip.parse().ok())
+        && !state.authn.allow_login_attempt(ip)
+    {
+        return Err(too_many_attempts());
+    }
+    let mut context = vec![
+        caller
+            .user
+            .email
+            .split('@')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    ];
+    context.extend(
+        caller
+            .user
+            .display_name
+            .split_whitespace()
+            .map(str::to_owned),
+    );
+    let words: Vec<&str> = context.iter().map(String::as_str).collect();
+    let password =
+        crate::domain::user::NewPassword::parse(&body.new_password, &words).map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                format!("`new_password`: {e}"),
+            )
+        })?;
+    let user_id = caller.user.id.clone();
+    let stored = state
+        .db
+        .read(move |conn| Ok(users::credential(conn, &user_id)?.and_then(|c| c.password_hash)))
+        .await?;
+    let current_ok = state
+        .authn
+        .hasher
+        .verify(stored, body.current_password)
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    if !current_ok {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wrong_password",
+            "`current_password` is not correct.",
+        ));
+    }
+    let hash = state
+        .authn
+        .hasher
+        .hash(password.expose().to_owned())
+        .await
+        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    let actor = caller.actor();
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = db.get()?;
+        accounts::change_password(&mut conn, &auditor, clock.as_ref(), &actor, hash)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
 }
