@@ -293,7 +293,7 @@ impl Settings {
             "login_attempts_per_minute",
             raw.login_attempts_per_minute,
             1,
-            10_000,
+            100_000_000,
         )?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let hash_concurrency = match raw.password_hash_concurrency {
