@@ -6,9 +6,10 @@
 //! | `token_signing` | Ed25519 | API access tokens (JWT, `kid` = key id) |
 //! | `audit_signing` | Ed25519 | signed checkpoints of the audit chain |
 //! | `credential_sealing` | AES-256 | TOTP secrets at rest |
+//! | `field_kek` | AES-256 | wrapping each case's data key (envelope encryption) |
+//! | `blind_index` | HMAC-SHA-256 | the pupil blind index (duplicate detection) |
 //!
-//! (The cases issue adds the field key-encryption keys and the blind-index
-//! key.) Several keys may exist per purpose: the newest signs or seals, older
+//! Several keys may exist per purpose: the newest signs or seals, older
 //! ones still verify or open, so keys rotate without breaking what exists.
 //!
 //! Keys come from a [`KeyProvider`]. The default [`FileKeyProvider`] keeps a
@@ -36,6 +37,8 @@ pub enum KeyPurpose {
     TokenSigning,
     AuditSigning,
     CredentialSealing,
+    FieldKek,
+    BlindIndex,
 }
 
 impl KeyPurpose {
@@ -43,6 +46,8 @@ impl KeyPurpose {
         KeyPurpose::TokenSigning,
         KeyPurpose::AuditSigning,
         KeyPurpose::CredentialSealing,
+        KeyPurpose::FieldKek,
+        KeyPurpose::BlindIndex,
     ];
 
     fn id_prefix(self) -> &'static str {
@@ -50,6 +55,8 @@ impl KeyPurpose {
             Self::TokenSigning => "tok",
             Self::AuditSigning => "aud",
             Self::CredentialSealing => "cred",
+            Self::FieldKek => "kek",
+            Self::BlindIndex => "bidx",
         }
     }
 
@@ -62,7 +69,7 @@ impl KeyPurpose {
                     .map_err(|_| KeyringError::Invalid("cannot generate an Ed25519 key".into()))?;
                 Ok(pkcs8.as_ref().to_vec())
             }
-            Self::CredentialSealing => Ok(random_bytes::<32>()
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex => Ok(random_bytes::<32>()
                 .map_err(|e| KeyringError::Invalid(e.to_string()))?
                 .to_vec()),
         }
@@ -74,8 +81,12 @@ impl KeyPurpose {
             Self::TokenSigning | Self::AuditSigning => Ed25519KeyPair::from_pkcs8(material)
                 .map(drop)
                 .map_err(|_| "not an Ed25519 PKCS#8 key".to_owned()),
-            Self::CredentialSealing if material.len() == 32 => Ok(()),
-            Self::CredentialSealing => Err("not a 256-bit key".to_owned()),
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex if material.len() == 32 => {
+                Ok(())
+            }
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex => {
+                Err("not a 256-bit key".to_owned())
+            }
         }
     }
 }

@@ -9,6 +9,7 @@
 //! This module must never log key material, plaintext or tokens, and never
 //! choose an algorithm from its input: every algorithm is fixed here.
 
+pub mod envelope;
 pub mod jwt;
 pub mod keyring;
 pub mod sealed;

@@ -108,7 +108,108 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        school_id -> Text,
+        status -> Text,
+        risk_level -> Text,
+        survivor_sex -> Text,
+        age_band -> Nullable<Text>,
+        under_16 -> Nullable<Bool>,
+        under_18 -> Nullable<Bool>,
+        disability -> Bool,
+        school_level -> Text,
+        version -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        closed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    case_requests (idempotency_key) {
+        idempotency_key -> Text,
+        case_id -> Text,
+        request_hash -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_keys (case_id) {
+        case_id -> Text,
+        kek_id -> Text,
+        wrapped_dek -> Binary,
+        created_at -> Timestamp,
+        rewrapped_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    pupils (case_id) {
+        case_id -> Text,
+        name_enc -> Binary,
+        date_of_birth_enc -> Binary,
+        class_enc -> Nullable<Binary>,
+        guardian_enc -> Nullable<Binary>,
+        contact_enc -> Nullable<Binary>,
+        blind_index -> Text,
+    }
+}
+
+diesel::table! {
+    incidents (id) {
+        id -> Text,
+        case_id -> Text,
+        incident_type -> Text,
+        csa_subtype -> Nullable<Text>,
+        contexts -> Text,
+        location_type -> Text,
+        perpetrator_relation -> Text,
+        incident_month -> Text,
+        reporting_delay -> Text,
+        incident_date_enc -> Binary,
+        narrative_enc -> Binary,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chronology (id) {
+        id -> Text,
+        case_id -> Text,
+        kind -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Nullable<Text>,
+        note_enc -> Nullable<Binary>,
+        author_id -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    break_glass (id) {
+        id -> Text,
+        case_id -> Text,
+        user_id -> Text,
+        reason_enc -> Binary,
+        granted_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(cases -> organisations (school_id));
+diesel::joinable!(case_requests -> cases (case_id));
+diesel::joinable!(case_keys -> cases (case_id));
+diesel::joinable!(pupils -> cases (case_id));
+diesel::joinable!(incidents -> cases (case_id));
+diesel::joinable!(chronology -> cases (case_id));
+diesel::joinable!(break_glass -> cases (case_id));
+diesel::joinable!(break_glass -> users (user_id));
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(sessions -> users (user_id));
@@ -122,4 +223,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_tokens,
     audit_log,
     audit_checkpoints,
+    cases,
+    case_requests,
+    case_keys,
+    pupils,
+    incidents,
+    chronology,
+    break_glass,
 );

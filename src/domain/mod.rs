@@ -6,4 +6,5 @@
 //! database or the network.
 
 pub mod org;
+pub mod taxonomy;
 pub mod user;
