@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod authn;
 pub mod authz;
+pub mod cases;
 pub mod cli;
 pub mod clock;
 pub mod config;

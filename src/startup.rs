@@ -19,6 +19,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
 use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring};
 use crate::db::{Backend, ConnectError, Db, migrations};
+use crate::domain::taxonomy::Taxonomy;
 use crate::web::{self, AppState, metrics::Metrics};
 
 /// Why the service could not start. [`StartupError::exit_code`] tells `main`
@@ -93,12 +94,15 @@ impl Application {
         let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
         let policies = Policies::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let taxonomy = Taxonomy::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let auditor = Arc::new(auditor);
         let authz = Authz::new(policies, auditor.clone(), clock.clone());
         let state = AppState {
             db,
             authn: Arc::new(authn),
             authz,
+            taxonomy: Arc::new(taxonomy),
             keyring: Arc::new(keyring),
             auditor,
             clock,

@@ -141,6 +141,8 @@ pub mod action {
     pub const BREAK_GLASS: &str = "authz.break_glass";
     pub const AUDIT_READ: &str = "audit.read";
     pub const KEYRING_CREATED: &str = "keys.keyring_created";
+    pub const CASE_CREATED: &str = "case.created";
+    pub const CASE_READ: &str = "case.read";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

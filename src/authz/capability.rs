@@ -6,9 +6,10 @@
 
 use std::sync::Arc;
 
-use super::{Action, OrgChain, Policies, Principal};
+use super::{Action, OrgChain, Policies, Principal, Resource};
 use crate::audit::{Actor, AuditEvent, Auditor, Outcome, RequestContext, action};
 use crate::clock::SharedClock;
+use crate::db::cases::{self, CaseRow};
 use crate::db::{DbConnection, DbError, write_transaction};
 
 /// A permitted action on one organisation.
@@ -16,6 +17,8 @@ use crate::db::{DbConnection, DbError, write_transaction};
 pub struct Capability {
     action: Action,
     org_id: Option<String>,
+    case_id: Option<String>,
+    break_glass: bool,
     actor: Option<Actor>,
     request: RequestContext,
 }
@@ -29,9 +32,21 @@ impl Capability {
         Self {
             action,
             org_id: None,
+            case_id: None,
+            break_glass: false,
             actor: None,
             request: RequestContext::default(),
         }
+    }
+
+    /// True when this capability is for `action` on case `case_id`.
+    pub fn allows_case(&self, action: Action, case_id: &str) -> bool {
+        self.action == action && self.case_id.as_deref().is_none_or(|id| id == case_id)
+    }
+
+    /// Whether the permission rests on a break-glass grant.
+    pub fn via_break_glass(&self) -> bool {
+        self.break_glass
     }
 
     pub fn action(&self) -> Action {
@@ -135,17 +150,83 @@ impl Authz {
             return Ok(Capability {
                 action,
                 org_id: Some(org_id.to_owned()),
+                case_id: None,
+                break_glass: false,
                 actor: Some(actor.clone()),
                 request: request.clone(),
             });
         }
+        self.refuse(conn, actor, request, action, "organisation", org_id)
+    }
+
+    /// Checks `actor` doing `action` on case `case_id`; returns the
+    /// capability and the case. An unknown case is refused like a forbidden
+    /// one, and audited the same way.
+    pub fn check_case(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        request: &RequestContext,
+        action: Action,
+        case_id: &str,
+    ) -> Result<(Capability, CaseRow), Refused> {
+        let Some(case) = cases::find(conn, case_id)? else {
+            return self.refuse(conn, actor, request, action, "case", case_id);
+        };
+        let principal_chain = OrgChain::load(conn, &actor.org_id)?;
+        let school_chain = OrgChain::load(conn, &case.school_id)?;
+        let break_glass = action == Action::CaseRead
+            && cases::break_glass_active(conn, &actor.user_id, case_id, self.clock.now_naive())?;
+        let allowed = match (principal_chain, school_chain) {
+            (Some(org_chain), Some(school)) => self.policies.decide_on(
+                &Principal {
+                    user_id: actor.user_id.clone(),
+                    role: actor.role.clone(),
+                    org_chain,
+                },
+                action,
+                &Resource::Case {
+                    case_id: case.id.clone(),
+                    status: case.status.clone(),
+                    org_chain: school,
+                    break_glass,
+                },
+            ),
+            _ => false,
+        };
+        if !allowed {
+            return self.refuse(conn, actor, request, action, "case", case_id);
+        }
+        Ok((
+            Capability {
+                action,
+                org_id: Some(case.school_id.clone()),
+                case_id: Some(case.id.clone()),
+                break_glass,
+                actor: Some(actor.clone()),
+                request: request.clone(),
+            },
+            case,
+        ))
+    }
+
+    /// Audits a refusal and refuses.
+    fn refuse<T>(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        request: &RequestContext,
+        action: Action,
+        target_kind: &'static str,
+        target_id: &str,
+    ) -> Result<T, Refused> {
         write_transaction(conn, |conn| {
             self.auditor.append(
                 conn,
                 self.clock.as_ref(),
                 &AuditEvent::new(action::ACCESS_DENIED, Outcome::Denied)
                     .actor(Some(actor.clone()))
-                    .target("organisation", org_id)
+                    .target(target_kind, target_id)
                     .request(request)
                     .detail("action", action.as_str()),
             )

@@ -57,6 +57,10 @@ actions! {
     UserResetMfa => "user.reset_mfa",
     AuditRead => "audit.read",
     AuditVerify => "audit.verify",
+    CaseCreate => "case.create",
+    CaseList => "case.list",
+    CaseRead => "case.read",
+    CaseBreakGlass => "case.break_glass",
 }
 
 /// The loaded, validated policies.
@@ -66,6 +70,7 @@ pub struct Policies {
     authorizer: Authorizer,
     org_type: EntityTypeName,
     user_type: EntityTypeName,
+    case_type: EntityTypeName,
     action_type: EntityTypeName,
 }
 
@@ -102,6 +107,7 @@ impl Policies {
             authorizer: Authorizer::new(),
             org_type: name("Caseguard::Org")?,
             user_type: name("Caseguard::User")?,
+            case_type: name("Caseguard::Case")?,
             action_type: name("Caseguard::Action")?,
         })
     }
@@ -128,6 +134,12 @@ impl Policies {
     /// The decision for `principal` doing `action` on organisation
     /// `resource`. Any error is a denial.
     pub fn decide(&self, principal: &Principal, action: Action, resource: &OrgChain) -> bool {
+        self.decide_on(principal, action, &Resource::Org(resource.clone()))
+    }
+
+    /// The decision for `principal` doing `action` on `resource`. Any error
+    /// is a denial.
+    pub fn decide_on(&self, principal: &Principal, action: Action, resource: &Resource) -> bool {
         self.try_decide(principal, action, resource)
             .unwrap_or(false)
     }
@@ -136,10 +148,14 @@ impl Policies {
         &self,
         principal: &Principal,
         action: Action,
-        resource: &OrgChain,
+        resource: &Resource,
     ) -> Result<bool, String> {
+        let resource_orgs = match resource {
+            Resource::Org(chain) => chain,
+            Resource::Case { org_chain, .. } => org_chain,
+        };
         let mut orgs: HashMap<String, Entity> = HashMap::new();
-        for org in principal.org_chain.0.iter().chain(resource.0.iter()) {
+        for org in principal.org_chain.0.iter().chain(resource_orgs.0.iter()) {
             if orgs.contains_key(&org.id) {
                 continue;
             }
@@ -161,7 +177,10 @@ impl Policies {
             .0
             .first()
             .ok_or("principal without organisation")?;
-        let resource_org = resource.0.first().ok_or("resource without organisation")?;
+        let resource_org = resource_orgs
+            .0
+            .first()
+            .ok_or("resource without organisation")?;
         let org_uid = self.uid(&self.org_type, &principal_org.id);
         let user = Entity::new(
             self.uid(&self.user_type, &principal.user_id),
@@ -178,14 +197,47 @@ impl Policies {
             HashSet::from([org_uid]),
         )
         .map_err(|e| e.to_string())?;
+        let mut entities = vec![user];
+        let (resource_uid, context) = match resource {
+            Resource::Org(_) => (self.uid(&self.org_type, &resource_org.id), Context::empty()),
+            Resource::Case {
+                case_id,
+                status,
+                break_glass,
+                ..
+            } => {
+                let case_uid = self.uid(&self.case_type, case_id);
+                entities.push(
+                    Entity::new(
+                        case_uid.clone(),
+                        HashMap::from([(
+                            "status".to_owned(),
+                            RestrictedExpression::new_string(status.clone()),
+                        )]),
+                        HashSet::from([self.uid(&self.org_type, &resource_org.id)]),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+                let context = if action == Action::CaseRead {
+                    Context::from_pairs([(
+                        "break_glass".to_owned(),
+                        RestrictedExpression::new_bool(*break_glass),
+                    )])
+                    .map_err(|e| e.to_string())?
+                } else {
+                    Context::empty()
+                };
+                (case_uid, context)
+            }
+        };
         let entities =
-            Entities::from_entities(orgs.into_values().chain([user]), Some(&self.schema))
+            Entities::from_entities(orgs.into_values().chain(entities), Some(&self.schema))
                 .map_err(|e| e.to_string())?;
         let request = Request::new(
             self.uid(&self.user_type, &principal.user_id),
             self.uid(&self.action_type, action.as_str()),
-            self.uid(&self.org_type, &resource_org.id),
-            Context::empty(),
+            resource_uid,
+            context,
             Some(&self.schema),
         )
         .map_err(|e| e.to_string())?;
@@ -249,6 +301,21 @@ impl OrgChain {
     pub fn org_id(&self) -> Option<&str> {
         self.0.first().map(|n| n.id.as_str())
     }
+}
+
+/// What an action is about.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    /// An organisation (with its ancestors).
+    Org(OrgChain),
+    /// A case, with its school's chain and whether the caller holds an
+    /// unexpired break-glass grant for it.
+    Case {
+        case_id: String,
+        status: String,
+        org_chain: OrgChain,
+        break_glass: bool,
+    },
 }
 
 /// Who is asking, as the policies see them.

@@ -106,6 +106,10 @@ impl DataKey {
 pub struct SecretText(zeroize::Zeroizing<String>);
 
 impl SecretText {
+    pub fn new(text: String) -> Self {
+        Self(zeroize::Zeroizing::new(text))
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

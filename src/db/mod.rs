@@ -9,6 +9,7 @@
 //! prints its redacted form.
 
 pub mod audit;
+pub mod cases;
 pub mod migrations;
 pub mod organisations;
 pub mod schema;

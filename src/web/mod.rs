@@ -24,6 +24,7 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::crypto::keyring::Keyring;
 use crate::db::Db;
+use crate::domain::taxonomy::Taxonomy;
 use crate::error::ApiError;
 use metrics::Metrics;
 
@@ -35,6 +36,7 @@ pub struct AppState {
     pub auditor: Arc<Auditor>,
     pub authn: Arc<Authn>,
     pub authz: Authz,
+    pub taxonomy: Arc<Taxonomy>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

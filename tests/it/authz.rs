@@ -3,7 +3,7 @@
 //! Also: every protected route refuses anonymous callers, and HTTP answers
 //! follow the policy (outside your reach looks like "not there").
 
-use caseguard::authz::{Action, OrgChain, Policies, Principal};
+use caseguard::authz::{Action, OrgChain, Policies, Principal, Resource};
 use caseguard::db::organisations;
 use caseguard::domain::user::Role;
 use caseguard::orgs::import;
@@ -82,13 +82,37 @@ async fn matrix() {
             role: role.as_str().to_owned(),
             org_chain: chain(&mut conn, home),
         };
+        // case.read is asked twice: without and with a break-glass grant.
+        let mut asks: Vec<(Action, Option<bool>, String)> = Vec::new();
         for action in Action::ALL {
+            match action {
+                Action::CaseRead => {
+                    asks.push((*action, Some(false), action.as_str().to_owned()));
+                    asks.push((*action, Some(true), format!("{}+grant", action.as_str())));
+                }
+                Action::CaseBreakGlass => {
+                    asks.push((*action, Some(false), action.as_str().to_owned()))
+                }
+                _ => asks.push((*action, None, action.as_str().to_owned())),
+            }
+        }
+        for (action, on_case, label) in &asks {
             for relation in RELATIONS {
                 let verdict = match target(home, relation) {
                     None => "n/a".to_owned(),
                     Some(code) => {
-                        let resource = chain(&mut conn, code);
-                        if policies.decide(&principal, *action, &resource) {
+                        let org_chain = chain(&mut conn, code);
+                        let resource = match on_case {
+                            // A case recorded at the target organisation.
+                            Some(break_glass) => Resource::Case {
+                                case_id: format!("case-at-{code}"),
+                                status: "reported".into(),
+                                org_chain,
+                                break_glass: *break_glass,
+                            },
+                            None => Resource::Org(org_chain),
+                        };
+                        if policies.decide_on(&principal, *action, &resource) {
                             allowed += 1;
                             format!("ALLOW ({code})")
                         } else {
@@ -97,9 +121,9 @@ async fn matrix() {
                     }
                 };
                 table.push_str(&format!(
-                    "{:<17} {:<15} {:<21} {verdict}\n",
+                    "{:<17} {:<22} {:<21} {verdict}\n",
                     role.as_str(),
-                    action.as_str(),
+                    label,
                     relation
                 ));
             }
@@ -139,6 +163,18 @@ const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ),
     ("GET", "/api/v1/audit", Some("audit.read")),
     ("GET", "/api/v1/audit/verify", Some("audit.verify")),
+    ("POST", "/api/v1/cases", Some("case.create")),
+    ("GET", "/api/v1/cases", Some("case.list")),
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000",
+        Some("case.read"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/break-glass",
+        Some("case.break_glass"),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod cases;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -12,7 +13,7 @@ use super::AppState;
 use crate::error::ApiError;
 
 pub fn routes() -> axum::Router<AppState> {
-    auth::routes().merge(admin::routes())
+    auth::routes().merge(admin::routes()).merge(cases::routes())
 }
 
 /// A JSON request body whose errors name the field and the rule, never the

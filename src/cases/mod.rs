@@ -1,0 +1,482 @@
+//! Cases: intake, reading, listing and break-glass (DESIGN §2).
+//!
+//! Owns the rules of a case — what intake must contain, which coded fields
+//! are derived (age band and child flags at 16 and 18 from the date of birth
+//! and incident date, incident month, reporting delay), idempotent creation
+//! — and the encryption of every sensitive field under the case's own data
+//! key. Every read of sensitive fields writes an audit entry naming the
+//! fields, never their values. Functions that act take a capability.
+//!
+//! Must never: store a sensitive value unsealed, decrypt before the policy
+//! allowed it, or leave half a case behind.
+
+pub mod input;
+
+use chrono::{Datelike, Duration, NaiveDate};
+
+use crate::audit::{AuditError, AuditEvent, Auditor, Outcome, action};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::clock::Clock;
+use crate::crypto::envelope::{DataKey, blind_index};
+use crate::crypto::keyring::Keyring;
+use crate::crypto::sealed::{Binding, SealError};
+use crate::crypto::sha256_hex;
+use crate::db::cases::{
+    self as table, BreakGlassRow, CaseKeyRow, CaseRequestRow, CaseRow, ChronologyRow, IncidentRow,
+    PupilRow,
+};
+use crate::db::{DbConnection, DbError, organisations, write_transaction};
+use crate::domain::taxonomy::Taxonomy;
+pub use input::{CaseInput, FieldError, IncidentInput, PupilInput};
+
+/// How long a break-glass grant lasts.
+pub const BREAK_GLASS_HOURS: i64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("not found")]
+    NotFound,
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyConflict,
+    #[error("invalid input")]
+    Invalid(Vec<FieldError>),
+    #[error("a sealed value could not be opened or made: {0}")]
+    Crypto(#[from] SealError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+}
+
+impl From<diesel::result::Error> for CaseError {
+    fn from(error: diesel::result::Error) -> Self {
+        Self::Db(DbError::Query(error))
+    }
+}
+
+/// Everything intake and reading need.
+pub struct CaseContext<'a> {
+    pub keyring: &'a Keyring,
+    pub auditor: &'a Auditor,
+    pub clock: &'a dyn Clock,
+    pub taxonomy: &'a Taxonomy,
+}
+
+fn binding<'a>(table: &'a str, column: &'a str, row_id: &'a str, case_id: &'a str) -> Binding<'a> {
+    Binding {
+        table,
+        column,
+        row_id,
+        case_id,
+    }
+}
+
+/// The result of intake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Created {
+    pub case: CaseRow,
+    /// True when an earlier request with the same Idempotency-Key made it.
+    pub replayed: bool,
+    /// Other open cases of the same pupil at this school.
+    pub open_cases_for_pupil: Vec<String>,
+}
+
+/// Whole years from `born` to `on`.
+fn age_on(born: NaiveDate, on: NaiveDate) -> i64 {
+    let mut age = i64::from(on.year() - born.year());
+    if (on.month(), on.day()) < (born.month(), born.day()) {
+        age -= 1;
+    }
+    age
+}
+
+/// Records a case: pupil, first incident, chronology, audit — all or nothing.
+/// With an idempotency key, a retried request returns the case the first
+/// one made; the same key with a different body is refused.
+pub fn create(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    input: &CaseInput,
+    idempotency_key: Option<&str>,
+) -> Result<Created, CaseError> {
+    let actor = by.actor();
+    let creator = actor
+        .as_ref()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id.clone());
+    let key_hash =
+        idempotency_key.map(|key| sha256_hex(format!("{creator}\u{1f}{key}").as_bytes()));
+    let request_hash = input.fingerprint();
+    let attempt = |conn: &mut DbConnection| {
+        write_transaction(conn, |conn| -> Result<Created, CaseError> {
+            if let Some(key) = &key_hash
+                && let Some(previous) = table::request(conn, key)?
+            {
+                if previous.request_hash != request_hash {
+                    return Err(CaseError::IdempotencyConflict);
+                }
+                let case = table::find(conn, &previous.case_id)?.ok_or(CaseError::NotFound)?;
+                return Ok(Created {
+                    case,
+                    replayed: true,
+                    open_cases_for_pupil: Vec::new(),
+                });
+            }
+            insert_new(
+                conn,
+                context,
+                by,
+                input,
+                &creator,
+                key_hash.as_deref(),
+                &request_hash,
+            )
+        })
+    };
+    match attempt(conn) {
+        // Two identical requests raced past the lookup (PostgreSQL); the
+        // loser's transaction rolled back whole. Answer with the winner's case.
+        Err(CaseError::Db(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )))) if key_hash.is_some() => attempt(conn),
+        other => other,
+    }
+}
+
+fn insert_new(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    input: &CaseInput,
+    creator: &str,
+    key_hash: Option<&str>,
+    request_hash: &str,
+) -> Result<Created, CaseError> {
+    let school = organisations::find(conn, &input.school_id)?.ok_or(CaseError::NotFound)?;
+    if !by.allows(Action::CaseCreate, &school.id) || school.kind != "school" {
+        return Err(CaseError::NotFound);
+    }
+    let now = context.clock.now_naive();
+    let today = now.date();
+    let mut problems = Vec::new();
+    if input.pupil.date_of_birth > today {
+        problems.push(FieldError::new("pupil.date_of_birth", "is in the future"));
+    }
+    if input.incident.date > today {
+        problems.push(FieldError::new("incident.date", "is in the future"));
+    }
+    if input.incident.date < input.pupil.date_of_birth {
+        problems.push(FieldError::new(
+            "incident.date",
+            "is before the date of birth",
+        ));
+    }
+    if !problems.is_empty() {
+        return Err(CaseError::Invalid(problems));
+    }
+    let age = age_on(input.pupil.date_of_birth, input.incident.date);
+    let delay_days = (today - input.incident.date).num_days();
+    let case_id = uuid::Uuid::now_v7().to_string();
+    let incident_id = uuid::Uuid::now_v7().to_string();
+    let dek = DataKey::generate()?;
+    let wrapped = dek.wrap(context.keyring, &case_id)?;
+    let dob_text = input.pupil.date_of_birth.format("%Y-%m-%d").to_string();
+    let index = blind_index(
+        context.keyring,
+        &school.id,
+        input.pupil.name.expose(),
+        &dob_text,
+    )?;
+    let open_cases_for_pupil = table::open_with_blind_index(conn, &school.id, &index)?;
+    let case = CaseRow {
+        id: case_id.clone(),
+        school_id: school.id.clone(),
+        status: "reported".into(),
+        risk_level: input.risk_level.clone(),
+        survivor_sex: input.pupil.sex.clone(),
+        age_band: context.taxonomy.band("age_band", age).map(str::to_owned),
+        under_16: Some(age < 16),
+        under_18: Some(age < 18),
+        disability: input.pupil.disability,
+        school_level: school.school_level.clone().unwrap_or_default(),
+        version: 1,
+        created_by: creator.to_owned(),
+        created_at: now,
+        updated_at: now,
+        closed_at: None,
+    };
+    table::insert_case(conn, &case)?;
+    table::insert_key(
+        conn,
+        &CaseKeyRow {
+            case_id: case_id.clone(),
+            kek_id: wrapped.kek_id,
+            wrapped_dek: wrapped.sealed,
+            created_at: now,
+            rewrapped_at: None,
+        },
+    )?;
+    let seal = |column: &str, text: &str| {
+        dek.seal(
+            &binding("pupils", column, &case_id, &case_id),
+            text.as_bytes(),
+        )
+    };
+    let seal_optional = |column: &str, text: Option<&crate::crypto::envelope::SecretText>| {
+        text.map(|t| seal(column, t.expose())).transpose()
+    };
+    table::insert_pupil(
+        conn,
+        &PupilRow {
+            case_id: case_id.clone(),
+            name_enc: seal("name_enc", input.pupil.name.expose())?,
+            date_of_birth_enc: seal("date_of_birth_enc", &dob_text)?,
+            class_enc: seal_optional("class_enc", input.pupil.class.as_ref())?,
+            guardian_enc: seal_optional("guardian_enc", input.pupil.guardian.as_ref())?,
+            contact_enc: seal_optional("contact_enc", input.pupil.contact.as_ref())?,
+            blind_index: index,
+        },
+    )?;
+    let incident_seal = |column: &str, text: &str| {
+        dek.seal(
+            &binding("incidents", column, &incident_id, &case_id),
+            text.as_bytes(),
+        )
+    };
+    table::insert_incident(
+        conn,
+        &IncidentRow {
+            id: incident_id.clone(),
+            case_id: case_id.clone(),
+            incident_type: input.incident.incident_type.clone(),
+            csa_subtype: input.incident.csa_subtype.clone(),
+            contexts: input.incident.contexts.join(","),
+            location_type: input.incident.location_type.clone(),
+            perpetrator_relation: input.incident.perpetrator_relation.clone(),
+            incident_month: input.incident.date.format("%Y-%m").to_string(),
+            reporting_delay: context
+                .taxonomy
+                .band("reporting_delay", delay_days)
+                .unwrap_or("over_30_days")
+                .to_owned(),
+            incident_date_enc: incident_seal(
+                "incident_date_enc",
+                &input.incident.date.format("%Y-%m-%d").to_string(),
+            )?,
+            narrative_enc: incident_seal("narrative_enc", input.incident.narrative.expose())?,
+            created_by: creator.to_owned(),
+            created_at: now,
+        },
+    )?;
+    table::insert_chronology(
+        conn,
+        &ChronologyRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            case_id: case_id.clone(),
+            kind: "created".into(),
+            from_status: None,
+            to_status: Some("reported".into()),
+            note_enc: None,
+            author_id: creator.to_owned(),
+            created_at: now,
+        },
+    )?;
+    if let Some(key) = key_hash {
+        table::insert_request(
+            conn,
+            &CaseRequestRow {
+                idempotency_key: key.to_owned(),
+                case_id: case_id.clone(),
+                request_hash: request_hash.to_owned(),
+                created_at: now,
+            },
+        )?;
+    }
+    context.auditor.append(
+        conn,
+        context.clock,
+        &AuditEvent::new(action::CASE_CREATED, Outcome::Success)
+            .actor(by.actor())
+            .request(by.request())
+            .target("case", case_id.clone())
+            .detail("incident_id", incident_id)
+            .detail(
+                "possible_duplicate",
+                (!open_cases_for_pupil.is_empty()).to_string(),
+            ),
+    )?;
+    Ok(Created {
+        case,
+        replayed: false,
+        open_cases_for_pupil,
+    })
+}
+
+/// A decrypted case, for those allowed to read it.
+#[derive(Debug, Clone)]
+pub struct CaseView {
+    pub case: CaseRow,
+    pub school_code: String,
+    pub pupil: PupilView,
+    pub incidents: Vec<IncidentView>,
+    pub chronology: Vec<ChronologyView>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PupilView {
+    pub name: crate::crypto::envelope::SecretText,
+    pub date_of_birth: crate::crypto::envelope::SecretText,
+    pub class: Option<crate::crypto::envelope::SecretText>,
+    pub guardian: Option<crate::crypto::envelope::SecretText>,
+    pub contact: Option<crate::crypto::envelope::SecretText>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentView {
+    pub row: IncidentRow,
+    pub date: crate::crypto::envelope::SecretText,
+    pub narrative: crate::crypto::envelope::SecretText,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChronologyView {
+    pub row: ChronologyRow,
+    pub note: Option<crate::crypto::envelope::SecretText>,
+}
+
+/// The sensitive fields a full read opens, for the audit entry.
+pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note";
+
+/// Reads and decrypts a case; the read and the fields opened are audited in
+/// the same transaction (no audit entry, no plaintext).
+pub fn read(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+) -> Result<CaseView, CaseError> {
+    if !by.allows_case(Action::CaseRead, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    write_transaction(conn, |conn| {
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+        let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let open = |column: &str, stored: &[u8]| {
+            dek.open_text(&binding("pupils", column, case_id, case_id), stored)
+        };
+        let open_optional =
+            |column: &str, stored: Option<&Vec<u8>>| stored.map(|s| open(column, s)).transpose();
+        let pupil = PupilView {
+            name: open("name_enc", &pupil.name_enc)?,
+            date_of_birth: open("date_of_birth_enc", &pupil.date_of_birth_enc)?,
+            class: open_optional("class_enc", pupil.class_enc.as_ref())?,
+            guardian: open_optional("guardian_enc", pupil.guardian_enc.as_ref())?,
+            contact: open_optional("contact_enc", pupil.contact_enc.as_ref())?,
+        };
+        let incidents = table::incidents_of(conn, case_id)?
+            .into_iter()
+            .map(|row| {
+                let open = |column: &str, stored: &[u8]| {
+                    dek.open_text(&binding("incidents", column, &row.id, case_id), stored)
+                };
+                Ok(IncidentView {
+                    date: open("incident_date_enc", &row.incident_date_enc)?,
+                    narrative: open("narrative_enc", &row.narrative_enc)?,
+                    row: row.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, SealError>>()?;
+        let chronology = table::chronology_of(conn, case_id)?
+            .into_iter()
+            .map(|row| {
+                let note = row
+                    .note_enc
+                    .as_deref()
+                    .map(|stored| {
+                        dek.open_text(&binding("chronology", "note_enc", &row.id, case_id), stored)
+                    })
+                    .transpose()?;
+                Ok(ChronologyView { row, note })
+            })
+            .collect::<Result<Vec<_>, SealError>>()?;
+        let school_code = organisations::find(conn, &case.school_id)?
+            .map(|o| o.code)
+            .unwrap_or_default();
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::CASE_READ, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("case", case_id)
+                .detail("fields", READ_FIELDS)
+                .detail(
+                    "via",
+                    if by.via_break_glass() {
+                        "break_glass"
+                    } else {
+                        "role"
+                    },
+                ),
+        )?;
+        Ok(CaseView {
+            case,
+            school_code,
+            pupil,
+            incidents,
+            chronology,
+        })
+    })
+}
+
+/// Opens a case to a district officer for [`BREAK_GLASS_HOURS`], with a
+/// written reason sealed in the case. Returns when the grant expires.
+pub fn break_glass(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    reason: &crate::crypto::envelope::SecretText,
+) -> Result<chrono::NaiveDateTime, CaseError> {
+    if !by.allows_case(Action::CaseBreakGlass, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let actor = by.actor().ok_or(CaseError::NotFound)?;
+    write_transaction(conn, |conn| {
+        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+        let now = context.clock.now_naive();
+        let expires_at = now + Duration::hours(BREAK_GLASS_HOURS);
+        let id = uuid::Uuid::now_v7().to_string();
+        let reason_enc = dek.seal(
+            &binding("break_glass", "reason_enc", &id, case_id),
+            reason.expose().as_bytes(),
+        )?;
+        table::insert_break_glass(
+            conn,
+            &BreakGlassRow {
+                id: id.clone(),
+                case_id: case_id.to_owned(),
+                user_id: actor.user_id.clone(),
+                reason_enc,
+                granted_at: now,
+                expires_at,
+            },
+        )?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::BREAK_GLASS, Outcome::Success)
+                .actor(Some(actor.clone()))
+                .request(by.request())
+                .target("case", case_id)
+                .detail("grant_id", id)
+                .detail("expires_at", expires_at.and_utc().to_rfc3339()),
+        )?;
+        Ok(expires_at)
+    })
+}

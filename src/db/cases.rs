@@ -1,0 +1,253 @@
+//! The case tables: `cases`, `case_requests`, `case_keys`, `pupils`,
+//! `incidents`, `chronology`, `break_glass`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::DbConnection;
+use super::schema::{break_glass, case_keys, case_requests, cases, chronology, incidents, pupils};
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = cases)]
+pub struct CaseRow {
+    pub id: String,
+    pub school_id: String,
+    pub status: String,
+    pub risk_level: String,
+    pub survivor_sex: String,
+    pub age_band: Option<String>,
+    pub under_16: Option<bool>,
+    pub under_18: Option<bool>,
+    pub disability: bool,
+    pub school_level: String,
+    pub version: i32,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_requests)]
+pub struct CaseRequestRow {
+    pub idempotency_key: String,
+    pub case_id: String,
+    pub request_hash: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = case_keys)]
+pub struct CaseKeyRow {
+    pub case_id: String,
+    pub kek_id: String,
+    pub wrapped_dek: Vec<u8>,
+    pub created_at: NaiveDateTime,
+    pub rewrapped_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = pupils)]
+pub struct PupilRow {
+    pub case_id: String,
+    pub name_enc: Vec<u8>,
+    pub date_of_birth_enc: Vec<u8>,
+    pub class_enc: Option<Vec<u8>>,
+    pub guardian_enc: Option<Vec<u8>>,
+    pub contact_enc: Option<Vec<u8>>,
+    pub blind_index: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = incidents)]
+pub struct IncidentRow {
+    pub id: String,
+    pub case_id: String,
+    pub incident_type: String,
+    pub csa_subtype: Option<String>,
+    pub contexts: String,
+    pub location_type: String,
+    pub perpetrator_relation: String,
+    pub incident_month: String,
+    pub reporting_delay: String,
+    pub incident_date_enc: Vec<u8>,
+    pub narrative_enc: Vec<u8>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = chronology)]
+pub struct ChronologyRow {
+    pub id: String,
+    pub case_id: String,
+    pub kind: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub note_enc: Option<Vec<u8>>,
+    pub author_id: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = break_glass)]
+pub struct BreakGlassRow {
+    pub id: String,
+    pub case_id: String,
+    pub user_id: String,
+    pub reason_enc: Vec<u8>,
+    pub granted_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert_case(conn: &mut DbConnection, row: &CaseRow) -> QueryResult<()> {
+    diesel::insert_into(cases::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_request(conn: &mut DbConnection, row: &CaseRequestRow) -> QueryResult<()> {
+    diesel::insert_into(case_requests::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_key(conn: &mut DbConnection, row: &CaseKeyRow) -> QueryResult<()> {
+    diesel::insert_into(case_keys::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_pupil(conn: &mut DbConnection, row: &PupilRow) -> QueryResult<()> {
+    diesel::insert_into(pupils::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_incident(conn: &mut DbConnection, row: &IncidentRow) -> QueryResult<()> {
+    diesel::insert_into(incidents::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_chronology(conn: &mut DbConnection, row: &ChronologyRow) -> QueryResult<()> {
+    diesel::insert_into(chronology::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn insert_break_glass(conn: &mut DbConnection, row: &BreakGlassRow) -> QueryResult<()> {
+    diesel::insert_into(break_glass::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<CaseRow>> {
+    cases::table
+        .find(id)
+        .select(CaseRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn request(conn: &mut DbConnection, key: &str) -> QueryResult<Option<CaseRequestRow>> {
+    case_requests::table
+        .find(key)
+        .select(CaseRequestRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn key(conn: &mut DbConnection, case_id: &str) -> QueryResult<Option<CaseKeyRow>> {
+    case_keys::table
+        .find(case_id)
+        .select(CaseKeyRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn pupil(conn: &mut DbConnection, case_id: &str) -> QueryResult<Option<PupilRow>> {
+    pupils::table
+        .find(case_id)
+        .select(PupilRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn incidents_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<IncidentRow>> {
+    incidents::table
+        .filter(incidents::case_id.eq(case_id))
+        .order(incidents::created_at.asc())
+        .select(IncidentRow::as_select())
+        .load(conn)
+}
+
+pub fn chronology_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<ChronologyRow>> {
+    chronology::table
+        .filter(chronology::case_id.eq(case_id))
+        .order((chronology::created_at.asc(), chronology::id.asc()))
+        .select(ChronologyRow::as_select())
+        .load(conn)
+}
+
+/// Cases of a school, newest first, optionally filtered by coded fields.
+pub fn of_school(
+    conn: &mut DbConnection,
+    school_id: &str,
+    status: Option<&str>,
+    risk_level: Option<&str>,
+    limit: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    let mut query = cases::table
+        .filter(cases::school_id.eq(school_id))
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(cases::status.eq(status.to_owned()));
+    }
+    if let Some(risk) = risk_level {
+        query = query.filter(cases::risk_level.eq(risk.to_owned()));
+    }
+    query
+        .order(cases::created_at.desc())
+        .limit(limit)
+        .select(CaseRow::as_select())
+        .load(conn)
+}
+
+/// Open cases of a school whose pupil has this blind index.
+pub fn open_with_blind_index(
+    conn: &mut DbConnection,
+    school_id: &str,
+    index: &str,
+) -> QueryResult<Vec<String>> {
+    cases::table
+        .inner_join(pupils::table)
+        .filter(cases::school_id.eq(school_id))
+        .filter(pupils::blind_index.eq(index))
+        .filter(cases::status.ne("closed"))
+        .select(cases::id)
+        .load(conn)
+}
+
+/// Whether `user_id` holds an unexpired break-glass grant for `case_id`.
+pub fn break_glass_active(
+    conn: &mut DbConnection,
+    user_id: &str,
+    case_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        break_glass::table
+            .filter(break_glass::user_id.eq(user_id))
+            .filter(break_glass::case_id.eq(case_id))
+            .filter(break_glass::expires_at.gt(now)),
+    ))
+    .get_result(conn)
+}

@@ -1,0 +1,416 @@
+//! `/api/v1/cases`: intake, reading, listing, break-glass.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::JsonBody;
+use crate::authn::caller::Caller;
+use crate::authz::Action;
+use crate::cases::input::RawCase;
+use crate::cases::{self, CaseContext, CaseError, CaseInput, CaseView};
+use crate::crypto::envelope::SecretText;
+use crate::db::cases::CaseRow;
+use crate::db::{DbError, PooledConnection};
+use crate::error::ApiError;
+use crate::web::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/cases", post(create_case).get(list_cases))
+        .route("/cases/{id}", get(read_case))
+        .route("/cases/{id}/break-glass", post(break_glass))
+}
+
+/// The header a client sends so a retried submission makes no second case.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+
+fn context(state: &AppState) -> CaseContext<'_> {
+    CaseContext {
+        keyring: &state.keyring,
+        auditor: &state.auditor,
+        clock: state.clock.as_ref(),
+        taxonomy: &state.taxonomy,
+    }
+}
+
+fn case_error(error: CaseError) -> ApiError {
+    match error {
+        CaseError::NotFound => ApiError::not_found(),
+        CaseError::IdempotencyConflict => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "This Idempotency-Key was already used for a different request; use a new key for a new case.",
+        ),
+        CaseError::Invalid(problems) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_case",
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        CaseError::Db(error) => error.into(),
+        other => ApiError::internal(anyhow::anyhow!(other.to_string())),
+    }
+}
+
+async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().map_err(ApiError::from)?;
+        work(&mut conn, &state)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+#[derive(Serialize)]
+pub struct CaseSummary {
+    id: String,
+    status: String,
+    version: i32,
+    risk_level: String,
+    survivor_sex: String,
+    age_band: Option<String>,
+    under_16: Option<bool>,
+    under_18: Option<bool>,
+    disability: bool,
+    school_level: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<&CaseRow> for CaseSummary {
+    fn from(row: &CaseRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            status: row.status.clone(),
+            version: row.version,
+            risk_level: row.risk_level.clone(),
+            survivor_sex: row.survivor_sex.clone(),
+            age_band: row.age_band.clone(),
+            under_16: row.under_16,
+            under_18: row.under_18,
+            disability: row.disability,
+            school_level: row.school_level.clone(),
+            created_at: row.created_at.and_utc().to_rfc3339(),
+            updated_at: row.updated_at.and_utc().to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct CreatedCase {
+    #[serde(flatten)]
+    case: CaseSummary,
+    /// Other open cases of the same pupil at this school.
+    open_cases_for_pupil: Vec<String>,
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get(IDEMPOTENCY_KEY) else {
+        return Ok(None);
+    };
+    let key = value
+        .to_str()
+        .ok()
+        .map(str::trim)
+        .filter(|k| (1..=128).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()));
+    key.map(|k| Some(k.to_owned())).ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            "`Idempotency-Key` must be 1 to 128 visible ASCII characters (a UUID is ideal).",
+        )
+    })
+}
+
+async fn create_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    JsonBody(raw): JsonBody<RawCase>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let created = blocking(&state, move |conn, state| {
+        let school_id = caller.user.org_id.clone();
+        let capability = state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseCreate,
+            &school_id,
+        )?;
+        let input = CaseInput::parse(&raw, &state.taxonomy, &school_id)
+            .map_err(|p| case_error(CaseError::Invalid(p)))?;
+        cases::create(conn, &context(state), &capability, &input, key.as_deref())
+            .map_err(case_error)
+    })
+    .await?;
+    let location = format!("/api/v1/cases/{}", created.case.id);
+    let mut response = (
+        StatusCode::CREATED,
+        Json(CreatedCase {
+            case: CaseSummary::from(&created.case),
+            open_cases_for_pupil: created.open_cases_for_pupil,
+        }),
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    if created.replayed {
+        response
+            .headers_mut()
+            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    risk_level: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn list_cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::bad_request(
+            "invalid_limit",
+            "`limit` must be between 1 and 500.",
+        ));
+    }
+    if let Some(risk) = &query.risk_level {
+        state
+            .taxonomy
+            .code("risk_level", risk)
+            .map_err(|e| ApiError::bad_request("invalid_filter", format!("`risk_level`: {e}")))?;
+    }
+    const STATUSES: &[&str] = &[
+        "reported",
+        "assessing",
+        "action_planned",
+        "in_progress",
+        "resolved",
+        "closed",
+        "reopened",
+    ];
+    if let Some(status) = &query.status
+        && !STATUSES.contains(&status.as_str())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_filter",
+            format!("`status` must be one of: {}", STATUSES.join(", ")),
+        ));
+    }
+    blocking(&state, move |conn, state| {
+        let school_id = caller.user.org_id.clone();
+        state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseList,
+            &school_id,
+        )?;
+        let rows = crate::db::cases::of_school(
+            conn,
+            &school_id,
+            query.status.as_deref(),
+            query.risk_level.as_deref(),
+            limit,
+        )
+        .map_err(DbError::from)?;
+        Ok(Json(rows.iter().map(CaseSummary::from).collect()))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct PupilDto {
+    name: String,
+    date_of_birth: String,
+    sex: String,
+    class: Option<String>,
+    disability: bool,
+    guardian: Option<String>,
+    contact: Option<String>,
+}
+
+#[derive(Serialize)]
+pub struct IncidentDto {
+    id: String,
+    #[serde(rename = "type")]
+    incident_type: String,
+    csa_subtype: Option<String>,
+    contexts: Vec<String>,
+    date: String,
+    incident_month: String,
+    reporting_delay: String,
+    location_type: String,
+    perpetrator_relation: String,
+    narrative: String,
+}
+
+#[derive(Serialize)]
+pub struct ChronologyDto {
+    kind: String,
+    from_status: Option<String>,
+    to_status: Option<String>,
+    note: Option<String>,
+    author_id: String,
+    at: String,
+}
+
+#[derive(Serialize)]
+pub struct CaseDto {
+    #[serde(flatten)]
+    case: CaseSummary,
+    school: String,
+    pupil: PupilDto,
+    incidents: Vec<IncidentDto>,
+    chronology: Vec<ChronologyDto>,
+}
+
+fn reveal(text: &SecretText) -> String {
+    text.expose().to_owned()
+}
+
+impl From<CaseView> for CaseDto {
+    fn from(view: CaseView) -> Self {
+        Self {
+            case: CaseSummary::from(&view.case),
+            school: view.school_code,
+            pupil: PupilDto {
+                name: reveal(&view.pupil.name),
+                date_of_birth: reveal(&view.pupil.date_of_birth),
+                sex: view.case.survivor_sex.clone(),
+                class: view.pupil.class.as_ref().map(reveal),
+                disability: view.case.disability,
+                guardian: view.pupil.guardian.as_ref().map(reveal),
+                contact: view.pupil.contact.as_ref().map(reveal),
+            },
+            incidents: view
+                .incidents
+                .into_iter()
+                .map(|i| IncidentDto {
+                    id: i.row.id,
+                    incident_type: i.row.incident_type,
+                    csa_subtype: i.row.csa_subtype,
+                    contexts: i
+                        .row
+                        .contexts
+                        .split(',')
+                        .filter(|c| !c.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                    date: reveal(&i.date),
+                    incident_month: i.row.incident_month,
+                    reporting_delay: i.row.reporting_delay,
+                    location_type: i.row.location_type,
+                    perpetrator_relation: i.row.perpetrator_relation,
+                    narrative: reveal(&i.narrative),
+                })
+                .collect(),
+            chronology: view
+                .chronology
+                .into_iter()
+                .map(|c| ChronologyDto {
+                    kind: c.row.kind,
+                    from_status: c.row.from_status,
+                    to_status: c.row.to_status,
+                    note: c.note.as_ref().map(reveal),
+                    author_id: c.row.author_id,
+                    at: c.row.created_at.and_utc().to_rfc3339(),
+                })
+                .collect(),
+        }
+    }
+}
+
+async fn read_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<CaseDto>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseRead,
+            &id,
+        )?;
+        let view = cases::read(conn, &context(state), &capability, &id).map_err(case_error)?;
+        Ok(Json(CaseDto::from(view)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlassBody {
+    reason: String,
+}
+
+#[derive(Serialize)]
+pub struct BreakGlassGrant {
+    case_id: String,
+    expires_at: String,
+}
+
+async fn break_glass(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<BreakGlassBody>,
+) -> Result<(StatusCode, Json<BreakGlassGrant>), ApiError> {
+    let reason = body.reason.trim().to_owned();
+    let chars = reason.chars().count();
+    if !(20..=2000).contains(&chars) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_reason",
+            "`reason` must explain in 20 to 2000 characters why this case must be opened.",
+        ));
+    }
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseBreakGlass,
+            &id,
+        )?;
+        let expires = cases::break_glass(
+            conn,
+            &context(state),
+            &capability,
+            &id,
+            &SecretText::new(reason),
+        )
+        .map_err(case_error)?;
+        Ok((
+            StatusCode::CREATED,
+            Json(BreakGlassGrant {
+                case_id: id,
+                expires_at: expires.and_utc().to_rfc3339(),
+            }),
+        ))
+    })
+    .await
+}

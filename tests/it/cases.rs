@@ -1,0 +1,560 @@
+//! Cases: intake, encryption at rest, reading, idempotency, isolation,
+//! break-glass.
+
+use caseguard::db::DbConnection;
+use caseguard::domain::user::Role;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp};
+
+on_both_backends!(
+    sensitive_fields_are_sealed_at_rest_and_read_back_intact,
+    another_schools_case_answers_like_a_missing_one,
+    retried_submissions_make_one_case,
+);
+
+const SCHOOL: &str = "SX-AL-AB-TH";
+const CANARY: &str = "Canary7Q3";
+
+fn body_with(marker: &str) -> Value {
+    json!({
+        "risk_level": "high",
+        "pupil": {
+            "name": format!("Nguyễn Thị {marker} Name"),
+            "date_of_birth": "2015-03-14",
+            "sex": "female",
+            "class": format!("5A-{marker}"),
+            "disability": false,
+            "guardian": format!("Mẹ {marker} Guardian"),
+            "contact": format!("0912-{marker}")
+        },
+        "incident": {
+            "type": "sexual_assault",
+            "csa_subtype": "dam_o",
+            "contexts": ["sexual_harassment", "on_premises"],
+            "date": "2026-10-28",
+            "location_type": "school_premises",
+            "perpetrator_relation": "teacher_or_staff",
+            "narrative": format!("Em kể lại sự việc {marker} Narrative xảy ra sau giờ học.")
+        }
+    })
+}
+
+async fn post_case(
+    app: &TestApp,
+    token: &str,
+    body: &Value,
+    key: Option<&str>,
+) -> reqwest::Response {
+    let mut request = app
+        .client
+        .post(app.url("/api/v1/cases"))
+        .bearer_auth(token)
+        .json(body);
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    request.send().await.unwrap()
+}
+
+/// Every stored byte the tests can reach, as text.
+fn raw_store(app: &TestApp, conn: &mut DbConnection) -> String {
+    match conn {
+        DbConnection::Sqlite(c) => {
+            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(c)
+                .ok();
+            let mut bytes = Vec::new();
+            for suffix in ["", "-wal", "-shm"] {
+                let path = format!("{}{suffix}", app.db.url.trim_start_matches("sqlite://"));
+                bytes.extend(std::fs::read(path).unwrap_or_default());
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        }
+        DbConnection::Postgresql(c) => {
+            #[derive(QueryableByName)]
+            struct Dump {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                text: String,
+            }
+            let mut all = String::new();
+            for table in [
+                "cases",
+                "case_keys",
+                "case_requests",
+                "pupils",
+                "incidents",
+                "chronology",
+                "audit_log",
+                "break_glass",
+            ] {
+                let rows: Vec<Dump> =
+                    diesel::sql_query(format!("SELECT t::text AS text FROM {table} t"))
+                        .load(c)
+                        .unwrap();
+                for row in rows {
+                    all.push_str(&row.text);
+                }
+            }
+            all
+        }
+    }
+}
+
+async fn sensitive_fields_are_sealed_at_rest_and_read_back_intact(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created = post_case(&app, &token, &body_with(CANARY), Some("intake-1")).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    let created: Value = created.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    assert_eq!(created["status"], "reported");
+    assert_eq!(created["age_band"], "11_14");
+    assert_eq!(created["under_16"], true);
+    assert!(!created.to_string().contains(CANARY));
+
+    let mut conn = app.db.connect();
+    let raw = raw_store(&app, &mut conn);
+    assert!(raw.contains(&id), "the dump does not reach the case at all");
+    assert!(
+        !raw.contains(CANARY),
+        "a sensitive value is stored in clear"
+    );
+    assert!(
+        !raw.contains("2015-03-14"),
+        "the date of birth is stored in clear"
+    );
+
+    let read = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let case: Value = read.json().await.unwrap();
+    assert_eq!(case["pupil"]["name"], format!("Nguyễn Thị {CANARY} Name"));
+    assert_eq!(case["pupil"]["date_of_birth"], "2015-03-14");
+    assert_eq!(case["pupil"]["class"], format!("5A-{CANARY}"));
+    assert_eq!(case["pupil"]["guardian"], format!("Mẹ {CANARY} Guardian"));
+    assert_eq!(case["pupil"]["contact"], format!("0912-{CANARY}"));
+    assert_eq!(
+        case["incidents"][0]["narrative"],
+        format!("Em kể lại sự việc {CANARY} Narrative xảy ra sau giờ học.")
+    );
+    assert_eq!(case["incidents"][0]["date"], "2026-10-28");
+    assert_eq!(case["incidents"][0]["incident_month"], "2026-10");
+    assert_eq!(case["incidents"][0]["reporting_delay"], "4_5_days");
+    assert_eq!(
+        case["incidents"][0]["contexts"],
+        json!(["on_premises", "sexual_harassment"])
+    );
+    assert_eq!(case["chronology"][0]["kind"], "created");
+
+    // The read is audited with the fields opened, never their values.
+    let entries = app
+        .state
+        .db
+        .read(|c| Ok(caseguard::db::audit::latest(c, None, 50)?))
+        .await
+        .unwrap();
+    let read_entry = entries
+        .iter()
+        .find(|e| e.action == "case.read")
+        .expect("case.read audited");
+    assert!(read_entry.details.contains("pupil.name"));
+    assert!(entries.iter().all(|e| !e.details.contains(CANARY)));
+
+    // A second intake for the same pupil warns of the open case.
+    let mut again = body_with(CANARY);
+    again["pupil"]["name"] = json!(format!("  nguyễn thị {CANARY}   name "));
+    let second: Value = post_case(&app, &token, &again, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["open_cases_for_pupil"], json!([id]));
+}
+
+async fn another_schools_case_answers_like_a_missing_one(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("x"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+
+    let other = app.user(Role::FocalPoint, "SX-AL-PM-THCS").await;
+    let other_token = app.token(&other).await;
+    let theirs = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &other_token)
+        .await;
+    let (theirs_status, theirs_body) = (theirs.status(), theirs.text().await.unwrap());
+    let missing = app
+        .get_with_token(
+            &format!("/api/v1/cases/{}", uuid::Uuid::now_v7()),
+            &other_token,
+        )
+        .await;
+    assert_eq!(theirs_status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (theirs_status, theirs_body),
+        (missing.status(), missing.text().await.unwrap())
+    );
+    // Their list does not show it either.
+    let list: Vec<Value> = app
+        .get_with_token("/api/v1/cases", &other_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty());
+    let own: Vec<Value> = app
+        .get_with_token("/api/v1/cases", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(own.len(), 1);
+    // Roles that never read case content: admin, monitor, auditor, agency.
+    for (role, org) in [
+        (Role::Admin, "SX-AL"),
+        (Role::Monitor, "SX-AL"),
+        (Role::Auditor, "SX"),
+        (Role::AgencyOfficer, "SX-AL-CA"),
+        (Role::DistrictOfficer, "SX-AL"),
+    ] {
+        let user = app.user(role, org).await;
+        let t = app.token(&user).await;
+        assert_eq!(
+            app.get_with_token(&format!("/api/v1/cases/{id}"), &t)
+                .await
+                .status(),
+            StatusCode::NOT_FOUND,
+            "{role}"
+        );
+    }
+}
+
+async fn retried_submissions_make_one_case(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let body = body_with("retry");
+    let first = post_case(&app, &token, &body, Some("flaky-3g-1")).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = post_case(&app, &token, &body, Some("flaky-3g-1")).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(again.headers()["idempotency-replayed"], "true");
+    assert_eq!(again.json::<Value>().await.unwrap()["id"], first["id"]);
+    let different = post_case(&app, &token, &body_with("other"), Some("flaky-3g-1")).await;
+    assert_eq!(different.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        different.json::<Value>().await.unwrap()["error"]["code"],
+        "idempotency_key_reused"
+    );
+
+    // Fifty at once with one key: one case.
+    let mut handles = Vec::new();
+    for _ in 0..50 {
+        let client = app.client.clone();
+        let url = app.url("/api/v1/cases");
+        let token = token.clone();
+        let body = body_with("storm");
+        handles.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(token)
+                .header("idempotency-key", "storm-1")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    for handle in handles {
+        let response = handle.await.unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        ids.insert(
+            response.json::<Value>().await.unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    assert_eq!(ids.len(), 1, "one key made {} cases", ids.len());
+    let list: Vec<Value> = app
+        .get_with_token("/api/v1/cases?limit=500", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_intake_names_the_field_and_stores_nothing() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let cases = |body: Value| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/cases"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let mut unknown = body_with(CANARY);
+    unknown["incident"]["type"] = json!("theft");
+    let mut future = body_with(CANARY);
+    future["incident"]["date"] = json!("2027-01-01");
+    let mut bad_date = body_with(CANARY);
+    bad_date["pupil"]["date_of_birth"] = json!("14/03/2015");
+    let mut long = body_with(CANARY);
+    long["pupil"]["name"] = json!("x".repeat(201));
+    let mut empty = body_with(CANARY);
+    empty["incident"]["narrative"] = json!("   ");
+    let mut context = body_with(CANARY);
+    context["incident"]["contexts"] = json!(["bullying", "fishing"]);
+    let mut wrong_type = body_with(CANARY);
+    wrong_type["pupil"]["disability"] = json!("yes");
+    let mut extra = body_with(CANARY);
+    extra["pupil"]["religion"] = json!("x");
+    for (body, status, needle) in [
+        (
+            unknown,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`incident.type` `theft` is not a incident_type code",
+        ),
+        (
+            future,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`incident.date` is in the future",
+        ),
+        (
+            bad_date,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`pupil.date_of_birth` must be a date written YYYY-MM-DD",
+        ),
+        (
+            long,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`pupil.name` is longer than 200 characters",
+        ),
+        (
+            empty,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`incident.narrative` is empty",
+        ),
+        (
+            context,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "`incident.contexts[1]` `fishing`",
+        ),
+        (wrong_type, StatusCode::UNPROCESSABLE_ENTITY, "wrong type"),
+        (
+            extra,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown field `religion`",
+        ),
+    ] {
+        let (got, answer) = cases(body).await;
+        assert_eq!(got, status, "{needle}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(needle), "{needle} not in {message}");
+        assert!(!message.contains(CANARY), "a value was echoed: {message}");
+    }
+    let oversized = app
+        .client
+        .post(app.url("/api/v1/cases"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!(
+            "{{\"risk_level\": \"{}\"}}",
+            "x".repeat(2 * 1024 * 1024)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(oversized.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let list: Vec<Value> = app
+        .get_with_token("/api/v1/cases", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(list.is_empty(), "a refused intake left a case behind");
+    let count: i64 = caseguard::db::schema::pupils::table
+        .count()
+        .get_result(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_moved_ciphertext_does_not_open() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let a: Value = post_case(&app, &token, &body_with("AAA"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let b: Value = post_case(&app, &token, &body_with("BBB"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (a, b) = (
+        a["id"].as_str().unwrap().to_owned(),
+        b["id"].as_str().unwrap().to_owned(),
+    );
+    use caseguard::db::schema::pupils::dsl as p;
+    let mut conn = app.db.connect();
+    let a_name: Vec<u8> = p::pupils
+        .find(&a)
+        .select(p::name_enc)
+        .first(&mut conn)
+        .unwrap();
+    let a_guardian: Vec<u8> = p::pupils
+        .find(&a)
+        .select(p::guardian_enc)
+        .first::<Option<Vec<u8>>>(&mut conn)
+        .unwrap()
+        .unwrap();
+    // Another case's name into case B; case A's guardian into A's name column.
+    diesel::update(p::pupils.find(&b))
+        .set(p::name_enc.eq(&a_name))
+        .execute(&mut conn)
+        .unwrap();
+    let read_b = app
+        .get_with_token(&format!("/api/v1/cases/{b}"), &token)
+        .await;
+    assert_eq!(read_b.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = read_b.text().await.unwrap();
+    assert!(!body.contains("AAA") && !body.contains("BBB"), "{body}");
+    diesel::update(p::pupils.find(&a))
+        .set(p::name_enc.eq(&a_guardian))
+        .execute(&mut conn)
+        .unwrap();
+    assert_eq!(
+        app.get_with_token(&format!("/api/v1/cases/{a}"), &token)
+            .await
+            .status(),
+        StatusCode::INTERNAL_SERVER_ERROR
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn break_glass_opens_one_case_for_a_while_and_is_audited() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let focal_token = app.token(&focal).await;
+    let created: Value = post_case(&app, &focal_token, &body_with("glass"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let officer = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let token = app.token(&officer).await;
+    let path = format!("/api/v1/cases/{id}");
+    assert_eq!(
+        app.get_with_token(&path, &token).await.status(),
+        StatusCode::NOT_FOUND
+    );
+
+    let grant = |reason: &'static str| {
+        let request = app
+            .client
+            .post(app.url(&format!("{path}/break-glass")))
+            .bearer_auth(&token)
+            .json(&json!({"reason": reason}));
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(
+        grant("because").await.status(),
+        StatusCode::UNPROCESSABLE_ENTITY
+    );
+    let granted =
+        grant("The focal point is on leave and the police asked about an urgent risk today.").await;
+    assert_eq!(granted.status(), StatusCode::CREATED);
+    assert_eq!(
+        app.get_with_token(&path, &token).await.status(),
+        StatusCode::OK
+    );
+
+    // Another district's officer cannot break glass here.
+    {
+        let mut conn = app.db.connect();
+        let rows = caseguard::orgs::import::parse_csv(
+            "kind,code,name,parent,level\narea,SX-BX,Bình Xuyên,SX,district\n",
+        )
+        .unwrap();
+        caseguard::orgs::import::import(&mut conn, &rows, &app.clock).unwrap();
+    }
+    let stranger = app.user(Role::DistrictOfficer, "SX-BX").await;
+    let stranger_token = app.token(&stranger).await;
+    let refused = app
+        .client
+        .post(app.url(&format!("{path}/break-glass")))
+        .bearer_auth(&stranger_token)
+        .json(&json!({"reason": "Curious about a case in the next district over."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    app.clock
+        .advance(chrono::Duration::hours(2) + chrono::Duration::seconds(1));
+    let token = app.token(&officer).await;
+    assert_eq!(
+        app.get_with_token(&path, &token).await.status(),
+        StatusCode::NOT_FOUND,
+        "the grant outlived its time"
+    );
+    let entries = app
+        .state
+        .db
+        .read(|c| Ok(caseguard::db::audit::latest(c, None, 200)?))
+        .await
+        .unwrap();
+    assert!(entries.iter().any(|e| e.action == "authz.break_glass" && e.target_id.as_deref() == Some(id.as_str())));
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.action == "case.read" && e.details.contains("break_glass"))
+    );
+    assert!(entries.iter().all(|e| !e.details.contains("police asked")));
+}
