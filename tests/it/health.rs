@@ -89,7 +89,7 @@ async fn every_error_is_the_json_error_body() {
         json!({"error": {"code": "not_found", "message": "No such resource."}})
     );
 
-    let api_missing = app.get("/api/v1/cases/123").await;
+    let api_missing = app.get("/api/v1/no-such-resource/123").await;
     assert_eq!(api_missing.status(), StatusCode::NOT_FOUND);
     assert_eq!(
         api_missing.json::<Value>().await.unwrap()["error"]["code"],
