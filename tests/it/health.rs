@@ -131,6 +131,7 @@ async fn metrics_label_routes_by_template_never_by_path() {
     app.get("/healthz").await;
     app.get("/healthz").await;
     app.get("/api/v1/cases/0193a1b2-pupil-canary-77").await;
+    app.get("/api/v1/no-such/0193a1b2-pupil-canary-78").await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status(), StatusCode::OK);
     assert!(
