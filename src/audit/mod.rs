@@ -143,6 +143,7 @@ pub mod action {
     pub const KEYRING_CREATED: &str = "keys.keyring_created";
     pub const CASE_CREATED: &str = "case.created";
     pub const CASE_READ: &str = "case.read";
+    pub const CASE_UPDATED: &str = "case.updated";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

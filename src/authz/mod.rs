@@ -61,6 +61,7 @@ actions! {
     CaseList => "case.list",
     CaseRead => "case.read",
     CaseBreakGlass => "case.break_glass",
+    CaseUpdate => "case.update",
 }
 
 /// The loaded, validated policies.

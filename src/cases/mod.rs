@@ -11,6 +11,7 @@
 //! allowed it, or leave half a case behind.
 
 pub mod input;
+pub mod lifecycle;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
@@ -41,6 +42,10 @@ pub enum CaseError {
     IdempotencyConflict,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
+    #[error("the case changed meanwhile (now version {current})")]
+    Stale { current: i32 },
+    #[error("a {from} case cannot go there")]
+    InvalidTransition { from: String, allowed: Vec<String> },
     #[error("a sealed value could not be opened or made: {0}")]
     Crypto(#[from] SealError),
     #[error(transparent)]

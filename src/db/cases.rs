@@ -251,3 +251,32 @@ pub fn break_glass_active(
     ))
     .get_result(conn)
 }
+
+/// Sets a case's status if its version is still `expected`; false when it
+/// changed meanwhile (optimistic concurrency).
+pub fn set_status(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: i32,
+    status: &str,
+    closed_at: Option<NaiveDateTime>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(cases::table.find(id).filter(cases::version.eq(expected)))
+        .set((
+            cases::status.eq(status),
+            cases::version.eq(expected + 1),
+            cases::updated_at.eq(now),
+            cases::closed_at.eq(closed_at),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Records that a case changed without changing its coded fields.
+pub fn touch(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<()> {
+    diesel::update(cases::table.find(id))
+        .set(cases::updated_at.eq(now))
+        .execute(conn)
+        .map(drop)
+}

@@ -28,6 +28,7 @@ pub const CATEGORIES: &[&str] = &[
     "risk_level",
     "school_level",
     "reporting_delay",
+    "closure_reason",
 ];
 
 /// Categories whose terms are numeric bands.

@@ -90,7 +90,7 @@ async fn matrix() {
                     asks.push((*action, Some(false), action.as_str().to_owned()));
                     asks.push((*action, Some(true), format!("{}+grant", action.as_str())));
                 }
-                Action::CaseBreakGlass => {
+                Action::CaseBreakGlass | Action::CaseUpdate => {
                     asks.push((*action, Some(false), action.as_str().to_owned()))
                 }
                 _ => asks.push((*action, None, action.as_str().to_owned())),
@@ -174,6 +174,16 @@ const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "POST",
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/break-glass",
         Some("case.break_glass"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/transitions",
+        Some("case.update"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/notes",
+        Some("case.update"),
     ),
 ];
 

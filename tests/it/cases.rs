@@ -558,3 +558,138 @@ async fn break_glass_opens_one_case_for_a_while_and_is_audited() {
     );
     assert!(entries.iter().all(|e| !e.details.contains("police asked")));
 }
+
+on_both_backends!(the_lifecycle_is_guarded_and_versions_refuse_stale_writes);
+
+async fn the_lifecycle_is_guarded_and_versions_refuse_stale_writes(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("life"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let move_to = |body: Value| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{id}/transitions")))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, case) = move_to(json!({"to": "assessing", "version": 1})).await;
+    assert_eq!(status, StatusCode::OK, "{case}");
+    assert_eq!(
+        (case["status"].as_str(), case["version"].as_i64()),
+        (Some("assessing"), Some(2))
+    );
+
+    // A second tab still on version 1 is refused and changes nothing.
+    let (status, body) = move_to(json!({"to": "action_planned", "version": 1})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "stale_version");
+    let (status, body) = move_to(json!({"to": "resolved", "version": 2})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("action_planned, closed"),
+        "{body}"
+    );
+    let (status, _) = move_to(json!({"to": "closed", "version": 2, "note": "x"})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "closed without a reason"
+    );
+    let (status, _) =
+        move_to(json!({"to": "closed", "version": 2, "closure_reason": "bored", "note": "x"}))
+            .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "closed with an unknown reason"
+    );
+
+    for (to, version) in [("action_planned", 2), ("in_progress", 3), ("resolved", 4)] {
+        let (status, body) = move_to(json!({"to": to, "version": version})).await;
+        assert_eq!(status, StatusCode::OK, "{to}: {body}");
+    }
+    let note = app
+        .client
+        .post(app.url(&format!("/api/v1/cases/{id}/notes")))
+        .bearer_auth(&token)
+        .json(&json!({"note": "Đã gặp phụ huynh, Canary-note-91."}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(note.status(), StatusCode::CREATED);
+    let (status, body) = move_to(json!({"to": "closed", "version": 5, "closure_reason": "needs_met", "note": "Em đã ổn định."})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = move_to(json!({"to": "reopened", "version": 6})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "reopened without a note"
+    );
+
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = case["chronology"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "created",
+            "transition",
+            "transition",
+            "transition",
+            "transition",
+            "note",
+            "closed:needs_met"
+        ]
+    );
+    assert_eq!(
+        case["chronology"][5]["note"],
+        "Đã gặp phụ huynh, Canary-note-91."
+    );
+    let mut conn = app.db.connect();
+    assert!(!raw_store(&app, &mut conn).contains("Canary-note-91"));
+
+    // A district officer with break-glass reads, but cannot change.
+    let officer = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let officer_token = app.token(&officer).await;
+    app.client
+        .post(app.url(&format!("/api/v1/cases/{id}/break-glass")))
+        .bearer_auth(&officer_token)
+        .json(&json!({"reason": "Review requested by the district committee after a complaint."}))
+        .send()
+        .await
+        .unwrap();
+    let attempt = app
+        .client
+        .post(app.url(&format!("/api/v1/cases/{id}/transitions")))
+        .bearer_auth(&officer_token)
+        .json(&json!({"to": "reopened", "version": 6, "note": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attempt.status(), StatusCode::NOT_FOUND);
+}

@@ -23,6 +23,8 @@ pub fn routes() -> Router<AppState> {
         .route("/cases", post(create_case).get(list_cases))
         .route("/cases/{id}", get(read_case))
         .route("/cases/{id}/break-glass", post(break_glass))
+        .route("/cases/{id}/transitions", post(transition))
+        .route("/cases/{id}/notes", post(add_note))
 }
 
 /// The header a client sends so a retried submission makes no second case.
@@ -53,6 +55,21 @@ fn case_error(error: CaseError) -> ApiError {
                 .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
+        ),
+        CaseError::Stale { current } => ApiError::new(
+            StatusCode::CONFLICT,
+            "stale_version",
+            format!(
+                "The case changed since you loaded it (it is now version {current}). Reload it and try again; nothing was changed."
+            ),
+        ),
+        CaseError::InvalidTransition { from, allowed } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_transition",
+            format!(
+                "`to`: a {from} case can only go to: {}.",
+                allowed.join(", ")
+            ),
         ),
         CaseError::Db(error) => error.into(),
         other => ApiError::internal(anyhow::anyhow!(other.to_string())),
@@ -411,6 +428,115 @@ async fn break_glass(
                 expires_at: expires.and_utc().to_rfc3339(),
             }),
         ))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransitionBody {
+    to: String,
+    version: i32,
+    #[serde(default)]
+    note: Option<String>,
+    #[serde(default)]
+    closure_reason: Option<String>,
+}
+
+fn note_text(note: Option<&str>, field: &str) -> Result<Option<SecretText>, ApiError> {
+    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > 10_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_note",
+            format!("`{field}` is longer than 10000 characters."),
+        ));
+    }
+    Ok(Some(SecretText::new(note.to_owned())))
+}
+
+async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<TransitionBody>,
+) -> Result<Json<CaseSummary>, ApiError> {
+    if !cases::lifecycle::STATUSES.contains(&body.to.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_transition",
+            format!(
+                "`to` must be one of: {}.",
+                cases::lifecycle::STATUSES.join(", ")
+            ),
+        ));
+    }
+    let closure_reason = body
+        .closure_reason
+        .as_deref()
+        .map(|r| state.taxonomy.code("closure_reason", r))
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_closure_reason",
+                format!("`closure_reason`: {e}"),
+            )
+        })?;
+    let note = note_text(body.note.as_deref(), "note")?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let change = cases::lifecycle::Transition {
+            to: body.to,
+            expected_version: body.version,
+            note,
+            closure_reason,
+        };
+        let case = cases::lifecycle::transition(conn, &context(state), &capability, &id, &change)
+            .map_err(case_error)?;
+        Ok(Json(CaseSummary::from(&case)))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoteBody {
+    note: String,
+}
+
+async fn add_note(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NoteBody>,
+) -> Result<StatusCode, ApiError> {
+    let note = note_text(Some(&body.note), "note")?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_note",
+            "`note` is empty.",
+        )
+    })?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        cases::lifecycle::add_note(conn, &context(state), &capability, &id, &note)
+            .map_err(case_error)?;
+        Ok(StatusCode::CREATED)
     })
     .await
 }

@@ -1,0 +1,202 @@
+//! The case lifecycle (DESIGN §2): `reported → assessing → action_planned →
+//! in_progress → resolved → closed`, `closed → reopened → assessing`, and
+//! closing from any open state. Every transition is guarded by the policy
+//! (`case.update`), checks its preconditions, bumps the case's version
+//! (a stale version is refused, never silently overwritten) and writes a
+//! chronology entry and an audit entry in the same transaction.
+
+use super::{CaseContext, CaseError, binding};
+use crate::audit::{AuditEvent, Outcome, action};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::crypto::envelope::{DataKey, SecretText};
+use crate::db::cases::{self as table, CaseRow, ChronologyRow};
+use crate::db::{DbConnection, write_transaction};
+
+pub const STATUSES: &[&str] = &[
+    "reported",
+    "assessing",
+    "action_planned",
+    "in_progress",
+    "resolved",
+    "closed",
+    "reopened",
+];
+
+/// Where a case may go from `status` (closing is allowed from every open
+/// state and listed too).
+pub fn next_statuses(status: &str) -> &'static [&'static str] {
+    match status {
+        "reported" => &["assessing", "closed"],
+        "assessing" => &["action_planned", "closed"],
+        "action_planned" => &["in_progress", "closed"],
+        "in_progress" => &["resolved", "closed"],
+        "resolved" => &["closed", "in_progress"],
+        "closed" => &["reopened"],
+        "reopened" => &["assessing", "closed"],
+        _ => &[],
+    }
+}
+
+/// A requested transition.
+pub struct Transition {
+    pub to: String,
+    pub expected_version: i32,
+    pub note: Option<SecretText>,
+    pub closure_reason: Option<String>,
+}
+
+fn chronology_note(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    case_id: &str,
+    row: ChronologyRow,
+    note: Option<&SecretText>,
+) -> Result<(), CaseError> {
+    let note_enc = match note {
+        Some(note) => {
+            let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+            let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+            Some(dek.seal(
+                &binding("chronology", "note_enc", &row.id, case_id),
+                note.expose().as_bytes(),
+            )?)
+        }
+        None => None,
+    };
+    table::insert_chronology(conn, &ChronologyRow { note_enc, ..row })?;
+    Ok(())
+}
+
+/// Moves a case to another status.
+pub fn transition(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    change: &Transition,
+) -> Result<CaseRow, CaseError> {
+    if !by.allows_case(Action::CaseUpdate, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let author = by
+        .actor()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    write_transaction(conn, |conn| {
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        if case.version != change.expected_version {
+            return Err(CaseError::Stale {
+                current: case.version,
+            });
+        }
+        let allowed = next_statuses(&case.status);
+        if !allowed.contains(&change.to.as_str()) {
+            return Err(CaseError::InvalidTransition {
+                from: case.status.clone(),
+                allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
+            });
+        }
+        let closing = change.to == "closed";
+        if closing && (change.closure_reason.is_none() || change.note.is_none()) {
+            return Err(CaseError::Invalid(vec![super::FieldError::new(
+                "closure_reason",
+                "and `note` are required to close a case",
+            )]));
+        }
+        if change.to == "reopened" && change.note.is_none() {
+            return Err(CaseError::Invalid(vec![super::FieldError::new(
+                "note",
+                "is required to reopen a case",
+            )]));
+        }
+        // Open referrals block closing: referrals arrive with the referral
+        // issue, which adds that check here.
+        let now = context.clock.now_naive();
+        let closed_at = if closing { Some(now) } else { None };
+        if !table::set_status(conn, case_id, case.version, &change.to, closed_at, now)? {
+            let current = table::find(conn, case_id)?.map_or(case.version, |c| c.version);
+            return Err(CaseError::Stale { current });
+        }
+        chronology_note(
+            conn,
+            context,
+            case_id,
+            ChronologyRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: case_id.to_owned(),
+                kind: if closing {
+                    format!(
+                        "closed:{}",
+                        change.closure_reason.clone().unwrap_or_default()
+                    )
+                } else {
+                    "transition".to_owned()
+                },
+                from_status: Some(case.status.clone()),
+                to_status: Some(change.to.clone()),
+                note_enc: None,
+                author_id: author.clone(),
+                created_at: now,
+            },
+            change.note.as_ref(),
+        )?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("case", case_id)
+                .detail("from", case.status.clone())
+                .detail("to", change.to.clone()),
+        )?;
+        table::find(conn, case_id)?.ok_or(CaseError::NotFound)
+    })
+}
+
+/// Adds a note to the chronology.
+pub fn add_note(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    note: &SecretText,
+) -> Result<(), CaseError> {
+    if !by.allows_case(Action::CaseUpdate, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let author = by
+        .actor()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    write_transaction(conn, |conn| {
+        let now = context.clock.now_naive();
+        let id = uuid::Uuid::now_v7().to_string();
+        chronology_note(
+            conn,
+            context,
+            case_id,
+            ChronologyRow {
+                id: id.clone(),
+                case_id: case_id.to_owned(),
+                kind: "note".to_owned(),
+                from_status: None,
+                to_status: None,
+                note_enc: None,
+                author_id: author.clone(),
+                created_at: now,
+            },
+            Some(note),
+        )?;
+        table::touch(conn, case_id, now)?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("case", case_id)
+                .detail("chronology_entry", id),
+        )?;
+        Ok(())
+    })
+}
