@@ -346,7 +346,7 @@ async fn bad_intake_names_the_field_and_stores_nothing() {
         (
             unknown,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "`incident.type` `theft` is not a incident_type code",
+            "`incident.type` is not a known incident_type code",
         ),
         (
             future,
@@ -371,7 +371,7 @@ async fn bad_intake_names_the_field_and_stores_nothing() {
         (
             context,
             StatusCode::UNPROCESSABLE_ENTITY,
-            "`incident.contexts[1]` `fishing`",
+            "`incident.contexts[1]` is not a known context code",
         ),
         (wrong_type, StatusCode::UNPROCESSABLE_ENTITY, "wrong type"),
         (

@@ -21,6 +21,7 @@ mod cases;
 mod cli_users;
 mod config_errors;
 mod health;
+mod leaks;
 mod migrations;
 mod org_import;
 mod shutdown;
