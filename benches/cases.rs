@@ -246,7 +246,7 @@ async fn run(label: &str, database_url: String, clients: usize, duration: Durati
             caseguard::demo::load_organisations(&mut conn, &SystemClock).unwrap();
             accounts::create(
                 &mut conn,
-                &state.keyring,
+                &state.keyring.current(),
                 &state.auditor,
                 &SystemClock,
                 NewAccount {

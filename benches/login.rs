@@ -63,7 +63,7 @@ async fn main() {
             caseguard::demo::load_organisations(&mut conn, &clock).expect("orgs");
             accounts::create(
                 &mut conn,
-                &state.keyring,
+                &state.keyring.current(),
                 &state.auditor,
                 &clock,
                 NewAccount {

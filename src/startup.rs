@@ -17,7 +17,7 @@ use crate::authz::Policies;
 use crate::authz::capability::Authz;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{ConfigError, Settings};
-use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring};
+use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring, KeyringHandle};
 use crate::db::{Backend, ConnectError, Db, migrations};
 use crate::domain::taxonomy::Taxonomy;
 use crate::web::{self, AppState, metrics::Metrics};
@@ -92,6 +92,7 @@ impl Application {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
         let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
+        let state_keyring_path = settings.keyring.clone();
         let policies = Policies::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let taxonomy = Taxonomy::load(settings.policy_dir.as_deref())
@@ -103,7 +104,10 @@ impl Application {
             authn: Arc::new(authn),
             authz,
             taxonomy: Arc::new(taxonomy),
-            keyring: Arc::new(keyring),
+            keyring: Arc::new(KeyringHandle::watching(
+                FileKeyProvider::new(&state_keyring_path),
+                keyring,
+            )),
             auditor,
             clock,
             settings: Arc::new(settings),

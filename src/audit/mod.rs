@@ -144,6 +144,8 @@ pub mod action {
     pub const CASE_CREATED: &str = "case.created";
     pub const CASE_READ: &str = "case.read";
     pub const CASE_UPDATED: &str = "case.updated";
+    pub const KEYS_ROTATED: &str = "keys.rotated";
+    pub const KEK_RETIRED: &str = "keys.retired";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

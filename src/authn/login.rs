@@ -96,7 +96,7 @@ impl Refusal {
 pub struct LoginContext<'a> {
     pub db: &'a Db,
     pub authn: &'a Authn,
-    pub keyring: &'a Keyring,
+    pub keyring: std::sync::Arc<Keyring>,
     pub auditor: &'a Auditor,
     pub clock: &'a dyn Clock,
     pub request: RequestContext,
@@ -151,7 +151,7 @@ where
             other => LoginError::Internal(other.to_string()),
         })?;
 
-    let keyring = context.keyring.clone();
+    let keyring = context.keyring.as_ref().clone();
     let auditor = context.auditor.clone();
     let lock_after = context.authn.lock_after;
     let channel = context.channel;

@@ -56,7 +56,7 @@ fn chronology_note(
     let note_enc = match note {
         Some(note) => {
             let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-            let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+            let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
             Some(dek.seal(
                 &binding("chronology", "note_enc", &row.id, case_id),
                 note.expose().as_bytes(),

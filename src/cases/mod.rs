@@ -11,6 +11,7 @@
 //! allowed it, or leave half a case behind.
 
 pub mod input;
+pub mod keys;
 pub mod lifecycle;
 
 use chrono::{Datelike, Duration, NaiveDate};
@@ -62,7 +63,7 @@ impl From<diesel::result::Error> for CaseError {
 
 /// Everything intake and reading need.
 pub struct CaseContext<'a> {
-    pub keyring: &'a Keyring,
+    pub keyring: std::sync::Arc<Keyring>,
     pub auditor: &'a Auditor,
     pub clock: &'a dyn Clock,
     pub taxonomy: &'a Taxonomy,
@@ -186,10 +187,10 @@ fn insert_new(
     let case_id = uuid::Uuid::now_v7().to_string();
     let incident_id = uuid::Uuid::now_v7().to_string();
     let dek = DataKey::generate()?;
-    let wrapped = dek.wrap(context.keyring, &case_id)?;
+    let wrapped = dek.wrap(&context.keyring, &case_id)?;
     let dob_text = input.pupil.date_of_birth.format("%Y-%m-%d").to_string();
     let index = blind_index(
-        context.keyring,
+        &context.keyring,
         &school.id,
         input.pupil.name.expose(),
         &dob_text,
@@ -368,7 +369,7 @@ pub fn read(
     write_transaction(conn, |conn| {
         let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
         let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
         let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;
         let open = |column: &str, stored: &[u8]| {
             dek.open_text(&binding("pupils", column, case_id, case_id), stored)
@@ -453,7 +454,7 @@ pub fn break_glass(
     let actor = by.actor().ok_or(CaseError::NotFound)?;
     write_transaction(conn, |conn| {
         let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
         let now = context.clock.now_naive();
         let expires_at = now + Duration::hours(BREAK_GLASS_HOURS);
         let id = uuid::Uuid::now_v7().to_string();

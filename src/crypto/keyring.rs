@@ -20,6 +20,8 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -242,6 +244,20 @@ impl Keyring {
             .ok_or_else(|| KeyringError::Invalid("key vanished".into()))
     }
 
+    /// Removes a key (retirement). The active key of a purpose cannot be
+    /// removed; returns whether a key was removed.
+    pub fn remove_key(&mut self, purpose: KeyPurpose, id: &str) -> bool {
+        let Some(list) = self.keys.get_mut(&purpose) else {
+            return false;
+        };
+        if list.last().is_some_and(|active| active.id == id) {
+            return false;
+        }
+        let before = list.len();
+        list.retain(|key| key.id != id);
+        list.len() != before
+    }
+
     /// Adds a key for every purpose that has none; true when anything was added.
     fn fill_missing(&mut self, clock: &dyn Clock) -> Result<bool, KeyringError> {
         let mut added = false;
@@ -283,7 +299,22 @@ impl FileKeyProvider {
         }
     }
 
-    fn write(&self, keyring: &Keyring) -> Result<(), KeyringError> {
+    /// Reads the keyring as it is, creating and adding nothing.
+    pub fn read(&self) -> Result<Keyring, KeyringError> {
+        check_private(&self.path).map_err(|problem| self.fail(problem))?;
+        let text = std::fs::read_to_string(&self.path)
+            .map_err(|e| self.fail(format!("cannot read: {e}")))?;
+        let file: KeyringFile = toml::from_str(&text)
+            .map_err(|e| self.fail(format!("is not a valid keyring: {}", e.message())))?;
+        Keyring::from_file(file).map_err(|problem| self.fail(problem))
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the keyring atomically (new file with mode 0600, then rename).
+    pub fn write(&self, keyring: &Keyring) -> Result<(), KeyringError> {
         let text = toml::to_string(&keyring.to_file()).map_err(|e| self.fail(e.to_string()))?;
         let dir = self
             .path
@@ -306,6 +337,91 @@ impl FileKeyProvider {
             return Err(self.fail(format!("cannot write: {error}")));
         }
         Ok(())
+    }
+}
+
+/// The keyring as a running service sees it: when the file changes (checked
+/// at most once a second), it is read again, so a key rotation done with
+/// `caseguard keys rotate` reaches every replica without a restart. A file
+/// that cannot be read keeps the keys in memory and logs a warning.
+pub struct KeyringHandle {
+    provider: Option<FileKeyProvider>,
+    state: RwLock<Loaded>,
+}
+
+struct Loaded {
+    keyring: Arc<Keyring>,
+    modified: Option<SystemTime>,
+    checked: Instant,
+}
+
+/// How often the keyring file's modification time is looked at.
+pub const RELOAD_CHECK: Duration = Duration::from_secs(1);
+
+impl std::fmt::Debug for KeyringHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyringHandle").finish_non_exhaustive()
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+impl KeyringHandle {
+    /// Keys that never change (tests, tools).
+    pub fn fixed(keyring: Keyring) -> Self {
+        Self {
+            provider: None,
+            state: RwLock::new(Loaded {
+                keyring: Arc::new(keyring),
+                modified: None,
+                checked: Instant::now(),
+            }),
+        }
+    }
+
+    /// Keys from `provider`'s file, followed as it changes.
+    pub fn watching(provider: FileKeyProvider, keyring: Keyring) -> Self {
+        let modified = modified(provider.path());
+        Self {
+            provider: Some(provider),
+            state: RwLock::new(Loaded {
+                keyring: Arc::new(keyring),
+                modified,
+                checked: Instant::now(),
+            }),
+        }
+    }
+
+    /// The current keys.
+    pub fn current(&self) -> Arc<Keyring> {
+        {
+            let loaded = self.state.read().unwrap_or_else(PoisonError::into_inner);
+            if self.provider.is_none() || loaded.checked.elapsed() < RELOAD_CHECK {
+                return loaded.keyring.clone();
+            }
+        }
+        let mut loaded = self.state.write().unwrap_or_else(PoisonError::into_inner);
+        if loaded.checked.elapsed() >= RELOAD_CHECK
+            && let Some(provider) = &self.provider
+        {
+            loaded.checked = Instant::now();
+            let now_modified = modified(provider.path());
+            if now_modified != loaded.modified {
+                match provider.read() {
+                    Ok(keyring) => {
+                        loaded.keyring = Arc::new(keyring);
+                        loaded.modified = now_modified;
+                        tracing::info!("keyring reloaded");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "keyring changed but cannot be read; keeping the keys in memory")
+                    }
+                }
+            }
+        }
+        loaded.keyring.clone()
     }
 }
 

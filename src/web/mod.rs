@@ -22,7 +22,7 @@ use crate::authn::Authn;
 use crate::authz::capability::Authz;
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::crypto::keyring::Keyring;
+use crate::crypto::keyring::KeyringHandle;
 use crate::db::Db;
 use crate::domain::taxonomy::Taxonomy;
 use crate::error::ApiError;
@@ -32,7 +32,7 @@ use metrics::Metrics;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub db: Db,
-    pub keyring: Arc<Keyring>,
+    pub keyring: Arc<KeyringHandle>,
     pub auditor: Arc<Auditor>,
     pub authn: Arc<Authn>,
     pub authz: Authz,

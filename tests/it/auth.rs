@@ -203,7 +203,7 @@ async fn sign_in_attempts_are_limited_per_address() {
 
 /// Signs `claims` with the app's real token key, `kid` and `typ`.
 fn sign(app: &TestApp, claims: &Value) -> String {
-    TokenKeys::from_keyring(&app.state.keyring)
+    TokenKeys::from_keyring(&app.state.keyring.current())
         .unwrap()
         .sign(claims)
         .unwrap()
@@ -238,6 +238,7 @@ async fn forged_and_stale_tokens_are_refused() {
     let kid = app
         .state
         .keyring
+        .current()
         .active(KeyPurpose::TokenSigning)
         .unwrap()
         .id
@@ -245,6 +246,7 @@ async fn forged_and_stale_tokens_are_refused() {
     let public = app
         .state
         .keyring
+        .current()
         .active(KeyPurpose::TokenSigning)
         .unwrap()
         .ed25519_public_key()

@@ -693,3 +693,144 @@ async fn the_lifecycle_is_guarded_and_versions_refuse_stale_writes(backend: Back
         .unwrap();
     assert_eq!(attempt.status(), StatusCode::NOT_FOUND);
 }
+
+on_both_backends!(key_rotation_while_requests_run_loses_nothing);
+
+async fn key_rotation_while_requests_run_loses_nothing(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let created: Value = post_case(&app, &token, &body_with(&format!("rot{i}")), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let env = [
+        ("CASEGUARD_DATABASE_URL", app.db.url.clone()),
+        (
+            "CASEGUARD_DATA_DIR",
+            app.db.data_dir().display().to_string(),
+        ),
+    ];
+    let rotate = {
+        let dir = app.db.dir.path().to_owned();
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            crate::helpers::caseguard(&dir, &env, &["keys", "rotate"])
+        })
+    };
+    // Requests keep coming during the rotation and for a while after it.
+    let mut statuses = Vec::new();
+    let mut made = Vec::new();
+    let started = std::time::Instant::now();
+    while !rotate.is_finished() || started.elapsed() < std::time::Duration::from_millis(1500) {
+        let created = post_case(&app, &token, &body_with("during"), None).await;
+        statuses.push(created.status());
+        if let Ok(body) = created.json::<Value>().await
+            && let Some(id) = body["id"].as_str()
+        {
+            made.push(id.to_owned());
+        }
+        let read = app
+            .get_with_token(
+                &format!("/api/v1/cases/{}", ids[statuses.len() % ids.len()]),
+                &token,
+            )
+            .await;
+        statuses.push(read.status());
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            break;
+        }
+    }
+    let output = rotate.await.unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::helpers::stderr(&output)
+    );
+    assert!(
+        crate::helpers::stdout(&output).contains("new key-encryption key kek-"),
+        "{}",
+        crate::helpers::stdout(&output)
+    );
+    assert!(
+        statuses.iter().all(|s| s.is_success()),
+        "a request failed during rotation: {statuses:?}"
+    );
+    // A second run picks up anything created under the old key meanwhile.
+    let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let again = crate::helpers::caseguard(app.db.dir.path(), &env_refs, &["keys", "rotate"]);
+    assert!(again.status.success(), "{}", crate::helpers::stderr(&again));
+    let status = crate::helpers::caseguard(app.db.dir.path(), &env_refs, &["keys", "status"]);
+    let text = crate::helpers::stdout(&status);
+    let active_line = text.lines().find(|l| l.contains("ACTIVE")).unwrap();
+    let total = ids.len() + made.len();
+    assert!(
+        active_line.contains(&format!("wraps {total} data key(s)")),
+        "{text}"
+    );
+    // Every case still opens, on the running service.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for id in ids.iter().chain(made.iter()) {
+        let read = app
+            .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+            .await;
+        assert_eq!(
+            read.status(),
+            StatusCode::OK,
+            "case {id} unreadable after rotation"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn old_keks_are_retired_only_when_unused_and_long_replaced() {
+    use caseguard::cases::keys;
+    use caseguard::crypto::keyring::KeyPurpose;
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    post_case(&app, &token, &body_with("old"), None).await;
+    let mut keyring = (*app.state.keyring.current()).clone();
+    let old = keyring.active(KeyPurpose::FieldKek).unwrap().id.clone();
+    app.clock.advance(chrono::Duration::minutes(1));
+    keyring.add_key(KeyPurpose::FieldKek, &app.clock).unwrap();
+    let mut conn = app.db.connect();
+    assert!(
+        keys::retirable(&mut conn, &keyring, &app.clock)
+            .unwrap()
+            .is_empty(),
+        "retired while still in use"
+    );
+    while keys::rewrap_batch(&mut conn, &keyring, &app.clock, 1).unwrap() > 0 {}
+    assert_eq!(keys::pending(&mut conn, &keyring).unwrap(), 0);
+    assert!(
+        keys::retirable(&mut conn, &keyring, &app.clock)
+            .unwrap()
+            .is_empty(),
+        "retired too soon after replacement"
+    );
+    app.clock.advance(keys::RETIRE_AFTER);
+    assert_eq!(
+        keys::retirable(&mut conn, &keyring, &app.clock).unwrap(),
+        vec![old.clone()]
+    );
+    assert!(keyring.remove_key(KeyPurpose::FieldKek, &old));
+    let active = keyring.active(KeyPurpose::FieldKek).unwrap().id.clone();
+    assert!(
+        !keyring.remove_key(KeyPurpose::FieldKek, &active),
+        "the active key must never be removed"
+    );
+}

@@ -302,7 +302,7 @@ impl TestApp {
             let mut conn = state.db.get().unwrap();
             accounts::create(
                 &mut conn,
-                &state.keyring,
+                &state.keyring.current(),
                 &state.auditor,
                 &clock,
                 NewAccount {

@@ -243,7 +243,7 @@ async fn create_user(
         let org = org.ok_or_else(ApiError::not_found)?;
         let created = accounts::create(
             conn,
-            &state.keyring,
+            &state.keyring.current(),
             &state.auditor,
             state.clock.as_ref(),
             NewAccount {
@@ -322,7 +322,7 @@ async fn reset_mfa(
         let capability = account_capability(conn, state, &caller, Action::UserResetMfa, &id)?;
         let totp_uri = accounts::reset_mfa(
             conn,
-            &state.keyring,
+            &state.keyring.current(),
             &state.auditor,
             state.clock.as_ref(),
             &id,
@@ -441,7 +441,7 @@ async fn verify_audit(
     blocking(&state, move |conn, state| {
         let org_id = caller.user.org_id.clone();
         check(conn, state, &caller, Action::AuditVerify, &org_id)?;
-        let report = crate::audit::verify(conn, &state.keyring).map_err(DbError::from)?;
+        let report = crate::audit::verify(conn, &state.keyring.current()).map_err(DbError::from)?;
         Ok(Json(VerifyView {
             intact: report.is_intact(),
             entries: report.entries,

@@ -89,7 +89,7 @@ fn context<'a>(
     LoginContext {
         db: &state.db,
         authn: &state.authn,
-        keyring: &state.keyring,
+        keyring: state.keyring.current(),
         auditor: &state.auditor,
         clock: state.clock.as_ref(),
         request,
@@ -375,7 +375,7 @@ async fn enrol_start(
     if body.token.len() > 128 {
         return Err(invalid_link());
     }
-    let keyring = state.keyring.clone();
+    let keyring = state.keyring.current();
     let clock = state.clock.clone();
     let start = state
         .db
@@ -428,7 +428,7 @@ async fn enrol_complete(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let keyring = state.keyring.clone();
+    let keyring = state.keyring.current();
     let auditor = state.auditor.clone();
     let clock = state.clock.clone();
     let db = state.db.clone();

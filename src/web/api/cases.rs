@@ -32,7 +32,7 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 fn context(state: &AppState) -> CaseContext<'_> {
     CaseContext {
-        keyring: &state.keyring,
+        keyring: state.keyring.current(),
         auditor: &state.auditor,
         clock: state.clock.as_ref(),
         taxonomy: &state.taxonomy,
