@@ -209,3 +209,37 @@ async fn security_headers_are_on_json_html_and_error_responses() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_describes_the_api_with_the_loaded_codes() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let response = app.get("/api/v1/openapi.json").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/auth/token",
+        "/me",
+        "/cases",
+        "/cases/{id}",
+        "/cases/{id}/transitions",
+        "/audit/verify",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} missing");
+    }
+    let types = &doc["components"]["schemas"]["NewCase"]["properties"]["incident"]["properties"]["type"]
+        ["enum"];
+    assert_eq!(types.as_array().unwrap().len(), 6, "{types}");
+    assert!(
+        doc["components"]["schemas"]["NewCase"]["properties"]["risk_level"]["description"]
+            .as_str()
+            .unwrap()
+            .contains("Nguy hiểm tức thời")
+    );
+}

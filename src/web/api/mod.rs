@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cases;
+pub mod openapi;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -13,7 +14,10 @@ use super::AppState;
 use crate::error::ApiError;
 
 pub fn routes() -> axum::Router<AppState> {
-    auth::routes().merge(admin::routes()).merge(cases::routes())
+    auth::routes()
+        .merge(admin::routes())
+        .merge(cases::routes())
+        .route("/openapi.json", axum::routing::get(openapi::serve))
 }
 
 /// A JSON request body whose errors name the field and the rule, never the

@@ -1,0 +1,277 @@
+//! The OpenAPI 3.1 document at `/api/v1/openapi.json`, generated at start
+//! from the loaded taxonomy: every coded field lists its allowed codes, every
+//! request body has an example, every error response is described — an
+//! agency's developer can build a client from it alone.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Map, Value, json};
+
+use crate::domain::taxonomy::Taxonomy;
+use crate::web::AppState;
+
+fn codes(taxonomy: &Taxonomy, category: &str) -> Value {
+    let codes: Vec<&str> = taxonomy
+        .terms(category)
+        .iter()
+        .map(|t| t.code.as_str())
+        .collect();
+    let labels: Vec<String> = taxonomy
+        .terms(category)
+        .iter()
+        .map(|t| format!("`{}`: {} / {}", t.code, t.vi, t.en))
+        .collect();
+    json!({"type": "string", "enum": codes, "description": labels.join("; ")})
+}
+
+fn error(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}})
+}
+
+fn ok(description: &str, schema: Value) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": schema}}})
+}
+
+fn body(schema: Value, example: Value) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": schema, "example": example}}})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Responses every authenticated operation may give.
+fn common(mut responses: Map<String, Value>) -> Value {
+    responses.insert(
+        "401".into(),
+        error("Missing, invalid, expired or revoked credentials."),
+    );
+    responses.insert(
+        "403".into(),
+        error("A browser request without the CSRF token or from another origin."),
+    );
+    responses.insert(
+        "404".into(),
+        error("Not found — or outside the caller's reach, which looks the same."),
+    );
+    responses.insert(
+        "413".into(),
+        error("The body is larger than the configured limit."),
+    );
+    responses.insert("415".into(), error("The body is not JSON."));
+    responses.insert("422".into(), error("A field is missing, of the wrong type, unknown or out of vocabulary; the message names it."));
+    responses.insert(
+        "503".into(),
+        error("The database is unavailable or the service is saturated; retry."),
+    );
+    Value::Object(responses)
+}
+
+fn responses(pairs: &[(&str, Value)]) -> Value {
+    common(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
+}
+
+fn case_example() -> Value {
+    json!({
+        "risk_level": "high",
+        "pupil": {"name": "Nguyễn Thị A", "date_of_birth": "2014-05-02", "sex": "female", "class": "6A",
+                  "disability": false, "guardian": "Nguyễn Văn B (father)", "contact": "0912 000 000"},
+        "incident": {"type": "sexual_assault", "csa_subtype": "dam_o", "contexts": ["sexual_harassment", "on_premises"],
+                     "date": "2026-10-28", "location_type": "school_premises",
+                     "perpetrator_relation": "teacher_or_staff", "narrative": "What the pupil said, in her words."}
+    })
+}
+
+/// Builds the document.
+pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
+    let bearer = json!([{"bearer": []}, {"session": []}]);
+    let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    let code_param =
+        json!([{"name": "code", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "caseguard API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Confidential case management for schools. Every error is {\"error\": {\"code\", \"message\"}}. Sign in with POST /auth/token; send the token as `Authorization: Bearer`. Browser sessions use the `__Host-caseguard_session` cookie and must send `x-csrf-token` on every state change."
+        },
+        "servers": [{"url": format!("{}/api/v1", server.trim_end_matches('/'))}],
+        "paths": {
+            "/auth/token": {
+                "post": {
+                    "summary": "Sign in and get an access token (15 minutes)",
+                    "requestBody": body(reference("SignIn"), json!({"email": "daumoi@example.org", "password": "a long passphrase", "totp": "123456"})),
+                    "responses": responses(&[("200", ok("The token.", reference("Token"))), ("429", error("Too many attempts from this address."))])
+                },
+                "delete": {"summary": "Revoke the token used for this request", "security": bearer, "responses": responses(&[("204", json!({"description": "Revoked."}))])}
+            },
+            "/auth/session": {
+                "post": {
+                    "summary": "Sign in and get a browser session cookie and its CSRF token",
+                    "requestBody": body(reference("SignIn"), json!({"email": "daumoi@example.org", "password": "a long passphrase", "totp": "123456"})),
+                    "responses": responses(&[("200", ok("Session created; the cookie is set.", reference("Session")))])
+                },
+                "delete": {"summary": "Sign out of this session", "security": bearer, "responses": responses(&[("204", json!({"description": "Signed out."}))])}
+            },
+            "/auth/logout-everywhere": {"post": {"summary": "End every session and token of the caller", "security": bearer, "responses": responses(&[("204", json!({"description": "Done."}))])}},
+            "/auth/password": {"post": {
+                "summary": "Change the caller's password (ends every session and token)", "security": bearer,
+                "requestBody": body(json!({"type": "object", "required": ["current_password", "new_password"], "additionalProperties": false,
+                    "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 12, "maxLength": 256}}}),
+                    json!({"current_password": "the old one", "new_password": "mây trắng bay qua cánh đồng"})),
+                "responses": responses(&[("204", json!({"description": "Changed."}))])
+            }},
+            "/auth/recovery-codes": {"post": {"summary": "Make a new set of 10 one-time recovery codes (shown once)", "security": bearer,
+                "responses": responses(&[("200", ok("The codes.", json!({"type": "object", "properties": {"recovery_codes": {"type": "array", "items": {"type": "string"}}}})))])}},
+            "/auth/enrol/start": {"post": {"summary": "Open an enrolment link: the authenticator to scan",
+                "requestBody": body(json!({"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}), json!({"token": "from the enrolment link"})),
+                "responses": responses(&[("200", ok("The otpauth URI and an SVG QR code.", json!({"type": "object", "properties": {"totp_uri": {"type": "string"}, "qr_svg": {"type": "string"}}})))])}},
+            "/auth/enrol": {"post": {"summary": "Finish enrolment: choose a password, confirm the authenticator",
+                "requestBody": body(json!({"type": "object", "required": ["token", "password", "totp"], "properties": {"token": {"type": "string"}, "password": {"type": "string"}, "totp": {"type": "string"}}}),
+                    json!({"token": "from the enrolment link", "password": "nắng vàng trên mái ngói rêu", "totp": "123456"})),
+                "responses": responses(&[("204", json!({"description": "Enrolled; sign in now."}))])}},
+            "/me": {"get": {"summary": "Who is calling", "security": bearer, "responses": responses(&[("200", ok("The caller.", reference("Me")))])}},
+            "/organisations/{code}": {"get": {"summary": "An organisation in the caller's reach", "security": bearer, "parameters": code_param,
+                "responses": responses(&[("200", ok("The organisation.", reference("Organisation")))])}},
+            "/organisations/{code}/users": {
+                "get": {"summary": "Accounts of an organisation (admins of its area)", "security": bearer, "parameters": code_param,
+                    "responses": responses(&[("200", ok("The accounts.", json!({"type": "array", "items": reference("User")})))])},
+                "post": {"summary": "Create an account; the person enrols through the returned link", "security": bearer, "parameters": code_param,
+                    "requestBody": body(json!({"type": "object", "required": ["role", "email", "name"], "additionalProperties": false,
+                        "properties": {"role": reference("Role"), "email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}}}),
+                        json!({"role": "focal_point", "email": "lan@example.org", "name": "Nguyễn Thị Lan"})),
+                    "responses": responses(&[("201", ok("Created.", json!({"type": "object"}))), ("409", error("An account with this email exists."))])}
+            },
+            "/users/{id}/disable": {"post": {"summary": "Disable an account (its sessions and tokens end at once)", "security": bearer, "parameters": id_param, "responses": responses(&[("204", json!({"description": "Disabled."}))])}},
+            "/users/{id}/reset-mfa": {"post": {"summary": "Replace an account's authenticator", "security": bearer, "parameters": id_param, "responses": responses(&[("200", ok("The new otpauth URI.", json!({"type": "object"})))])}},
+            "/audit": {"get": {"summary": "Audit entries of the caller's area, newest first (auditors)", "security": bearer,
+                "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "responses": responses(&[("200", ok("Entries.", json!({"type": "array", "items": {"type": "object"}})))])}},
+            "/audit/verify": {"get": {"summary": "Verify the audit chain and its signed checkpoints (auditors)", "security": bearer, "responses": responses(&[("200", ok("The verdict.", json!({"type": "object"})))])}},
+            "/cases": {
+                "post": {
+                    "summary": "Record a case for the caller's school",
+                    "security": bearer,
+                    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 128},
+                        "description": "Send a fresh UUID per case and repeat it when retrying: a retry returns the first case (header `Idempotency-Replayed: true`)."}],
+                    "requestBody": body(reference("NewCase"), case_example()),
+                    "responses": responses(&[("201", ok("Recorded. `open_cases_for_pupil` lists other open cases of the same pupil at this school.", reference("CaseSummary")))])
+                },
+                "get": {
+                    "summary": "The caller's school's cases (coded fields only)",
+                    "security": bearer,
+                    "parameters": [
+                        {"name": "status", "in": "query", "schema": reference("Status")},
+                        {"name": "risk_level", "in": "query", "schema": codes(taxonomy, "risk_level")},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}
+                    ],
+                    "responses": responses(&[("200", ok("Cases.", json!({"type": "array", "items": reference("CaseSummary")})))])
+                }
+            },
+            "/cases/{id}": {"get": {"summary": "A case, decrypted (the read is audited)", "security": bearer, "parameters": id_param, "responses": responses(&[("200", ok("The case.", json!({"type": "object"})))])}},
+            "/cases/{id}/transitions": {"post": {
+                "summary": "Move a case through its lifecycle", "security": bearer, "parameters": id_param,
+                "requestBody": body(json!({"type": "object", "required": ["to", "version"], "additionalProperties": false, "properties": {
+                    "to": reference("Status"), "version": {"type": "integer", "description": "The version you read; a stale one is refused with 409."},
+                    "note": {"type": "string", "maxLength": 10000}, "closure_reason": codes(taxonomy, "closure_reason")}}),
+                    json!({"to": "assessing", "version": 1})),
+                "responses": responses(&[("200", ok("The case after the change.", reference("CaseSummary"))), ("409", error("The case changed since you read it; nothing was changed."))])
+            }},
+            "/cases/{id}/notes": {"post": {"summary": "Add a note to the chronology", "security": bearer, "parameters": id_param,
+                "requestBody": body(json!({"type": "object", "required": ["note"], "properties": {"note": {"type": "string", "maxLength": 10000}}}), json!({"note": "Met the parents."})),
+                "responses": responses(&[("201", json!({"description": "Added."}))])}},
+            "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for 2 hours, with a reason (audited)", "security": bearer, "parameters": id_param,
+                "requestBody": body(json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 20, "maxLength": 2000}}}),
+                    json!({"reason": "The focal point is on leave and the police asked about an urgent risk."})),
+                "responses": responses(&[("201", ok("Granted until `expires_at`.", json!({"type": "object"})))])}}
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (EdDSA)"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-caseguard_session"}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}},
+                "SignIn": {"type": "object", "required": ["email", "password"], "additionalProperties": false, "properties": {
+                    "email": {"type": "string"}, "password": {"type": "string"}, "totp": {"type": "string", "pattern": "^[0-9]{6}$"}, "recovery_code": {"type": "string"}}},
+                "Token": {"type": "object", "required": ["access_token", "token_type", "expires_in"], "properties": {
+                    "access_token": {"type": "string"}, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}}},
+                "Session": {"type": "object", "properties": {"csrf_token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "idle_timeout_secs": {"type": "integer"}}},
+                "Me": {"type": "object", "properties": {"user_id": {"type": "string"}, "role": reference("Role"), "org": {"type": "string"}, "org_id": {"type": "string"}, "display_name": {"type": "string"}}},
+                "Role": {"type": "string", "enum": ["reporter", "focal_point", "agency_officer", "district_officer", "monitor", "admin", "auditor"]},
+                "Status": {"type": "string", "enum": crate::cases::lifecycle::STATUSES},
+                "Organisation": {"type": "object", "properties": {"id": {"type": "string"}, "code": {"type": "string"}, "kind": {"type": "string", "enum": ["area", "school", "agency"]},
+                    "name": {"type": "string"}, "parent_id": {"type": ["string", "null"]}, "area_level": {"type": ["string", "null"]},
+                    "school_level": codes(taxonomy, "school_level"), "agency_type": {"type": ["string", "null"], "enum": ["police", "health", "social_protection", "womens_union", "legal_aid", "hotline", "other", null]}}},
+                "User": {"type": "object", "properties": {"user_id": {"type": "string"}, "email": {"type": "string"}, "display_name": {"type": "string"}, "role": reference("Role"), "disabled": {"type": "boolean"}}},
+                "NewCase": {"type": "object", "required": ["risk_level", "pupil", "incident"], "additionalProperties": false, "properties": {
+                    "risk_level": codes(taxonomy, "risk_level"),
+                    "pupil": {"type": "object", "required": ["name", "date_of_birth", "sex"], "additionalProperties": false, "properties": {
+                        "name": {"type": "string", "maxLength": 200}, "date_of_birth": {"type": "string", "format": "date"}, "sex": codes(taxonomy, "sex"),
+                        "class": {"type": "string", "maxLength": 40}, "disability": {"type": "boolean"},
+                        "guardian": {"type": "string", "maxLength": 500}, "contact": {"type": "string", "maxLength": 500}}},
+                    "incident": {"type": "object", "required": ["type", "date", "location_type", "perpetrator_relation", "narrative"], "additionalProperties": false, "properties": {
+                        "type": codes(taxonomy, "incident_type"), "csa_subtype": codes(taxonomy, "csa_subtype"),
+                        "contexts": {"type": "array", "maxItems": 10, "items": codes(taxonomy, "context")},
+                        "date": {"type": "string", "format": "date"}, "location_type": codes(taxonomy, "location_type"),
+                        "perpetrator_relation": codes(taxonomy, "perpetrator_relation"), "narrative": {"type": "string", "maxLength": 20000}}}}},
+                "CaseSummary": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "status": reference("Status"), "version": {"type": "integer"}, "risk_level": codes(taxonomy, "risk_level"),
+                    "survivor_sex": codes(taxonomy, "sex"), "age_band": codes(taxonomy, "age_band"), "under_16": {"type": "boolean"}, "under_18": {"type": "boolean"},
+                    "disability": {"type": "boolean"}, "school_level": codes(taxonomy, "school_level"),
+                    "created_at": {"type": "string", "format": "date-time"}, "updated_at": {"type": "string", "format": "date-time"},
+                    "open_cases_for_pupil": {"type": "array", "items": {"type": "string"}}}}
+            }
+        }
+    })
+}
+
+pub async fn serve(State(state): State<AppState>) -> Json<Value> {
+    Json(document(
+        &state.taxonomy,
+        state.settings.public_url.as_str(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_coded_field_lists_the_taxonomy() {
+        let taxonomy = Taxonomy::default_shipped().unwrap();
+        let doc = document(&taxonomy, "https://caseguard.example");
+        let incident =
+            &doc["components"]["schemas"]["NewCase"]["properties"]["incident"]["properties"];
+        assert_eq!(incident["type"]["enum"].as_array().unwrap().len(), 6);
+        assert!(
+            incident["contexts"]["items"]["enum"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == "trafficking")
+        );
+        assert_eq!(doc["servers"][0]["url"], "https://caseguard.example/api/v1");
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                assert!(
+                    responses.contains_key("401") && responses.contains_key("422"),
+                    "{method} {path}"
+                );
+                if let Some(body) = operation.get("requestBody") {
+                    assert!(
+                        body["content"]["application/json"]["example"].is_object(),
+                        "{method} {path} has no example"
+                    );
+                }
+            }
+        }
+    }
+}
