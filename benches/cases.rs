@@ -76,6 +76,8 @@ async fn bare(State(db): State<Db>) -> &'static str {
                 created_at: now,
                 updated_at: now,
                 closed_at: None,
+                legal_hold: false,
+                content_destroyed_at: None,
             },
         )?;
         caseguard::db::cases::insert_key(

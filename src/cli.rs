@@ -82,11 +82,23 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Apply the retention policy now (the server also does it hourly).
+    Retention {
+        #[command(subcommand)]
+        command: RetentionCommand,
+    },
     /// Inspect and rotate the keys that protect case data.
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum RetentionCommand {
+    /// Destroy the content of closed cases past `closed_case_content_days`
+    /// (their coded fields stay for statistics).
+    Run,
 }
 
 #[derive(Debug, Subcommand)]
@@ -279,6 +291,22 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::User { command } => user(&runtime, &settings, &clock, command),
         Command::Keys { command } => keys(&runtime, &settings, &clock, &command),
+        Command::Retention {
+            command: RetentionCommand::Run,
+        } => {
+            let policy =
+                crate::cases::retention::RetentionPolicy::load(settings.policy_dir.as_deref())
+                    .map_err(Failure::usage)?;
+            let store = Store::open(&runtime, &settings)?;
+            let mut conn = store.conn()?;
+            let count = crate::cases::retention::run(&mut conn, &store.auditor, &clock, &policy)
+                .map_err(|e| Failure::runtime(e.to_string()))?;
+            print_line(&format!(
+                "retention ({} days after closing): content of {count} case(s) destroyed",
+                policy.closed_case_content_days
+            ));
+            Ok(())
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {

@@ -97,6 +97,9 @@ impl Application {
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let taxonomy = Taxonomy::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let retention =
+            crate::cases::retention::RetentionPolicy::load(settings.policy_dir.as_deref())
+                .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let auditor = Arc::new(auditor);
         let authz = Authz::new(policies, auditor.clone(), clock.clone());
         let state = AppState {
@@ -104,6 +107,7 @@ impl Application {
             authn: Arc::new(authn),
             authz,
             taxonomy: Arc::new(taxonomy),
+            retention,
             keyring: Arc::new(KeyringHandle::watching(
                 FileKeyProvider::new(&state_keyring_path),
                 keyring,
@@ -160,6 +164,7 @@ impl Application {
             self.addr
         );
         let checkpoints = tokio::spawn(checkpoint_audit_log(self.state.clone(), stopping.clone()));
+        let retention = tokio::spawn(apply_retention(self.state.clone()));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -179,7 +184,38 @@ impl Application {
             }
         };
         checkpoints.abort();
+        retention.abort();
         outcome
+    }
+}
+
+/// How often closed cases are checked against the retention policy.
+const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Destroys the content of closed cases past their retention period, hourly.
+async fn apply_retention(state: AppState) {
+    let mut ticks = tokio::time::interval(RETENTION_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let state = state.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().map_err(|e| e.to_string())?;
+            crate::cases::retention::run(
+                &mut conn,
+                &state.auditor,
+                state.clock.as_ref(),
+                &state.retention,
+            )
+            .map_err(|e| e.to_string())
+        })
+        .await;
+        match result {
+            Ok(Ok(0)) => {}
+            Ok(Ok(count)) => tracing::info!(count, "retention: case content destroyed"),
+            Ok(Err(error)) => tracing::warn!(%error, "retention run failed"),
+            Err(error) => tracing::warn!(%error, "retention task failed"),
+        }
     }
 }
 

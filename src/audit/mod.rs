@@ -146,6 +146,7 @@ pub mod action {
     pub const CASE_UPDATED: &str = "case.updated";
     pub const KEYS_ROTATED: &str = "keys.rotated";
     pub const KEK_RETIRED: &str = "keys.retired";
+    pub const CONTENT_DESTROYED: &str = "case.content_destroyed";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

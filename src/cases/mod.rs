@@ -13,6 +13,7 @@
 pub mod input;
 pub mod keys;
 pub mod lifecycle;
+pub mod retention;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
@@ -39,6 +40,8 @@ pub const BREAK_GLASS_HOURS: i64 = 2;
 pub enum CaseError {
     #[error("not found")]
     NotFound,
+    #[error("the content of this case was destroyed under the retention policy")]
+    ContentDestroyed,
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyConflict,
     #[error("invalid input")]
@@ -212,6 +215,8 @@ fn insert_new(
         created_at: now,
         updated_at: now,
         closed_at: None,
+        legal_hold: false,
+        content_destroyed_at: None,
     };
     table::insert_case(conn, &case)?;
     table::insert_key(
@@ -368,6 +373,9 @@ pub fn read(
     }
     write_transaction(conn, |conn| {
         let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        if case.content_destroyed_at.is_some() {
+            return Err(CaseError::ContentDestroyed);
+        }
         let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
         let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
         let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;

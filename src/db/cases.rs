@@ -25,6 +25,8 @@ pub struct CaseRow {
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
     pub closed_at: Option<NaiveDateTime>,
+    pub legal_hold: bool,
+    pub content_destroyed_at: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -279,4 +281,60 @@ pub fn touch(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResu
         .set(cases::updated_at.eq(now))
         .execute(conn)
         .map(drop)
+}
+
+/// Closed cases whose content is past `closed_before` and still held.
+pub fn due_for_destruction(
+    conn: &mut DbConnection,
+    closed_before: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<String>> {
+    cases::table
+        .filter(cases::status.eq("closed"))
+        .filter(cases::closed_at.lt(closed_before))
+        .filter(cases::legal_hold.eq(false))
+        .filter(cases::content_destroyed_at.is_null())
+        .order(cases::closed_at.asc())
+        .limit(limit)
+        .select(cases::id)
+        .load(conn)
+}
+
+/// Destroys a case's content: its data key and every sealed column. The
+/// case row and its coded fields remain. Returns whether anything was done.
+pub fn destroy_content(
+    conn: &mut DbConnection,
+    case_id: &str,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let marked = diesel::update(
+        cases::table
+            .find(case_id)
+            .filter(cases::content_destroyed_at.is_null())
+            .filter(cases::legal_hold.eq(false)),
+    )
+    .set(cases::content_destroyed_at.eq(Some(now)))
+    .execute(conn)?;
+    if marked == 0 {
+        return Ok(false);
+    }
+    diesel::delete(case_keys::table.find(case_id)).execute(conn)?;
+    diesel::delete(pupils::table.find(case_id)).execute(conn)?;
+    diesel::update(chronology::table.filter(chronology::case_id.eq(case_id)))
+        .set(chronology::note_enc.eq(None::<Vec<u8>>))
+        .execute(conn)?;
+    diesel::update(incidents::table.filter(incidents::case_id.eq(case_id)))
+        .set((
+            incidents::narrative_enc.eq(Vec::<u8>::new()),
+            incidents::incident_date_enc.eq(Vec::<u8>::new()),
+        ))
+        .execute(conn)?;
+    diesel::delete(break_glass::table.filter(break_glass::case_id.eq(case_id))).execute(conn)?;
+    Ok(true)
+}
+
+pub fn set_legal_hold(conn: &mut DbConnection, case_id: &str, hold: bool) -> QueryResult<usize> {
+    diesel::update(cases::table.find(case_id))
+        .set(cases::legal_hold.eq(hold))
+        .execute(conn)
 }

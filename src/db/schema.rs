@@ -125,6 +125,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         closed_at -> Nullable<Timestamp>,
+        legal_hold -> Bool,
+        content_destroyed_at -> Nullable<Timestamp>,
     }
 }
 

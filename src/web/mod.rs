@@ -37,6 +37,7 @@ pub struct AppState {
     pub authn: Arc<Authn>,
     pub authz: Authz,
     pub taxonomy: Arc<Taxonomy>,
+    pub retention: crate::cases::retention::RetentionPolicy,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

@@ -834,3 +834,119 @@ async fn old_keks_are_retired_only_when_unused_and_long_replaced() {
         "the active key must never be removed"
     );
 }
+
+on_both_backends!(retention_destroys_content_and_keeps_coded_fields);
+
+async fn retention_destroys_content_and_keeps_coded_fields(backend: Backend) {
+    use caseguard::cases::retention::{RetentionPolicy, run};
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let mut ids = Vec::new();
+    for marker in ["expire", "held", "open"] {
+        let created: Value = post_case(&app, &token, &body_with(marker), None)
+            .await
+            .json()
+            .await
+            .unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids[..2] {
+        let closed = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{id}/transitions")))
+            .bearer_auth(&token)
+            .json(&json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(closed.status(), StatusCode::OK);
+    }
+    let mut conn = app.db.connect();
+    caseguard::db::cases::set_legal_hold(&mut conn, &ids[1], true).unwrap();
+    let policy = RetentionPolicy::parse("closed_case_content_days = 30").unwrap();
+    // Not yet due.
+    app.clock.advance(chrono::Duration::days(29));
+    assert_eq!(
+        run(&mut conn, &app.state.auditor, &app.clock, &policy).unwrap(),
+        0
+    );
+    app.clock.advance(chrono::Duration::days(2));
+    assert_eq!(
+        run(&mut conn, &app.state.auditor, &app.clock, &policy).unwrap(),
+        1
+    );
+    assert_eq!(
+        run(&mut conn, &app.state.auditor, &app.clock, &policy).unwrap(),
+        0,
+        "destroyed twice"
+    );
+
+    let token = app.token(&focal).await;
+    let gone = app
+        .get_with_token(&format!("/api/v1/cases/{}", ids[0]), &token)
+        .await;
+    assert_eq!(gone.status(), StatusCode::GONE);
+    assert_eq!(
+        gone.json::<Value>().await.unwrap()["error"]["code"],
+        "content_destroyed"
+    );
+    assert_eq!(
+        app.get_with_token(&format!("/api/v1/cases/{}", ids[1]), &token)
+            .await
+            .status(),
+        StatusCode::OK,
+        "legal hold ignored"
+    );
+    assert_eq!(
+        app.get_with_token(&format!("/api/v1/cases/{}", ids[2]), &token)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    // The key and the pupil are gone; the coded fields still count.
+    use caseguard::db::schema::{case_keys, cases, incidents, pupils};
+    let keys: i64 = case_keys::table
+        .filter(case_keys::case_id.eq(&ids[0]))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    let pupil_rows: i64 = pupils::table
+        .filter(pupils::case_id.eq(&ids[0]))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!((keys, pupil_rows), (0, 0));
+    let coded: (String, Option<String>) = cases::table
+        .find(&ids[0])
+        .select((cases::risk_level, cases::age_band))
+        .first(&mut conn)
+        .unwrap();
+    assert_eq!(coded, ("high".to_owned(), Some("11_14".to_owned())));
+    let types: Vec<String> = incidents::table
+        .filter(incidents::case_id.eq(&ids[0]))
+        .select(incidents::incident_type)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(types, ["sexual_assault"]);
+    let list: Vec<Value> = app
+        .get_with_token("/api/v1/cases", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.len(), 3);
+    let entries = app
+        .state
+        .db
+        .read(|c| Ok(caseguard::db::audit::latest(c, None, 100)?))
+        .await
+        .unwrap();
+    assert!(
+        entries.iter().any(|e| e.action == "case.content_destroyed"
+            && e.target_id.as_deref() == Some(ids[0].as_str()))
+    );
+}

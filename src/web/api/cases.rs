@@ -42,6 +42,11 @@ fn context(state: &AppState) -> CaseContext<'_> {
 fn case_error(error: CaseError) -> ApiError {
     match error {
         CaseError::NotFound => ApiError::not_found(),
+        CaseError::ContentDestroyed => ApiError::new(
+            StatusCode::GONE,
+            "content_destroyed",
+            "The content of this case was destroyed under the retention policy; its coded fields remain for statistics.",
+        ),
         CaseError::IdempotencyConflict => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "idempotency_key_reused",
