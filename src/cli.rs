@@ -394,12 +394,22 @@ fn demo(
         .map_err(|e| describe_import(Path::new("demo district"), e))?;
     let logins = crate::demo::load_accounts(&mut conn, &store.keyring, &store.auditor, clock)
         .map_err(|e| Failure::runtime(e.to_string()))?;
+    let taxonomy = crate::domain::taxonomy::Taxonomy::load(settings.policy_dir.as_deref())
+        .map_err(Failure::usage)?;
+    let cases = crate::demo::load_cases(
+        &mut conn,
+        &std::sync::Arc::new(store.keyring.clone()),
+        &store.auditor,
+        clock,
+        &taxonomy,
+    )
+    .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {
         print_json(&logins)?;
         return Ok(());
     }
     print_line(&format!(
-        "Demo district loaded into {}: organisations {summary}.",
+        "Demo district loaded into {}: organisations {summary}; {cases} new demo case(s).",
         store.db.url().redacted()
     ));
     print_line("Demo logins (fictional people; these passwords are public):");

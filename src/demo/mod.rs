@@ -229,3 +229,264 @@ mod tests {
         }
     }
 }
+
+/// One demo case: school, pupil name, sex, birth date, incident type,
+/// sub-type, contexts, days ago, location, relation, risk, target status,
+/// narrative.
+type DemoCase = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    i64,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+const CASES: &[DemoCase] = &[
+    (
+        "SX-AL-AB-TH",
+        "Học sinh Demo Lan Anh",
+        "female",
+        "2016-02-11",
+        "psychological_abuse",
+        None,
+        &["bullying", "peer_on_peer"],
+        3,
+        "school_premises",
+        "peer_pupil",
+        "medium",
+        "assessing",
+        "Em bị các bạn trong lớp chế giễu và cô lập nhiều tuần liền (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-AB-TH",
+        "Học sinh Demo Minh Khang",
+        "male",
+        "2015-09-30",
+        "physical_assault",
+        None,
+        &["school_violence", "off_premises"],
+        12,
+        "way_to_school",
+        "peer_pupil",
+        "high",
+        "action_planned",
+        "Em bị một nhóm học sinh lớn hơn chặn đường và đánh trên đường về nhà (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-AB-TH",
+        "Học sinh Demo Thu Trang",
+        "female",
+        "2015-05-21",
+        "sexual_assault",
+        Some("dam_o"),
+        &["child_sexual_abuse", "online_abuse"],
+        1,
+        "online",
+        "online_contact",
+        "immediate_danger",
+        "reported",
+        "Một người quen qua mạng gửi tin nhắn và hình ảnh không phù hợp, đòi gặp em (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-AB-THCS",
+        "Học sinh Demo Quốc Bảo",
+        "male",
+        "2012-11-03",
+        "psychological_abuse",
+        None,
+        &["online_abuse", "bullying"],
+        40,
+        "online",
+        "peer_pupil",
+        "low",
+        "closed",
+        "Em bị lập nhóm nói xấu trên mạng xã hội; đã hòa giải cùng gia đình (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-PM-THCS",
+        "Học sinh Demo Hồng Nhung",
+        "female",
+        "2011-07-14",
+        "forced_marriage",
+        None,
+        &["early_marriage", "illegal_marriage_brokerage"],
+        8,
+        "survivor_home",
+        "parent_or_caregiver",
+        "high",
+        "in_progress",
+        "Gia đình sắp xếp cho em kết hôn qua môi giới khi chưa đủ tuổi (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-PM-THCS",
+        "Học sinh Demo Văn Tài",
+        "male",
+        "2012-03-02",
+        "denial_of_resources",
+        None,
+        &["harmful_practice"],
+        20,
+        "survivor_home",
+        "parent_or_caregiver",
+        "medium",
+        "assessing",
+        "Em bị bắt nghỉ học để làm việc nhà và đi làm thuê (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-PM-TH",
+        "Học sinh Demo Bảo Ngọc",
+        "female",
+        "2017-01-25",
+        "sexual_assault",
+        Some("dam_o"),
+        &["child_sexual_abuse", "staff_perpetrator", "on_premises"],
+        2,
+        "school_premises",
+        "teacher_or_staff",
+        "immediate_danger",
+        "reported",
+        "Em kể một nhân viên có hành vi đụng chạm không phù hợp (dữ liệu thử nghiệm).",
+    ),
+    (
+        "SX-AL-PM-MN",
+        "Học sinh Demo Gia Huy",
+        "male",
+        "2021-06-08",
+        "physical_assault",
+        None,
+        &["harmful_practice"],
+        5,
+        "survivor_home",
+        "other_family",
+        "high",
+        "action_planned",
+        "Cô giáo phát hiện nhiều vết bầm trên tay và lưng của cháu (dữ liệu thử nghiệm).",
+    ),
+];
+
+/// Creates the demo cases (once: their idempotency keys make reruns no-ops)
+/// and moves them to varied states. Returns how many were created now.
+pub fn load_cases(
+    conn: &mut DbConnection,
+    keyring: &std::sync::Arc<Keyring>,
+    auditor: &Auditor,
+    clock: &dyn Clock,
+    taxonomy: &crate::domain::taxonomy::Taxonomy,
+) -> Result<usize, DemoError> {
+    use crate::cases::input::{RawCase, RawIncident, RawPupil};
+    use crate::cases::lifecycle::{Transition, next_statuses};
+    use crate::cases::{self, CaseContext, CaseInput};
+    let context = CaseContext {
+        keyring: keyring.clone(),
+        auditor,
+        clock,
+        taxonomy,
+    };
+    let create = Capability::for_operator(Action::CaseCreate);
+    let update = Capability::for_operator(Action::CaseUpdate);
+    let mut created = 0;
+    for (
+        i,
+        (
+            school,
+            name,
+            sex,
+            born,
+            kind,
+            subtype,
+            contexts,
+            days_ago,
+            location,
+            relation,
+            risk,
+            target,
+            narrative,
+        ),
+    ) in CASES.iter().enumerate()
+    {
+        let school_row = crate::db::organisations::find_by_code(conn, school)
+            .map_err(|e| DemoError::Invalid(e.to_string()))?
+            .ok_or_else(|| DemoError::Invalid(format!("demo school {school} missing")))?;
+        let date = (clock.now() - chrono::Duration::days(*days_ago))
+            .format("%Y-%m-%d")
+            .to_string();
+        let raw = RawCase {
+            risk_level: (*risk).to_owned(),
+            pupil: RawPupil {
+                name: (*name).to_owned(),
+                date_of_birth: (*born).to_owned(),
+                sex: (*sex).to_owned(),
+                class: Some("Lớp demo".to_owned()),
+                disability: false,
+                guardian: Some("Phụ huynh demo".to_owned()),
+                contact: Some("0900 000 000 (demo)".to_owned()),
+            },
+            incident: RawIncident {
+                incident_type: (*kind).to_owned(),
+                csa_subtype: subtype.map(str::to_owned),
+                contexts: contexts.iter().map(|c| (*c).to_owned()).collect(),
+                date,
+                location_type: (*location).to_owned(),
+                perpetrator_relation: (*relation).to_owned(),
+                narrative: (*narrative).to_owned(),
+            },
+        };
+        let input = CaseInput::parse(&raw, taxonomy, &school_row.id).map_err(|p| {
+            DemoError::Invalid(
+                p.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            )
+        })?;
+        let result = cases::create(
+            conn,
+            &context,
+            &create,
+            &input,
+            Some(&format!("demo-case-{i}")),
+        )
+        .map_err(|e| DemoError::Invalid(e.to_string()))?;
+        if result.replayed {
+            continue;
+        }
+        created += 1;
+        // Walk the lifecycle to the target state.
+        let mut case = result.case;
+        while case.status != *target {
+            let to = if *target == "closed" {
+                "closed"
+            } else {
+                next_statuses(&case.status)
+                    .first()
+                    .copied()
+                    .unwrap_or("closed")
+            };
+            let closing = to == "closed";
+            case = cases::lifecycle::transition(
+                conn,
+                &context,
+                &update,
+                &case.id,
+                &Transition {
+                    to: to.to_owned(),
+                    expected_version: case.version,
+                    note: Some(crate::crypto::envelope::SecretText::new(
+                        "Ghi chú thử nghiệm (demo).".to_owned(),
+                    )),
+                    closure_reason: closing.then(|| "needs_met".to_owned()),
+                },
+            )
+            .map_err(|e| DemoError::Invalid(e.to_string()))?;
+        }
+    }
+    Ok(created)
+}

@@ -74,6 +74,30 @@ async fn user_create_json_and_lifecycle(backend: Backend) {
     let again: Vec<Value> =
         serde_json::from_str(&stdout(&run(&db, &["demo", "--json"], None))).unwrap();
     assert_eq!(again, logins);
+    // Demo cases across schools, types and states, made once.
+    {
+        use caseguard::db::schema::{cases, incidents};
+        use diesel::prelude::*;
+        let mut conn = db.connect();
+        let statuses: Vec<String> = cases::table.select(cases::status).load(&mut conn).unwrap();
+        assert_eq!(statuses.len(), 8, "{statuses:?}");
+        let distinct: std::collections::HashSet<&String> = statuses.iter().collect();
+        assert!(distinct.len() >= 4, "{statuses:?}");
+        let schools: std::collections::HashSet<String> = cases::table
+            .select(cases::school_id)
+            .load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert!(schools.len() >= 4);
+        let types: std::collections::HashSet<String> = incidents::table
+            .select(incidents::incident_type)
+            .load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert!(types.len() >= 5, "{types:?}");
+    }
 
     let created = run(
         &db,
