@@ -173,63 +173,6 @@ pub fn load_accounts(
     Ok(logins)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::org::{AgencyType, OrgSpec};
-
-    #[test]
-    fn demo_district_has_what_trials_need() {
-        let rows = import::parse_toml(DISTRICT).unwrap();
-        let specs: Vec<OrgSpec> = rows
-            .iter()
-            .map(|r| {
-                OrgSpec::parse(
-                    &r.kind,
-                    &r.code,
-                    &r.name,
-                    r.parent.as_deref(),
-                    r.level.as_deref(),
-                    r.agency_type.as_deref(),
-                )
-                .unwrap()
-            })
-            .collect();
-        let count = |level: &str| {
-            rows.iter()
-                .filter(|r| r.level.as_deref() == Some(level))
-                .count()
-        };
-        assert!(count("commune") >= 2);
-        assert!(rows.iter().filter(|r| r.kind == "school").count() >= 6);
-        let school_levels: std::collections::HashSet<_> = rows
-            .iter()
-            .filter(|r| r.kind == "school")
-            .filter_map(|r| r.level.clone())
-            .collect();
-        assert!(school_levels.len() >= 3, "{school_levels:?}");
-        for agency_type in AgencyType::ALL {
-            assert!(
-                rows.iter()
-                    .any(|r| r.agency_type.as_deref() == Some(agency_type.as_str())),
-                "no {agency_type} agency"
-            );
-        }
-        assert_eq!(specs.len(), rows.len());
-    }
-
-    #[test]
-    fn every_role_has_a_demo_account_with_a_policy_passing_password() {
-        for role in Role::ALL {
-            assert!(ACCOUNTS.iter().any(|(r, ..)| r == role), "{role}");
-        }
-        for (_, _, email, _) in ACCOUNTS {
-            let local = email.split('@').next().unwrap();
-            NewPassword::parse(&password_for(email), &[local]).unwrap();
-        }
-    }
-}
-
 /// One demo case: school, pupil name, sex, birth date, incident type,
 /// sub-type, contexts, days ago, location, relation, risk, target status,
 /// narrative.
@@ -489,4 +432,61 @@ pub fn load_cases(
         }
     }
     Ok(created)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::org::{AgencyType, OrgSpec};
+
+    #[test]
+    fn demo_district_has_what_trials_need() {
+        let rows = import::parse_toml(DISTRICT).unwrap();
+        let specs: Vec<OrgSpec> = rows
+            .iter()
+            .map(|r| {
+                OrgSpec::parse(
+                    &r.kind,
+                    &r.code,
+                    &r.name,
+                    r.parent.as_deref(),
+                    r.level.as_deref(),
+                    r.agency_type.as_deref(),
+                )
+                .unwrap()
+            })
+            .collect();
+        let count = |level: &str| {
+            rows.iter()
+                .filter(|r| r.level.as_deref() == Some(level))
+                .count()
+        };
+        assert!(count("commune") >= 2);
+        assert!(rows.iter().filter(|r| r.kind == "school").count() >= 6);
+        let school_levels: std::collections::HashSet<_> = rows
+            .iter()
+            .filter(|r| r.kind == "school")
+            .filter_map(|r| r.level.clone())
+            .collect();
+        assert!(school_levels.len() >= 3, "{school_levels:?}");
+        for agency_type in AgencyType::ALL {
+            assert!(
+                rows.iter()
+                    .any(|r| r.agency_type.as_deref() == Some(agency_type.as_str())),
+                "no {agency_type} agency"
+            );
+        }
+        assert_eq!(specs.len(), rows.len());
+    }
+
+    #[test]
+    fn every_role_has_a_demo_account_with_a_policy_passing_password() {
+        for role in Role::ALL {
+            assert!(ACCOUNTS.iter().any(|(r, ..)| r == role), "{role}");
+        }
+        for (_, _, email, _) in ACCOUNTS {
+            let local = email.split('@').next().unwrap();
+            NewPassword::parse(&password_for(email), &[local]).unwrap();
+        }
+    }
 }
