@@ -147,6 +147,7 @@ pub mod action {
     pub const KEYS_ROTATED: &str = "keys.rotated";
     pub const KEK_RETIRED: &str = "keys.retired";
     pub const CONTENT_DESTROYED: &str = "case.content_destroyed";
+    pub const CONSENT_RECORDED: &str = "case.consent_recorded";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

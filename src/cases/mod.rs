@@ -10,6 +10,7 @@
 //! Must never: store a sensitive value unsealed, decrypt before the policy
 //! allowed it, or leave half a case behind.
 
+pub mod consent;
 pub mod input;
 pub mod keys;
 pub mod lifecycle;
@@ -333,6 +334,10 @@ pub struct CaseView {
     pub pupil: PupilView,
     pub incidents: Vec<IncidentView>,
     pub chronology: Vec<ChronologyView>,
+    pub consent: Option<(
+        crate::db::cases::ConsentRow,
+        Option<crate::crypto::envelope::SecretText>,
+    )>,
 }
 
 #[derive(Debug, Clone)]
@@ -358,7 +363,7 @@ pub struct ChronologyView {
 }
 
 /// The sensitive fields a full read opens, for the audit entry.
-pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note";
+pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld";
 
 /// Reads and decrypts a case; the read and the fields opened are audited in
 /// the same transaction (no audit entry, no plaintext).
@@ -417,6 +422,13 @@ pub fn read(
                 Ok(ChronologyView { row, note })
             })
             .collect::<Result<Vec<_>, SealError>>()?;
+        let consent = match table::current_consent(conn, case_id)? {
+            Some(row) => {
+                let withheld = consent::open_withheld(&dek, case_id, &row)?;
+                Some((row, withheld))
+            }
+            None => None,
+        };
         let school_code = organisations::find(conn, &case.school_id)?
             .map(|o| o.code)
             .unwrap_or_default();
@@ -443,6 +455,7 @@ pub fn read(
             pupil,
             incidents,
             chronology,
+            consent,
         })
     })
 }

@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::DbConnection;
-use super::schema::{break_glass, case_keys, case_requests, cases, chronology, incidents, pupils};
+use super::schema::{
+    break_glass, case_keys, case_requests, cases, chronology, consents, incidents, pupils,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = cases)]
@@ -330,6 +332,9 @@ pub fn destroy_content(
         ))
         .execute(conn)?;
     diesel::delete(break_glass::table.filter(break_glass::case_id.eq(case_id))).execute(conn)?;
+    diesel::update(consents::table.filter(consents::case_id.eq(case_id)))
+        .set(consents::withheld_enc.eq(None::<Vec<u8>>))
+        .execute(conn)?;
     Ok(true)
 }
 
@@ -337,4 +342,37 @@ pub fn set_legal_hold(conn: &mut DbConnection, case_id: &str, hold: bool) -> Que
     diesel::update(cases::table.find(case_id))
         .set(cases::legal_hold.eq(hold))
         .execute(conn)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = consents)]
+pub struct ConsentRow {
+    pub id: String,
+    pub case_id: String,
+    pub given_by: String,
+    pub services: bool,
+    pub reporting: bool,
+    pub disclosure: bool,
+    pub disclosure_to: String,
+    pub legal_basis: String,
+    pub withheld_enc: Option<Vec<u8>>,
+    pub recorded_by: String,
+    pub recorded_at: NaiveDateTime,
+}
+
+pub fn insert_consent(conn: &mut DbConnection, row: &ConsentRow) -> QueryResult<()> {
+    diesel::insert_into(consents::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+/// The consent in force: the newest recorded.
+pub fn current_consent(conn: &mut DbConnection, case_id: &str) -> QueryResult<Option<ConsentRow>> {
+    consents::table
+        .filter(consents::case_id.eq(case_id))
+        .order((consents::recorded_at.desc(), consents::id.desc()))
+        .select(ConsentRow::as_select())
+        .first(conn)
+        .optional()
 }

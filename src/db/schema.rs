@@ -203,7 +203,24 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        case_id -> Text,
+        given_by -> Text,
+        services -> Bool,
+        reporting -> Bool,
+        disclosure -> Bool,
+        disclosure_to -> Text,
+        legal_basis -> Text,
+        withheld_enc -> Nullable<Binary>,
+        recorded_by -> Text,
+        recorded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(consents -> cases (case_id));
 diesel::joinable!(cases -> organisations (school_id));
 diesel::joinable!(case_requests -> cases (case_id));
 diesel::joinable!(case_keys -> cases (case_id));
@@ -232,4 +249,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     chronology,
     break_glass,
+    consents,
 );

@@ -29,6 +29,8 @@ pub const CATEGORIES: &[&str] = &[
     "school_level",
     "reporting_delay",
     "closure_reason",
+    "consent_giver",
+    "legal_basis",
 ];
 
 /// Categories whose terms are numeric bands.

@@ -950,3 +950,93 @@ async fn retention_destroys_content_and_keeps_coded_fields(backend: Backend) {
             && e.target_id.as_deref() == Some(ids[0].as_str()))
     );
 }
+
+on_both_backends!(consent_is_recorded_as_history_and_its_secrets_sealed);
+
+async fn consent_is_recorded_as_history_and_its_secrets_sealed(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("consent"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let record = |body: Value| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{id}/consent")))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    for (body, needle) in [
+        (
+            json!({"given_by": "pupil", "services": true, "reporting": true, "disclosure": false, "disclosure_to": ["police"], "legal_basis": "consent"}),
+            "`disclosure_to` must be empty",
+        ),
+        (
+            json!({"given_by": "pupil", "services": true, "reporting": true, "disclosure": true, "disclosure_to": ["army"], "legal_basis": "consent"}),
+            "`disclosure_to[0]` is not an agency type",
+        ),
+        (
+            json!({"given_by": "none", "services": true, "reporting": false, "disclosure": false, "legal_basis": "consent"}),
+            "`legal_basis` cannot be `consent`",
+        ),
+        (
+            json!({"given_by": "cousin", "services": true, "reporting": false, "disclosure": false, "legal_basis": "consent"}),
+            "`given_by` is not a known consent_giver code",
+        ),
+    ] {
+        let (status, answer) = record(body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(needle),
+            "{needle}: {answer}"
+        );
+    }
+    let (status, first) = record(json!({
+        "given_by": "pupil_and_guardian", "services": true, "reporting": true, "disclosure": true,
+        "disclosure_to": ["health", "social_protection", "health"], "legal_basis": "consent",
+        "withheld": "Không cho bố biết địa chỉ mới Canary-withheld-55"
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    assert_eq!(
+        first["disclosure_to"],
+        json!(["health", "social_protection"])
+    );
+    let (status, _) = record(json!({"given_by": "guardian", "services": true, "reporting": false, "disclosure": false, "legal_basis": "consent"})).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        case["consent"]["given_by"], "guardian",
+        "the newest consent is in force"
+    );
+    assert_eq!(case["consent"]["disclosure"], false);
+    let mut conn = app.db.connect();
+    assert!(!raw_store(&app, &mut conn).contains("Canary-withheld-55"));
+    use caseguard::db::schema::consents;
+    let history: i64 = consents::table
+        .filter(consents::case_id.eq(&id))
+        .count()
+        .get_result(&mut conn)
+        .unwrap();
+    assert_eq!(history, 2);
+}

@@ -25,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/break-glass", post(break_glass))
         .route("/cases/{id}/transitions", post(transition))
         .route("/cases/{id}/notes", post(add_note))
+        .route("/cases/{id}/consent", post(record_consent))
 }
 
 /// The header a client sends so a retried submission makes no second case.
@@ -299,6 +300,40 @@ pub struct ChronologyDto {
 }
 
 #[derive(Serialize)]
+pub struct ConsentDto {
+    id: String,
+    given_by: String,
+    services: bool,
+    reporting: bool,
+    disclosure: bool,
+    disclosure_to: Vec<String>,
+    legal_basis: String,
+    withheld: Option<String>,
+    recorded_by: String,
+    recorded_at: String,
+}
+
+fn consent_dto(row: crate::db::cases::ConsentRow, withheld: Option<&SecretText>) -> ConsentDto {
+    ConsentDto {
+        id: row.id,
+        given_by: row.given_by,
+        services: row.services,
+        reporting: row.reporting,
+        disclosure: row.disclosure,
+        disclosure_to: row
+            .disclosure_to
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        legal_basis: row.legal_basis,
+        withheld: withheld.map(reveal),
+        recorded_by: row.recorded_by,
+        recorded_at: row.recorded_at.and_utc().to_rfc3339(),
+    }
+}
+
+#[derive(Serialize)]
 pub struct CaseDto {
     #[serde(flatten)]
     case: CaseSummary,
@@ -306,6 +341,7 @@ pub struct CaseDto {
     pupil: PupilDto,
     incidents: Vec<IncidentDto>,
     chronology: Vec<ChronologyDto>,
+    consent: Option<ConsentDto>,
 }
 
 fn reveal(text: &SecretText) -> String {
@@ -360,6 +396,9 @@ impl From<CaseView> for CaseDto {
                     at: c.row.created_at.and_utc().to_rfc3339(),
                 })
                 .collect(),
+            consent: view
+                .consent
+                .map(|(row, withheld)| consent_dto(row, withheld.as_ref())),
         }
     }
 }
@@ -542,6 +581,33 @@ async fn add_note(
         cases::lifecycle::add_note(conn, &context(state), &capability, &id, &note)
             .map_err(case_error)?;
         Ok(StatusCode::CREATED)
+    })
+    .await
+}
+
+async fn record_consent(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(raw): JsonBody<cases::consent::RawConsent>,
+) -> Result<(StatusCode, Json<ConsentDto>), ApiError> {
+    let input = cases::consent::ConsentInput::parse(&raw, &state.taxonomy)
+        .map_err(|p| case_error(CaseError::Invalid(p)))?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let row = cases::consent::record(conn, &context(state), &capability, &id, &input)
+            .map_err(case_error)?;
+        let withheld = input.withheld.clone();
+        Ok((
+            StatusCode::CREATED,
+            Json(consent_dto(row, withheld.as_ref())),
+        ))
     })
     .await
 }

@@ -93,6 +93,17 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
     let code_param =
         json!([{"name": "code", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let consent_schema = json!({"type": "object", "required": ["given_by", "services", "reporting", "disclosure", "legal_basis"], "additionalProperties": false, "properties": {
+        "given_by": codes(taxonomy, "consent_giver"), "services": {"type": "boolean"}, "reporting": {"type": "boolean", "description": "Consent to non-identifiable reporting."},
+        "disclosure": {"type": "boolean"}, "disclosure_to": {"type": "array", "items": {"type": "string", "enum": ["police", "health", "social_protection", "womens_union", "legal_aid", "hotline", "other"]}},
+        "legal_basis": codes(taxonomy, "legal_basis"), "withheld": {"type": "string", "maxLength": 2000, "description": "What must be withheld from whom (sealed)."}}});
+    let consent_path = json!({"post": {
+        "summary": "Record the consent in force (the previous one stays in the history)",
+        "security": bearer.clone(),
+        "parameters": id_param.clone(),
+        "requestBody": body(consent_schema, json!({"given_by": "pupil_and_guardian", "services": true, "reporting": true, "disclosure": true, "disclosure_to": ["health"], "legal_basis": "consent"})),
+        "responses": responses(&[("201", ok("Recorded.", json!({"type": "object"})))])
+    }});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -185,6 +196,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
             "/cases/{id}/notes": {"post": {"summary": "Add a note to the chronology", "security": bearer, "parameters": id_param,
                 "requestBody": body(json!({"type": "object", "required": ["note"], "properties": {"note": {"type": "string", "maxLength": 10000}}}), json!({"note": "Met the parents."})),
                 "responses": responses(&[("201", json!({"description": "Added."}))])}},
+            "/cases/{id}/consent": consent_path,
             "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for 2 hours, with a reason (audited)", "security": bearer, "parameters": id_param,
                 "requestBody": body(json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 20, "maxLength": 2000}}}),
                     json!({"reason": "The focal point is on leave and the police asked about an urgent risk."})),
