@@ -295,11 +295,14 @@ async fn run(label: &str, database_url: String, clients: usize, duration: Durati
         let (client, base, token, body) =
             (client.clone(), base.clone(), token.clone(), body.clone());
         load(clients, duration, move |n| {
+            // A different pupil each time, as in a real district.
+            let mut body = body.as_ref().clone();
+            body["pupil"]["name"] = serde_json::json!(format!("Trần Văn Bình {n}"));
             let request = client
                 .post(format!("{base}/api/v1/cases"))
                 .bearer_auth(token.as_str())
                 .header("idempotency-key", format!("load-{n}"))
-                .json(body.as_ref());
+                .json(&body);
             async move {
                 request
                     .send()

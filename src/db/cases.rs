@@ -225,7 +225,7 @@ pub fn of_school(
         .load(conn)
 }
 
-/// Open cases of a school whose pupil has this blind index.
+/// Open cases of a school whose pupil has this blind index (the newest 20).
 pub fn open_with_blind_index(
     conn: &mut DbConnection,
     school_id: &str,
@@ -236,6 +236,8 @@ pub fn open_with_blind_index(
         .filter(cases::school_id.eq(school_id))
         .filter(pupils::blind_index.eq(index))
         .filter(cases::status.ne("closed"))
+        .order(cases::created_at.desc())
+        .limit(20)
         .select(cases::id)
         .load(conn)
 }
