@@ -169,6 +169,92 @@ fn code(
     }
 }
 
+fn field(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}.{name}")
+    }
+}
+
+/// Checks an incident's fields, naming them under `prefix`.
+fn parse_incident(
+    p: &mut Vec<FieldError>,
+    taxonomy: &Taxonomy,
+    incident: &RawIncident,
+    prefix: &str,
+) -> Option<IncidentInput> {
+    let incident_type = code(
+        p,
+        taxonomy,
+        &field(prefix, "type"),
+        "incident_type",
+        &incident.incident_type,
+    );
+    let csa_subtype = incident
+        .csa_subtype
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+        .and_then(|s| code(p, taxonomy, &field(prefix, "csa_subtype"), "csa_subtype", s));
+    if incident.contexts.len() > 10 {
+        p.push(FieldError::new(
+            &field(prefix, "contexts"),
+            "has more than 10 entries",
+        ));
+    }
+    let mut contexts = Vec::new();
+    for (i, context) in incident.contexts.iter().take(10).enumerate() {
+        if let Some(c) = code(
+            p,
+            taxonomy,
+            &field(prefix, &format!("contexts[{i}]")),
+            "context",
+            context,
+        ) && !contexts.contains(&c)
+        {
+            contexts.push(c);
+        }
+    }
+    contexts.sort();
+    let date = date(p, &field(prefix, "date"), &incident.date);
+    let location_type = code(
+        p,
+        taxonomy,
+        &field(prefix, "location_type"),
+        "location_type",
+        &incident.location_type,
+    );
+    let relation = code(
+        p,
+        taxonomy,
+        &field(prefix, "perpetrator_relation"),
+        "perpetrator_relation",
+        &incident.perpetrator_relation,
+    );
+    let narrative = text(p, &field(prefix, "narrative"), &incident.narrative, 20_000);
+    Some(IncidentInput {
+        incident_type: incident_type?,
+        csa_subtype,
+        contexts,
+        date: date?,
+        location_type: location_type?,
+        perpetrator_relation: relation?,
+        narrative: narrative?,
+    })
+}
+
+impl IncidentInput {
+    /// Checks a further incident of an existing case.
+    pub fn parse(raw: &RawIncident, taxonomy: &Taxonomy) -> Result<Self, Vec<FieldError>> {
+        let mut problems = Vec::new();
+        let incident = parse_incident(&mut problems, taxonomy, raw, "");
+        match incident {
+            Some(incident) if problems.is_empty() => Ok(incident),
+            _ => Err(problems),
+        }
+    }
+}
+
 impl CaseInput {
     /// Checks every field, collecting every problem.
     pub fn parse(
@@ -190,79 +276,12 @@ impl CaseInput {
         let class = optional_text(&mut p, "pupil.class", raw.pupil.class.as_ref(), 40);
         let guardian = optional_text(&mut p, "pupil.guardian", raw.pupil.guardian.as_ref(), 500);
         let contact = optional_text(&mut p, "pupil.contact", raw.pupil.contact.as_ref(), 500);
-        let incident = &raw.incident;
-        let incident_type = code(
-            &mut p,
-            taxonomy,
-            "incident.type",
-            "incident_type",
-            &incident.incident_type,
-        );
-        let csa_subtype = incident
-            .csa_subtype
-            .as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .and_then(|s| code(&mut p, taxonomy, "incident.csa_subtype", "csa_subtype", s));
-        if incident.contexts.len() > 10 {
-            p.push(FieldError::new(
-                "incident.contexts",
-                "has more than 10 entries",
-            ));
-        }
-        let mut contexts = Vec::new();
-        for (i, context) in incident.contexts.iter().take(10).enumerate() {
-            if let Some(c) = code(
-                &mut p,
-                taxonomy,
-                &format!("incident.contexts[{i}]"),
-                "context",
-                context,
-            ) && !contexts.contains(&c)
-            {
-                contexts.push(c);
-            }
-        }
-        contexts.sort();
-        let incident_date = date(&mut p, "incident.date", &incident.date);
-        let location_type = code(
-            &mut p,
-            taxonomy,
-            "incident.location_type",
-            "location_type",
-            &incident.location_type,
-        );
-        let relation = code(
-            &mut p,
-            taxonomy,
-            "incident.perpetrator_relation",
-            "perpetrator_relation",
-            &incident.perpetrator_relation,
-        );
-        let narrative = text(&mut p, "incident.narrative", &incident.narrative, 20_000);
+        let incident = parse_incident(&mut p, taxonomy, &raw.incident, "incident");
         if !p.is_empty() {
             return Err(p);
         }
-        let (
-            Some(risk_level),
-            Some(name),
-            Some(date_of_birth),
-            Some(sex),
-            Some(incident_type),
-            Some(incident_date),
-            Some(location_type),
-            Some(perpetrator_relation),
-            Some(narrative),
-        ) = (
-            risk_level,
-            name,
-            date_of_birth,
-            sex,
-            incident_type,
-            incident_date,
-            location_type,
-            relation,
-            narrative,
-        )
+        let (Some(risk_level), Some(name), Some(date_of_birth), Some(sex), Some(incident)) =
+            (risk_level, name, date_of_birth, sex, incident)
         else {
             return Err(vec![FieldError::new("body", "is incomplete")]);
         };
@@ -279,15 +298,7 @@ impl CaseInput {
                 guardian,
                 contact,
             },
-            incident: IncidentInput {
-                incident_type,
-                csa_subtype,
-                contexts,
-                date: incident_date,
-                location_type,
-                perpetrator_relation,
-                narrative,
-            },
+            incident,
             fingerprint,
         })
     }

@@ -187,7 +187,6 @@ fn insert_new(
         return Err(CaseError::Invalid(problems));
     }
     let age = age_on(input.pupil.date_of_birth, input.incident.date);
-    let delay_days = (today - input.incident.date).num_days();
     let case_id = uuid::Uuid::now_v7().to_string();
     let incident_id = uuid::Uuid::now_v7().to_string();
     let dek = DataKey::generate()?;
@@ -251,36 +250,15 @@ fn insert_new(
             blind_index: index,
         },
     )?;
-    let incident_seal = |column: &str, text: &str| {
-        dek.seal(
-            &binding("incidents", column, &incident_id, &case_id),
-            text.as_bytes(),
-        )
-    };
-    table::insert_incident(
+    insert_incident(
         conn,
-        &IncidentRow {
-            id: incident_id.clone(),
-            case_id: case_id.clone(),
-            incident_type: input.incident.incident_type.clone(),
-            csa_subtype: input.incident.csa_subtype.clone(),
-            contexts: input.incident.contexts.join(","),
-            location_type: input.incident.location_type.clone(),
-            perpetrator_relation: input.incident.perpetrator_relation.clone(),
-            incident_month: input.incident.date.format("%Y-%m").to_string(),
-            reporting_delay: context
-                .taxonomy
-                .band("reporting_delay", delay_days)
-                .unwrap_or("over_30_days")
-                .to_owned(),
-            incident_date_enc: incident_seal(
-                "incident_date_enc",
-                &input.incident.date.format("%Y-%m-%d").to_string(),
-            )?,
-            narrative_enc: incident_seal("narrative_enc", input.incident.narrative.expose())?,
-            created_by: creator.to_owned(),
-            created_at: now,
-        },
+        context,
+        &dek,
+        &case_id,
+        &incident_id,
+        &input.incident,
+        creator,
+        now,
     )?;
     table::insert_chronology(
         conn,
@@ -323,6 +301,135 @@ fn insert_new(
         case,
         replayed: false,
         open_cases_for_pupil,
+    })
+}
+
+/// Seals and stores one incident of a case.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one row's worth of context, all needed"
+)]
+fn insert_incident(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    dek: &DataKey,
+    case_id: &str,
+    incident_id: &str,
+    incident: &IncidentInput,
+    creator: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<(), CaseError> {
+    let seal = |column: &str, text: &str| {
+        dek.seal(
+            &binding("incidents", column, incident_id, case_id),
+            text.as_bytes(),
+        )
+    };
+    let delay_days = (now.date() - incident.date).num_days();
+    table::insert_incident(
+        conn,
+        &IncidentRow {
+            id: incident_id.to_owned(),
+            case_id: case_id.to_owned(),
+            incident_type: incident.incident_type.clone(),
+            csa_subtype: incident.csa_subtype.clone(),
+            contexts: incident.contexts.join(","),
+            location_type: incident.location_type.clone(),
+            perpetrator_relation: incident.perpetrator_relation.clone(),
+            incident_month: incident.date.format("%Y-%m").to_string(),
+            reporting_delay: context
+                .taxonomy
+                .band("reporting_delay", delay_days)
+                .unwrap_or("over_30_days")
+                .to_owned(),
+            incident_date_enc: seal(
+                "incident_date_enc",
+                &incident.date.format("%Y-%m-%d").to_string(),
+            )?,
+            narrative_enc: seal("narrative_enc", incident.narrative.expose())?,
+            created_by: creator.to_owned(),
+            created_at: now,
+        },
+    )?;
+    Ok(())
+}
+
+/// Adds a further incident to a case (a case holds one or more).
+pub fn add_incident(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    incident: &IncidentInput,
+) -> Result<String, CaseError> {
+    if !by.allows_case(Action::CaseUpdate, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let creator = by
+        .actor()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    write_transaction(conn, |conn| {
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        if case.content_destroyed_at.is_some() {
+            return Err(CaseError::ContentDestroyed);
+        }
+        let now = context.clock.now_naive();
+        if incident.date > now.date() {
+            return Err(CaseError::Invalid(vec![FieldError::new(
+                "date",
+                "is in the future",
+            )]));
+        }
+        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let born = dek.open_text(
+            &binding("pupils", "date_of_birth_enc", case_id, case_id),
+            &pupil.date_of_birth_enc,
+        )?;
+        if chrono::NaiveDate::parse_from_str(born.expose(), "%Y-%m-%d")
+            .is_ok_and(|born| incident.date < born)
+        {
+            return Err(CaseError::Invalid(vec![FieldError::new(
+                "date",
+                "is before the date of birth",
+            )]));
+        }
+        let incident_id = uuid::Uuid::now_v7().to_string();
+        insert_incident(
+            conn,
+            context,
+            &dek,
+            case_id,
+            &incident_id,
+            incident,
+            &creator,
+            now,
+        )?;
+        table::insert_chronology(
+            conn,
+            &ChronologyRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: case_id.to_owned(),
+                kind: "incident_added".into(),
+                from_status: None,
+                to_status: None,
+                note_enc: None,
+                author_id: creator.clone(),
+                created_at: now,
+            },
+        )?;
+        table::touch(conn, case_id, now)?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("case", case_id)
+                .detail("incident_added", incident_id.clone()),
+        )?;
+        Ok(incident_id)
     })
 }
 

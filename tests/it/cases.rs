@@ -1040,3 +1040,72 @@ async fn consent_is_recorded_as_history_and_its_secrets_sealed(backend: Backend)
         .unwrap();
     assert_eq!(history, 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_holds_more_than_one_incident() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("multi"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let add = |body: Value| {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{id}/incidents")))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let incident = json!({"type": "psychological_abuse", "contexts": ["online_abuse"], "date": "2026-10-30",
+        "location_type": "online", "perpetrator_relation": "peer_pupil", "narrative": "Tin nhắn đe dọa Canary-second-12."});
+    let (status, body) = add(incident.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let mut early = incident.clone();
+    early["date"] = json!("2010-01-01");
+    let (status, body) = add(early).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`date` is before the date of birth"),
+        "{body}"
+    );
+    let mut wrong = incident.clone();
+    wrong["type"] = json!("gossip");
+    let (status, body) = add(wrong).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`type` is not a known incident_type code"),
+        "{body}"
+    );
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let incidents = case["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 2);
+    assert_eq!(
+        incidents[1]["narrative"],
+        "Tin nhắn đe dọa Canary-second-12."
+    );
+    assert_eq!(incidents[1]["reporting_delay"], "0_3_days");
+    let mut conn = app.db.connect();
+    assert!(!raw_store(&app, &mut conn).contains("Canary-second-12"));
+}

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/transitions", post(transition))
         .route("/cases/{id}/notes", post(add_note))
         .route("/cases/{id}/consent", post(record_consent))
+        .route("/cases/{id}/incidents", post(add_incident))
 }
 
 /// The header a client sends so a retried submission makes no second case.
@@ -608,6 +609,34 @@ async fn record_consent(
             StatusCode::CREATED,
             Json(consent_dto(row, withheld.as_ref())),
         ))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct AddedIncident {
+    id: String,
+}
+
+async fn add_incident(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(raw): JsonBody<crate::cases::input::RawIncident>,
+) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+    let incident = cases::IncidentInput::parse(&raw, &state.taxonomy)
+        .map_err(|p| case_error(CaseError::Invalid(p)))?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let incident_id = cases::add_incident(conn, &context(state), &capability, &id, &incident)
+            .map_err(case_error)?;
+        Ok((StatusCode::CREATED, Json(AddedIncident { id: incident_id })))
     })
     .await
 }

@@ -104,7 +104,14 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
         "requestBody": body(consent_schema, json!({"given_by": "pupil_and_guardian", "services": true, "reporting": true, "disclosure": true, "disclosure_to": ["health"], "legal_basis": "consent"})),
         "responses": responses(&[("201", ok("Recorded.", json!({"type": "object"})))])
     }});
-    json!({
+    let incidents_path = json!({"post": {
+        "summary": "Add a further incident to a case",
+        "security": bearer.clone(),
+        "parameters": id_param.clone(),
+        "requestBody": body(reference("NewIncident"), case_example().get("incident").cloned().unwrap_or_default()),
+        "responses": responses(&[("201", ok("Added.", json!({"type": "object", "properties": {"id": {"type": "string"}}})))])
+    }});
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
             "title": "caseguard API",
@@ -197,6 +204,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                 "requestBody": body(json!({"type": "object", "required": ["note"], "properties": {"note": {"type": "string", "maxLength": 10000}}}), json!({"note": "Met the parents."})),
                 "responses": responses(&[("201", json!({"description": "Added."}))])}},
             "/cases/{id}/consent": consent_path,
+            "/cases/{id}/incidents": incidents_path,
             "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for 2 hours, with a reason (audited)", "security": bearer, "parameters": id_param,
                 "requestBody": body(json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 20, "maxLength": 2000}}}),
                     json!({"reason": "The focal point is on leave and the police asked about an urgent risk."})),
@@ -241,7 +249,23 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                     "open_cases_for_pupil": {"type": "array", "items": {"type": "string"}}}}
             }
         }
-    })
+    });
+    add_derived_schemas(&mut doc);
+    doc
+}
+
+/// The request schemas that reuse parts of others.
+fn add_derived_schemas(doc: &mut Value) {
+    let incident = doc
+        .pointer("/components/schemas/NewCase/properties/incident")
+        .cloned()
+        .unwrap_or_default();
+    if let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        schemas.insert("NewIncident".to_owned(), incident);
+    }
 }
 
 pub async fn serve(State(state): State<AppState>) -> Json<Value> {
