@@ -14,6 +14,7 @@ pub mod consent;
 pub mod input;
 pub mod keys;
 pub mod lifecycle;
+pub mod perpetrators;
 pub mod retention;
 
 use chrono::{Datelike, Duration, NaiveDate};
@@ -445,6 +446,7 @@ pub struct CaseView {
         crate::db::cases::ConsentRow,
         Option<crate::crypto::envelope::SecretText>,
     )>,
+    pub perpetrators: Vec<perpetrators::PerpetratorView>,
 }
 
 #[derive(Debug, Clone)]
@@ -470,7 +472,7 @@ pub struct ChronologyView {
 }
 
 /// The sensitive fields a full read opens, for the audit entry.
-pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld";
+pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld,perpetrator.identity,perpetrator.description";
 
 /// Reads and decrypts a case; the read and the fields opened are audited in
 /// the same transaction (no audit entry, no plaintext).
@@ -529,6 +531,7 @@ pub fn read(
                 Ok(ChronologyView { row, note })
             })
             .collect::<Result<Vec<_>, SealError>>()?;
+        let perpetrators = perpetrators::open_all(conn, &dek, case_id)?;
         let consent = match table::current_consent(conn, case_id)? {
             Some(row) => {
                 let withheld = consent::open_withheld(&dek, case_id, &row)?;
@@ -563,6 +566,7 @@ pub fn read(
             incidents,
             chronology,
             consent,
+            perpetrators,
         })
     })
 }

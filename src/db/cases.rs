@@ -6,7 +6,8 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    break_glass, case_keys, case_requests, cases, chronology, consents, incidents, pupils,
+    break_glass, case_keys, case_requests, cases, chronology, consents, incidents, perpetrators,
+    pupils,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -337,6 +338,12 @@ pub fn destroy_content(
     diesel::update(consents::table.filter(consents::case_id.eq(case_id)))
         .set(consents::withheld_enc.eq(None::<Vec<u8>>))
         .execute(conn)?;
+    diesel::update(perpetrators::table.filter(perpetrators::case_id.eq(case_id)))
+        .set((
+            perpetrators::identity_enc.eq(None::<Vec<u8>>),
+            perpetrators::description_enc.eq(None::<Vec<u8>>),
+        ))
+        .execute(conn)?;
     Ok(true)
 }
 
@@ -377,4 +384,44 @@ pub fn current_consent(conn: &mut DbConnection, case_id: &str) -> QueryResult<Op
         .select(ConsentRow::as_select())
         .first(conn)
         .optional()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = perpetrators)]
+pub struct PerpetratorRow {
+    pub id: String,
+    pub case_id: String,
+    pub incident_id: Option<String>,
+    pub relation: String,
+    pub sex: String,
+    pub age_group: String,
+    pub identity_enc: Option<Vec<u8>>,
+    pub description_enc: Option<Vec<u8>>,
+    pub created_by: String,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn insert_perpetrator(conn: &mut DbConnection, row: &PerpetratorRow) -> QueryResult<()> {
+    diesel::insert_into(perpetrators::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn perpetrators_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<PerpetratorRow>> {
+    perpetrators::table
+        .filter(perpetrators::case_id.eq(case_id))
+        .order((perpetrators::created_at.asc(), perpetrators::id.asc()))
+        .select(PerpetratorRow::as_select())
+        .load(conn)
+}
+
+/// Whether `incident_id` is an incident of `case_id`.
+pub fn incident_of(conn: &mut DbConnection, case_id: &str, incident_id: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(
+        incidents::table
+            .filter(incidents::id.eq(incident_id))
+            .filter(incidents::case_id.eq(case_id)),
+    ))
+    .get_result(conn)
 }

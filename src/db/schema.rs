@@ -219,7 +219,23 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    perpetrators (id) {
+        id -> Text,
+        case_id -> Text,
+        incident_id -> Nullable<Text>,
+        relation -> Text,
+        sex -> Text,
+        age_group -> Text,
+        identity_enc -> Nullable<Binary>,
+        description_enc -> Nullable<Binary>,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(perpetrators -> cases (case_id));
 diesel::joinable!(consents -> cases (case_id));
 diesel::joinable!(cases -> organisations (school_id));
 diesel::joinable!(case_requests -> cases (case_id));
@@ -250,4 +266,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     chronology,
     break_glass,
     consents,
+    perpetrators,
 );

@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/notes", post(add_note))
         .route("/cases/{id}/consent", post(record_consent))
         .route("/cases/{id}/incidents", post(add_incident))
+        .route("/cases/{id}/perpetrators", post(add_perpetrator))
 }
 
 /// The header a client sends so a retried submission makes no second case.
@@ -343,6 +344,18 @@ pub struct CaseDto {
     incidents: Vec<IncidentDto>,
     chronology: Vec<ChronologyDto>,
     consent: Option<ConsentDto>,
+    perpetrators: Vec<PerpetratorDto>,
+}
+
+#[derive(Serialize)]
+pub struct PerpetratorDto {
+    id: String,
+    incident_id: Option<String>,
+    relation: String,
+    sex: String,
+    age_group: String,
+    identity: Option<String>,
+    description: Option<String>,
 }
 
 fn reveal(text: &SecretText) -> String {
@@ -400,6 +413,19 @@ impl From<CaseView> for CaseDto {
             consent: view
                 .consent
                 .map(|(row, withheld)| consent_dto(row, withheld.as_ref())),
+            perpetrators: view
+                .perpetrators
+                .into_iter()
+                .map(|p| PerpetratorDto {
+                    id: p.row.id,
+                    incident_id: p.row.incident_id,
+                    relation: p.row.relation,
+                    sex: p.row.sex,
+                    age_group: p.row.age_group,
+                    identity: p.identity.as_ref().map(reveal),
+                    description: p.description.as_ref().map(reveal),
+                })
+                .collect(),
         }
     }
 }
@@ -637,6 +663,29 @@ async fn add_incident(
         let incident_id = cases::add_incident(conn, &context(state), &capability, &id, &incident)
             .map_err(case_error)?;
         Ok((StatusCode::CREATED, Json(AddedIncident { id: incident_id })))
+    })
+    .await
+}
+
+async fn add_perpetrator(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(raw): JsonBody<crate::cases::perpetrators::RawPerpetrator>,
+) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+    let input = cases::perpetrators::PerpetratorInput::parse(&raw, &state.taxonomy)
+        .map_err(|p| case_error(CaseError::Invalid(p)))?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let created = cases::perpetrators::record(conn, &context(state), &capability, &id, &input)
+            .map_err(case_error)?;
+        Ok((StatusCode::CREATED, Json(AddedIncident { id: created })))
     })
     .await
 }

@@ -111,6 +111,16 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
         "requestBody": body(reference("NewIncident"), case_example().get("incident").cloned().unwrap_or_default()),
         "responses": responses(&[("201", ok("Added.", json!({"type": "object", "properties": {"id": {"type": "string"}}})))])
     }});
+    let perpetrator_schema = json!({"type": "object", "required": ["relation", "sex", "age_group"], "additionalProperties": false, "properties": {
+        "incident_id": {"type": "string"}, "relation": codes(taxonomy, "perpetrator_relation"), "sex": codes(taxonomy, "sex"),
+        "age_group": codes(taxonomy, "perpetrator_age_group"), "identity": {"type": "string", "maxLength": 500}, "description": {"type": "string", "maxLength": 5000}}});
+    let perpetrators_path = json!({"post": {
+        "summary": "Record an alleged perpetrator (identity and description are sealed)",
+        "security": bearer.clone(),
+        "parameters": id_param.clone(),
+        "requestBody": body(perpetrator_schema, json!({"relation": "peer_pupil", "sex": "male", "age_group": "12_17"})),
+        "responses": responses(&[("201", ok("Recorded.", json!({"type": "object", "properties": {"id": {"type": "string"}}})))])
+    }});
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
@@ -205,6 +215,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                 "responses": responses(&[("201", json!({"description": "Added."}))])}},
             "/cases/{id}/consent": consent_path,
             "/cases/{id}/incidents": incidents_path,
+            "/cases/{id}/perpetrators": perpetrators_path,
             "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for 2 hours, with a reason (audited)", "security": bearer, "parameters": id_param,
                 "requestBody": body(json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 20, "maxLength": 2000}}}),
                     json!({"reason": "The focal point is on leave and the police asked about an urgent risk."})),
