@@ -200,3 +200,72 @@ pub fn add_note(
         Ok(())
     })
 }
+
+/// A change of coded fields.
+pub struct CodedChange {
+    pub expected_version: i32,
+    pub risk_level: Option<String>,
+    pub disability: Option<bool>,
+}
+
+/// Changes coded fields under the version check; the chronology records it.
+pub fn update_coded(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    change: &CodedChange,
+) -> Result<CaseRow, CaseError> {
+    if !by.allows_case(Action::CaseUpdate, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let author = by
+        .actor()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    write_transaction(conn, |conn| {
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        if case.version != change.expected_version {
+            return Err(CaseError::Stale {
+                current: case.version,
+            });
+        }
+        let risk = change
+            .risk_level
+            .clone()
+            .unwrap_or_else(|| case.risk_level.clone());
+        let disability = change.disability.unwrap_or(case.disability);
+        let now = context.clock.now_naive();
+        if !table::update_coded(conn, case_id, case.version, &risk, disability, now)? {
+            let current = table::find(conn, case_id)?.map_or(case.version, |c| c.version);
+            return Err(CaseError::Stale { current });
+        }
+        table::insert_chronology(
+            conn,
+            &ChronologyRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: case_id.to_owned(),
+                kind: if risk == case.risk_level {
+                    "updated".to_owned()
+                } else {
+                    format!("risk:{}->{risk}", case.risk_level)
+                },
+                from_status: None,
+                to_status: None,
+                note_enc: None,
+                author_id: author.clone(),
+                created_at: now,
+            },
+        )?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("case", case_id)
+                .detail("risk_level", risk.clone())
+                .detail("disability", disability.to_string()),
+        )?;
+        table::find(conn, case_id)?.ok_or(CaseError::NotFound)
+    })
+}

@@ -425,3 +425,24 @@ pub fn incident_of(conn: &mut DbConnection, case_id: &str, incident_id: &str) ->
     ))
     .get_result(conn)
 }
+
+/// Changes a case's coded risk level and disability flag if its version is
+/// still `expected`; false when it changed meanwhile.
+pub fn update_coded(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: i32,
+    risk_level: &str,
+    disability: bool,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(cases::table.find(id).filter(cases::version.eq(expected)))
+        .set((
+            cases::risk_level.eq(risk_level),
+            cases::disability.eq(disability),
+            cases::version.eq(expected + 1),
+            cases::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}

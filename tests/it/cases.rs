@@ -1182,3 +1182,64 @@ async fn alleged_perpetrators_are_coded_and_sealed(backend: Backend) {
     let raw = raw_store(&app, &mut conn);
     assert!(!holds(&raw, "Canary-perp-31") && !holds(&raw, "Canary-perp-32"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coded_fields_change_only_from_the_current_version() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("patch"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let patch = |body: Value| {
+        let request = app
+            .client
+            .patch(app.url(&format!("/api/v1/cases/{id}")))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = patch(json!({"version": 1, "risk_level": "immediate_danger"})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["risk_level"].as_str(), body["version"].as_i64()),
+        (Some("immediate_danger"), Some(2))
+    );
+    let (status, body) = patch(json!({"version": 1, "risk_level": "low"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let (status, _) = patch(json!({"version": 2, "risk_level": "apocalyptic"})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = patch(json!({"version": 2, "status": "closed"})).await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "status changes go through transitions"
+    );
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        case["risk_level"], "immediate_danger",
+        "a stale write changed the case"
+    );
+    assert!(
+        case["chronology"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "risk:high->immediate_danger")
+    );
+}

@@ -21,7 +21,7 @@ use crate::web::AppState;
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/cases", post(create_case).get(list_cases))
-        .route("/cases/{id}", get(read_case))
+        .route("/cases/{id}", get(read_case).patch(update_case))
         .route("/cases/{id}/break-glass", post(break_glass))
         .route("/cases/{id}/transitions", post(transition))
         .route("/cases/{id}/notes", post(add_note))
@@ -686,6 +686,54 @@ async fn add_perpetrator(
         let created = cases::perpetrators::record(conn, &context(state), &capability, &id, &input)
             .map_err(case_error)?;
         Ok((StatusCode::CREATED, Json(AddedIncident { id: created })))
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateBody {
+    version: i32,
+    #[serde(default)]
+    risk_level: Option<String>,
+    #[serde(default)]
+    disability: Option<bool>,
+}
+
+async fn update_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateBody>,
+) -> Result<Json<CaseSummary>, ApiError> {
+    let risk_level = body
+        .risk_level
+        .as_deref()
+        .map(|r| state.taxonomy.code("risk_level", r))
+        .transpose()
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_case",
+                format!("`risk_level` {e}"),
+            )
+        })?;
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let change = cases::lifecycle::CodedChange {
+            expected_version: body.version,
+            risk_level,
+            disability: body.disability,
+        };
+        let case = cases::lifecycle::update_coded(conn, &context(state), &capability, &id, &change)
+            .map_err(case_error)?;
+        Ok(Json(CaseSummary::from(&case)))
     })
     .await
 }

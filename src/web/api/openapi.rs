@@ -262,6 +262,23 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
         }
     });
     add_derived_schemas(&mut doc);
+    let patch = json!({
+        "summary": "Change coded fields of a case (the version you read; a stale one is refused with 409)",
+        "security": [{"bearer": []}, {"session": []}],
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+        "requestBody": body(
+            json!({"type": "object", "required": ["version"], "additionalProperties": false, "properties": {
+                "version": {"type": "integer"}, "risk_level": codes(taxonomy, "risk_level"), "disability": {"type": "boolean"}}}),
+            json!({"version": 3, "risk_level": "immediate_danger"})
+        ),
+        "responses": responses(&[("200", ok("The case after the change.", reference("CaseSummary"))), ("409", error("The case changed since you read it; nothing was changed."))])
+    });
+    if let Some(item) = doc
+        .pointer_mut("/paths/~1cases~1{id}")
+        .and_then(Value::as_object_mut)
+    {
+        item.insert("patch".to_owned(), patch);
+    }
     doc
 }
 
