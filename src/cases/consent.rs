@@ -5,8 +5,8 @@
 
 use serde::Deserialize;
 
-use super::{CaseContext, CaseError, FieldError, binding};
-use crate::audit::{AuditEvent, Outcome, action};
+use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::crypto::envelope::{DataKey, SecretText};
@@ -166,10 +166,7 @@ pub fn record(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CONSENT_RECORDED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
+            &case_event(by, action::CONSENT_RECORDED, case_id)
                 .detail("consent_id", id)
                 .detail("services", input.services.to_string())
                 .detail("disclosure", input.disclosure.to_string())

@@ -5,8 +5,8 @@
 //! (a stale version is refused, never silently overwritten) and writes a
 //! chronology entry and an audit entry in the same transaction.
 
-use super::{CaseContext, CaseError, binding};
-use crate::audit::{AuditEvent, Outcome, action};
+use super::{CaseContext, CaseError, binding, case_event};
+use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::crypto::envelope::{DataKey, SecretText};
@@ -143,10 +143,7 @@ pub fn transition(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
+            &case_event(by, action::CASE_UPDATED, case_id)
                 .detail("from", case.status.clone())
                 .detail("to", change.to.clone()),
         )?;
@@ -191,11 +188,7 @@ pub fn add_note(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
-                .detail("chronology_entry", id),
+            &case_event(by, action::CASE_UPDATED, case_id).detail("chronology_entry", id),
         )?;
         Ok(())
     })
@@ -259,10 +252,7 @@ pub fn update_coded(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
+            &case_event(by, action::CASE_UPDATED, case_id)
                 .detail("risk_level", risk.clone())
                 .detail("disability", disability.to_string()),
         )?;

@@ -83,6 +83,14 @@ fn binding<'a>(table: &'a str, column: &'a str, row_id: &'a str, case_id: &'a st
     }
 }
 
+/// The audit entry of a successful action on a case by the capability's holder.
+fn case_event(by: &Capability, what: &'static str, case_id: impl Into<String>) -> AuditEvent {
+    AuditEvent::new(what, Outcome::Success)
+        .actor(by.actor())
+        .request(by.request())
+        .target("case", case_id)
+}
+
 /// The result of intake.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
@@ -288,10 +296,7 @@ fn insert_new(
     context.auditor.append(
         conn,
         context.clock,
-        &AuditEvent::new(action::CASE_CREATED, Outcome::Success)
-            .actor(by.actor())
-            .request(by.request())
-            .target("case", case_id.clone())
+        &case_event(by, action::CASE_CREATED, case_id.clone())
             .detail("incident_id", incident_id)
             .detail(
                 "possible_duplicate",
@@ -424,10 +429,7 @@ pub fn add_incident(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
+            &case_event(by, action::CASE_UPDATED, case_id)
                 .detail("incident_added", incident_id.clone()),
         )?;
         Ok(incident_id)
@@ -545,10 +547,7 @@ pub fn read(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_READ, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
+            &case_event(by, action::CASE_READ, case_id)
                 .detail("fields", READ_FIELDS)
                 .detail(
                     "via",

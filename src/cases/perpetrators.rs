@@ -3,8 +3,8 @@
 
 use serde::Deserialize;
 
-use super::{CaseContext, CaseError, FieldError, binding};
-use crate::audit::{AuditEvent, Outcome, action};
+use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::crypto::envelope::{DataKey, SecretText};
@@ -137,11 +137,7 @@ pub fn record(
         context.auditor.append(
             conn,
             context.clock,
-            &AuditEvent::new(action::CASE_UPDATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
-                .target("case", case_id)
-                .detail("perpetrator_added", id.clone()),
+            &case_event(by, action::CASE_UPDATED, case_id).detail("perpetrator_added", id.clone()),
         )?;
         Ok(id)
     })
