@@ -202,22 +202,44 @@ pub fn chronology_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<
         .load(conn)
 }
 
-/// Cases of a school, newest first, optionally filtered by coded fields.
+/// Filters for listing a school's cases (coded and operational fields only).
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub status: Option<String>,
+    pub risk_level: Option<String>,
+    pub incident_type: Option<String>,
+    pub recorded_from: Option<NaiveDateTime>,
+    pub recorded_before: Option<NaiveDateTime>,
+}
+
+/// Cases of a school, newest first, filtered.
 pub fn of_school(
     conn: &mut DbConnection,
     school_id: &str,
-    status: Option<&str>,
-    risk_level: Option<&str>,
+    filter: &CaseFilter,
     limit: i64,
 ) -> QueryResult<Vec<CaseRow>> {
     let mut query = cases::table
         .filter(cases::school_id.eq(school_id))
         .into_boxed();
-    if let Some(status) = status {
-        query = query.filter(cases::status.eq(status.to_owned()));
+    if let Some(status) = &filter.status {
+        query = query.filter(cases::status.eq(status.clone()));
     }
-    if let Some(risk) = risk_level {
-        query = query.filter(cases::risk_level.eq(risk.to_owned()));
+    if let Some(risk) = &filter.risk_level {
+        query = query.filter(cases::risk_level.eq(risk.clone()));
+    }
+    if let Some(kind) = &filter.incident_type {
+        query = query.filter(diesel::dsl::exists(
+            incidents::table
+                .filter(incidents::case_id.eq(cases::id))
+                .filter(incidents::incident_type.eq(kind.clone())),
+        ));
+    }
+    if let Some(from) = filter.recorded_from {
+        query = query.filter(cases::created_at.ge(from));
+    }
+    if let Some(before) = filter.recorded_before {
+        query = query.filter(cases::created_at.lt(before));
     }
     query
         .order(cases::created_at.desc())

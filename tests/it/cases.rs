@@ -1243,3 +1243,66 @@ async fn coded_fields_change_only_from_the_current_version() {
             .any(|c| c["kind"] == "risk:high->immediate_danger")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_list_filters_by_coded_fields_and_recording_date() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    post_case(&app, &token, &body_with("one"), None).await;
+    app.clock.advance(chrono::Duration::days(2));
+    let token = app.token(&focal).await;
+    let mut other = body_with("two");
+    other["incident"]["type"] = json!("physical_assault");
+    other["incident"]["csa_subtype"] = json!(null);
+    other["risk_level"] = json!("low");
+    post_case(&app, &token, &other, None).await;
+    let count = |query: &'static str| {
+        let request = app
+            .client
+            .get(app.url(&format!("/api/v1/cases?{query}")))
+            .bearer_auth(&token);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let body: Value = response.json().await.unwrap();
+            (status, body.as_array().map_or(-1, |a| a.len() as i64))
+        }
+    };
+    assert_eq!(
+        count("incident_type=physical_assault").await,
+        (StatusCode::OK, 1)
+    );
+    assert_eq!(
+        count("incident_type=sexual_assault&risk_level=high").await,
+        (StatusCode::OK, 1)
+    );
+    assert_eq!(
+        count("risk_level=low&incident_type=sexual_assault").await,
+        (StatusCode::OK, 0)
+    );
+    assert_eq!(count("from=2026-11-03").await, (StatusCode::OK, 1));
+    assert_eq!(count("to=2026-11-02").await, (StatusCode::OK, 1));
+    assert_eq!(
+        count("from=2026-11-01&to=2026-11-30").await,
+        (StatusCode::OK, 2)
+    );
+    assert_eq!(
+        count("from=2026-11-30&to=2026-11-01").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(
+        count("incident_type=theft").await.0,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(count("from=yesterday").await.0, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        count("name=Nguyen").await.0,
+        StatusCode::BAD_REQUEST,
+        "no search on sensitive fields"
+    );
+}

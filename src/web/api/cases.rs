@@ -205,7 +205,25 @@ async fn create_case(
 pub struct ListQuery {
     status: Option<String>,
     risk_level: Option<String>,
+    incident_type: Option<String>,
+    /// Recorded on or after this date (YYYY-MM-DD).
+    from: Option<String>,
+    /// Recorded on or before this date (YYYY-MM-DD).
+    to: Option<String>,
     limit: Option<i64>,
+}
+
+fn filter_error(message: String) -> ApiError {
+    ApiError::bad_request("invalid_filter", message)
+}
+
+fn day(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
+    value
+        .map(|v| {
+            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                .map_err(|_| filter_error(format!("`{name}` must be a date written YYYY-MM-DD.")))
+        })
+        .transpose()
 }
 
 async fn list_cases(
@@ -215,34 +233,43 @@ async fn list_cases(
 ) -> Result<Json<Vec<CaseSummary>>, ApiError> {
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_request(
-            "invalid_limit",
-            "`limit` must be between 1 and 500.",
-        ));
+        return Err(filter_error("`limit` must be between 1 and 500.".into()));
     }
-    if let Some(risk) = &query.risk_level {
-        state
-            .taxonomy
-            .code("risk_level", risk)
-            .map_err(|e| ApiError::bad_request("invalid_filter", format!("`risk_level`: {e}")))?;
+    for (name, category, value) in [
+        ("risk_level", "risk_level", &query.risk_level),
+        ("incident_type", "incident_type", &query.incident_type),
+    ] {
+        if let Some(value) = value {
+            state
+                .taxonomy
+                .code(category, value)
+                .map_err(|e| filter_error(format!("`{name}` {e}")))?;
+        }
     }
-    const STATUSES: &[&str] = &[
-        "reported",
-        "assessing",
-        "action_planned",
-        "in_progress",
-        "resolved",
-        "closed",
-        "reopened",
-    ];
     if let Some(status) = &query.status
-        && !STATUSES.contains(&status.as_str())
+        && !cases::lifecycle::STATUSES.contains(&status.as_str())
     {
-        return Err(ApiError::bad_request(
-            "invalid_filter",
-            format!("`status` must be one of: {}", STATUSES.join(", ")),
-        ));
+        return Err(filter_error(format!(
+            "`status` must be one of: {}",
+            cases::lifecycle::STATUSES.join(", ")
+        )));
     }
+    let from = day("from", query.from.as_deref())?;
+    let to = day("to", query.to.as_deref())?;
+    if let (Some(from), Some(to)) = (from, to)
+        && from > to
+    {
+        return Err(filter_error("`from` is after `to`.".into()));
+    }
+    let filter = crate::db::cases::CaseFilter {
+        status: query.status,
+        risk_level: query.risk_level,
+        incident_type: query.incident_type,
+        recorded_from: from.and_then(|d| d.and_hms_opt(0, 0, 0)),
+        recorded_before: to
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0)),
+    };
     blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
         state.authz.check(
@@ -252,14 +279,8 @@ async fn list_cases(
             Action::CaseList,
             &school_id,
         )?;
-        let rows = crate::db::cases::of_school(
-            conn,
-            &school_id,
-            query.status.as_deref(),
-            query.risk_level.as_deref(),
-            limit,
-        )
-        .map_err(DbError::from)?;
+        let rows =
+            crate::db::cases::of_school(conn, &school_id, &filter, limit).map_err(DbError::from)?;
         Ok(Json(rows.iter().map(CaseSummary::from).collect()))
     })
     .await
