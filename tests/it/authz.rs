@@ -324,3 +324,29 @@ async fn http_answers_follow_the_policy() {
         .unwrap();
     assert_eq!(delete.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_protected_route_is_in_the_openapi_document() {
+    let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    for (method, path, _) in PROTECTED_ROUTES {
+        let template: Vec<String> = path
+            .trim_start_matches("/api/v1")
+            .split('/')
+            .map(|segment| {
+                if uuid::Uuid::parse_str(segment).is_ok() {
+                    "{id}".to_owned()
+                } else if segment == "SX-AL" {
+                    "{code}".to_owned()
+                } else {
+                    segment.to_owned()
+                }
+            })
+            .collect();
+        let template = template.join("/");
+        assert!(
+            doc["paths"][&template][method.to_ascii_lowercase()].is_object(),
+            "{method} {template} is not in the OpenAPI document"
+        );
+    }
+}
