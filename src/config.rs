@@ -76,6 +76,7 @@ struct RawSettings {
     login_attempts_per_minute: u32,
     password_hash_concurrency: Option<u32>,
     policy_dir: Option<PathBuf>,
+    attachment_max_bytes: u64,
 }
 
 /// Defaults, as a provider figment can merge the file and environment over.
@@ -96,6 +97,7 @@ fn defaults() -> Serialized<serde_json::Value> {
         "access_token_lifetime_secs": 900,
         "login_lock_after": 20,
         "login_attempts_per_minute": 20,
+        "attachment_max_bytes": 10_485_760,
     }))
 }
 
@@ -122,6 +124,7 @@ const KNOWN_KEYS: &[&str] = &[
     "login_attempts_per_minute",
     "password_hash_concurrency",
     "policy_dir",
+    "attachment_max_bytes",
 ];
 
 /// Validated settings. Construct with [`Settings::load`] or
@@ -161,6 +164,8 @@ pub struct Settings {
     /// A directory with `authz.cedar` and `authz.cedarschema` replacing the
     /// shipped authorization policies.
     pub policy_dir: Option<PathBuf>,
+    /// Largest attachment accepted (an image or a PDF).
+    pub attachment_max_bytes: usize,
 }
 
 impl Settings {
@@ -325,6 +330,13 @@ impl Settings {
             login_attempts_per_minute: per_minute,
             password_hash_concurrency: hash_concurrency,
             policy_dir: raw.policy_dir,
+            attachment_max_bytes: usize::try_from(in_range(
+                "attachment_max_bytes",
+                raw.attachment_max_bytes,
+                1024,
+                100 * 1024 * 1024,
+            )?)
+            .map_err(|e| ConfigError::key("attachment_max_bytes", e))?,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! Must never: store a sensitive value unsealed, decrypt before the policy
 //! allowed it, or leave half a case behind.
 
+pub mod attachments;
 pub mod consent;
 pub mod input;
 pub mod keys;
@@ -449,6 +450,7 @@ pub struct CaseView {
         Option<crate::crypto::envelope::SecretText>,
     )>,
     pub perpetrators: Vec<perpetrators::PerpetratorView>,
+    pub attachments: Vec<attachments::AttachmentView>,
 }
 
 #[derive(Debug, Clone)]
@@ -474,7 +476,7 @@ pub struct ChronologyView {
 }
 
 /// The sensitive fields a full read opens, for the audit entry.
-pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld,perpetrator.identity,perpetrator.description";
+pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld,perpetrator.identity,perpetrator.description,attachment.name";
 
 /// Reads and decrypts a case; the read and the fields opened are audited in
 /// the same transaction (no audit entry, no plaintext).
@@ -534,6 +536,7 @@ pub fn read(
             })
             .collect::<Result<Vec<_>, SealError>>()?;
         let perpetrators = perpetrators::open_all(conn, &dek, case_id)?;
+        let attachments = attachments::list(conn, &dek, case_id)?;
         let consent = match table::current_consent(conn, case_id)? {
             Some(row) => {
                 let withheld = consent::open_withheld(&dek, case_id, &row)?;
@@ -566,6 +569,7 @@ pub fn read(
             chronology,
             consent,
             perpetrators,
+            attachments,
         })
     })
 }

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 
 use super::DbConnection;
 use super::schema::{
-    break_glass, case_keys, case_requests, cases, chronology, consents, incidents, perpetrators,
-    pupils,
+    attachments, break_glass, case_keys, case_requests, cases, chronology, consents, incidents,
+    perpetrators, pupils,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -360,6 +360,7 @@ pub fn destroy_content(
     diesel::update(consents::table.filter(consents::case_id.eq(case_id)))
         .set(consents::withheld_enc.eq(None::<Vec<u8>>))
         .execute(conn)?;
+    diesel::delete(attachments::table.filter(attachments::case_id.eq(case_id))).execute(conn)?;
     diesel::update(perpetrators::table.filter(perpetrators::case_id.eq(case_id)))
         .set((
             perpetrators::identity_enc.eq(None::<Vec<u8>>),
@@ -467,4 +468,58 @@ pub fn update_coded(
         ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = attachments)]
+pub struct AttachmentRow {
+    pub id: String,
+    pub case_id: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub name_enc: Option<Vec<u8>>,
+    pub content_enc: Vec<u8>,
+    pub uploaded_by: String,
+    pub uploaded_at: NaiveDateTime,
+}
+
+/// An attachment without its content, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[diesel(table_name = attachments)]
+pub struct AttachmentMeta {
+    pub id: String,
+    pub case_id: String,
+    pub content_type: String,
+    pub size_bytes: i64,
+    pub name_enc: Option<Vec<u8>>,
+    pub uploaded_by: String,
+    pub uploaded_at: NaiveDateTime,
+}
+
+pub fn insert_attachment(conn: &mut DbConnection, row: &AttachmentRow) -> QueryResult<()> {
+    diesel::insert_into(attachments::table)
+        .values(row)
+        .execute(conn)
+        .map(drop)
+}
+
+pub fn attachments_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<AttachmentMeta>> {
+    attachments::table
+        .filter(attachments::case_id.eq(case_id))
+        .order((attachments::uploaded_at.asc(), attachments::id.asc()))
+        .select(AttachmentMeta::as_select())
+        .load(conn)
+}
+
+pub fn attachment(
+    conn: &mut DbConnection,
+    case_id: &str,
+    id: &str,
+) -> QueryResult<Option<AttachmentRow>> {
+    attachments::table
+        .filter(attachments::id.eq(id))
+        .filter(attachments::case_id.eq(case_id))
+        .select(AttachmentRow::as_select())
+        .first(conn)
+        .optional()
 }

@@ -234,7 +234,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attachments (id) {
+        id -> Text,
+        case_id -> Text,
+        content_type -> Text,
+        size_bytes -> BigInt,
+        name_enc -> Nullable<Binary>,
+        content_enc -> Binary,
+        uploaded_by -> Text,
+        uploaded_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
+diesel::joinable!(attachments -> cases (case_id));
 diesel::joinable!(perpetrators -> cases (case_id));
 diesel::joinable!(consents -> cases (case_id));
 diesel::joinable!(cases -> organisations (school_id));
@@ -267,4 +281,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     break_glass,
     consents,
     perpetrators,
+    attachments,
 );

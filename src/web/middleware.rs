@@ -16,7 +16,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tracing::Instrument;
 
@@ -40,8 +39,12 @@ pub fn apply(router: Router, state: &AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             state.settings.request_timeout,
         ))
-        .layer(RequestBodyLimitLayer::new(
-            state.settings.request_body_limit,
+        .layer(from_fn_with_state(
+            BodyLimits {
+                default: state.settings.request_body_limit,
+                uploads: state.settings.attachment_max_bytes,
+            },
+            limit_body,
         ))
         .layer(from_fn(json_errors))
         .layer(from_fn(security_headers))
@@ -94,6 +97,43 @@ async fn observe(
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
     response
+}
+
+/// Request body limits: one for everything, a larger one for attachment
+/// uploads.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub default: usize,
+    pub uploads: usize,
+}
+
+/// The one route that takes large bodies.
+pub const UPLOAD_ROUTE: &str = "/api/v1/cases/{id}/attachments";
+
+/// Refuses a declared length over the route's limit at once, and stops a
+/// body without a declared length once it passes the limit.
+async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
+    let upload = request.method() == axum::http::Method::POST
+        && request
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|path| path.as_str() == UPLOAD_ROUTE);
+    let limit = if upload {
+        limits.uploads
+    } else {
+        limits.default
+    };
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
+        return ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+    }
+    let request =
+        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
+    next.run(request).await
 }
 
 /// Headers every response carries (ASVS 3.4). Authenticated pages and API

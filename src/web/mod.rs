@@ -59,7 +59,8 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
     if let Some(extra) = extra {
         app = app.merge(extra);
     }
-    middleware::apply(app, &state).layer(DefaultBodyLimit::max(state.settings.request_body_limit))
+    // Limits are set per route by `middleware::limit_body`.
+    middleware::apply(app, &state).layer(DefaultBodyLimit::disable())
 }
 
 /// Placeholder home page until the web interface lands: says the service

@@ -205,6 +205,11 @@ const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000",
         Some("case.update"),
     ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/attachments",
+        Some("case.update"),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

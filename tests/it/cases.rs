@@ -1306,3 +1306,121 @@ async fn the_list_filters_by_coded_fields_and_recording_date() {
         "no search on sensitive fields"
     );
 }
+
+on_both_backends!(attachments_are_sniffed_sealed_and_returned_intact);
+
+async fn attachments_are_sniffed_sealed_and_returned_intact(backend: Backend) {
+    // A small limit, so the oversized upload fits the socket buffers and the
+    // client reads the 413 instead of a broken pipe.
+    let Some(app) =
+        TestApp::spawn_configured(backend, None, &[("attachment_max_bytes", json!(32 * 1024))])
+            .await
+    else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    let created: Value = post_case(&app, &token, &body_with("files"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap().to_owned();
+    let upload = |content_type: &'static str, name: Option<&'static str>, body: Vec<u8>| {
+        let mut request = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{id}/attachments")))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(name) = name {
+            request = request.header("x-attachment-name", name);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.json::<Value>().await.unwrap())
+        }
+    };
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(b"....Canary-png-77....");
+    png.extend(std::iter::repeat_n(7u8, 4096));
+    // "ảnh ../../etc/passwd.png", percent-encoded: a name, never a path.
+    let (status, body) = upload(
+        "image/png",
+        Some("%E1%BA%A3nh%20..%2F..%2Fetc%2Fpasswd.png"),
+        png.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let attachment = body["id"].as_str().unwrap().to_owned();
+
+    let (status, body) = upload("image/png", None, b"%PDF-1.7 pretending".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a image/png file"),
+        "{body}"
+    );
+    let (status, _) = upload("image/svg+xml", None, b"<svg onload=alert(1)>".to_vec()).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, _) = upload("application/pdf", Some("%ZZbad"), b"%PDF-1.7".to_vec()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let mut huge = b"%PDF-1.7".to_vec();
+    huge.resize(100 * 1024, b' ');
+    let (status, _) = upload("application/pdf", None, huge).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        case["attachments"].as_array().unwrap().len(),
+        1,
+        "a refused upload was stored"
+    );
+    assert_eq!(case["attachments"][0]["name"], "ảnh ../../etc/passwd.png");
+    assert_eq!(case["attachments"][0]["size_bytes"], png.len());
+
+    let download = app
+        .get_with_token(
+            &format!("/api/v1/cases/{id}/attachments/{attachment}"),
+            &token,
+        )
+        .await;
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.headers()["content-type"], "image/png");
+    let disposition = download.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        disposition.starts_with("attachment; filename*=UTF-8''"),
+        "{disposition}"
+    );
+    assert!(!disposition.contains('/'), "{disposition}");
+    assert!(
+        download.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("sandbox")
+    );
+    assert_eq!(download.bytes().await.unwrap().to_vec(), png);
+
+    let mut conn = app.db.connect();
+    assert!(!holds(&raw_store(&app, &mut conn), "Canary-png-77"));
+    let other = app.user(Role::FocalPoint, "SX-AL-PM-THCS").await;
+    let other_token = app.token(&other).await;
+    let theirs = app
+        .get_with_token(
+            &format!("/api/v1/cases/{id}/attachments/{attachment}"),
+            &other_token,
+        )
+        .await;
+    assert_eq!(theirs.status(), StatusCode::NOT_FOUND);
+}

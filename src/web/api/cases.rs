@@ -28,6 +28,11 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/consent", post(record_consent))
         .route("/cases/{id}/incidents", post(add_incident))
         .route("/cases/{id}/perpetrators", post(add_perpetrator))
+        .route("/cases/{id}/attachments", post(upload_attachment))
+        .route(
+            "/cases/{id}/attachments/{attachment_id}",
+            get(download_attachment),
+        )
 }
 
 /// The header a client sends so a retried submission makes no second case.
@@ -366,6 +371,16 @@ pub struct CaseDto {
     chronology: Vec<ChronologyDto>,
     consent: Option<ConsentDto>,
     perpetrators: Vec<PerpetratorDto>,
+    attachments: Vec<AttachmentDto>,
+}
+
+#[derive(Serialize)]
+pub struct AttachmentDto {
+    id: String,
+    content_type: String,
+    size_bytes: i64,
+    name: Option<String>,
+    uploaded_at: String,
 }
 
 #[derive(Serialize)]
@@ -445,6 +460,17 @@ impl From<CaseView> for CaseDto {
                     age_group: p.row.age_group,
                     identity: p.identity.as_ref().map(reveal),
                     description: p.description.as_ref().map(reveal),
+                })
+                .collect(),
+            attachments: view
+                .attachments
+                .into_iter()
+                .map(|a| AttachmentDto {
+                    id: a.meta.id,
+                    content_type: a.meta.content_type,
+                    size_bytes: a.meta.size_bytes,
+                    name: a.name.as_ref().map(reveal),
+                    uploaded_at: a.meta.uploaded_at.and_utc().to_rfc3339(),
                 })
                 .collect(),
         }
@@ -757,4 +783,136 @@ async fn update_case(
         Ok(Json(CaseSummary::from(&case)))
     })
     .await
+}
+
+/// The header carrying an attachment's file name, percent-encoded UTF-8.
+pub const ATTACHMENT_NAME: &str = "x-attachment-name";
+
+async fn upload_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let content_type = cases::attachments::sniff(declared, &body).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_attachment",
+            format!("{e}."),
+        )
+    })?;
+    let name = match headers.get(ATTACHMENT_NAME) {
+        None => None,
+        Some(value) => {
+            let raw = value.to_str().ok().unwrap_or_default();
+            let decoded = percent_decode(raw).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_name",
+                    "`X-Attachment-Name` must be percent-encoded UTF-8.",
+                )
+            })?;
+            Some(cases::attachments::parse_name(&decoded).map_err(|e| {
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_name",
+                    format!("{e}."),
+                )
+            })?)
+        }
+    };
+    blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &id,
+        )?;
+        let attachment = cases::attachments::upload(
+            conn,
+            &context(state),
+            &capability,
+            &id,
+            content_type,
+            name.as_ref(),
+            &body,
+        )
+        .map_err(case_error)?;
+        Ok((StatusCode::CREATED, Json(AddedIncident { id: attachment })))
+    })
+    .await
+}
+
+fn percent_decode(raw: &str) -> Option<String> {
+    let mut bytes = Vec::with_capacity(raw.len());
+    let mut input = raw.bytes();
+    while let Some(b) = input.next() {
+        if b == b'%' {
+            let hex = [input.next()?, input.next()?];
+            bytes.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            bytes.push(b);
+        }
+    }
+    String::from_utf8(bytes).ok()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_') {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn download_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let download = blocking(&state, move |conn, state| {
+        let (capability, _) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseRead,
+            &id,
+        )?;
+        cases::attachments::download(conn, &context(state), &capability, &id, &attachment_id)
+            .map_err(case_error)
+    })
+    .await?;
+    let disposition = match &download.name {
+        Some(name) => format!(
+            "attachment; filename*=UTF-8''{}",
+            percent_encode(name.expose())
+        ),
+        None => "attachment".to_owned(),
+    };
+    let mut response = download.content.expose().to_vec().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&download.content_type).map_err(ApiError::internal)?,
+    );
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+    );
+    // Opened in a browser, it runs nothing and reaches nothing.
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'"),
+    );
+    Ok(response)
 }

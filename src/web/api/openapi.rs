@@ -279,7 +279,52 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     {
         item.insert("patch".to_owned(), patch);
     }
+    add_list_filters(&mut doc, taxonomy);
+    add_attachments(&mut doc);
     doc
+}
+
+/// Filters of `GET /cases` beyond status and risk.
+fn add_list_filters(doc: &mut Value, taxonomy: &Taxonomy) {
+    let more = [
+        json!({"name": "incident_type", "in": "query", "schema": codes(taxonomy, "incident_type")}),
+        json!({"name": "from", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Recorded on or after."}),
+        json!({"name": "to", "in": "query", "schema": {"type": "string", "format": "date"}, "description": "Recorded on or before."}),
+    ];
+    if let Some(parameters) = doc
+        .pointer_mut("/paths/~1cases/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        parameters.extend(more);
+    }
+}
+
+/// Upload and download of attachments (binary bodies).
+fn add_attachments(doc: &mut Value) {
+    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let binary = |kind: &str| json!({"schema": {"type": "string", "contentMediaType": kind}});
+    let files = json!({"image/jpeg": binary("image/jpeg"), "image/png": binary("image/png"), "application/pdf": binary("application/pdf")});
+    let upload = json!({"post": {
+        "summary": "Attach a JPEG, PNG or PDF (the declared type must match the file; content and name are sealed)",
+        "security": security.clone(),
+        "parameters": [id.clone(), {"name": "X-Attachment-Name", "in": "header", "schema": {"type": "string"}, "description": "The file name, percent-encoded UTF-8."}],
+        "requestBody": {"required": true, "content": files.clone()},
+        "responses": responses(&[("201", ok("Attached.", json!({"type": "object", "properties": {"id": {"type": "string"}}})))])
+    }});
+    let download = json!({"get": {
+        "summary": "Download an attachment (always as a download; the read is audited)",
+        "security": security,
+        "parameters": [id, {"name": "attachment_id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+        "responses": responses(&[("200", json!({"description": "The file.", "content": files}))])
+    }});
+    if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        paths.insert("/cases/{id}/attachments".to_owned(), upload);
+        paths.insert(
+            "/cases/{id}/attachments/{attachment_id}".to_owned(),
+            download,
+        );
+    }
 }
 
 /// The request schemas that reuse parts of others.
@@ -322,6 +367,14 @@ mod tests {
                 .any(|c| c == "trafficking")
         );
         assert_eq!(doc["servers"][0]["url"], "https://caseguard.example/api/v1");
+        let list = doc["paths"]["/cases"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        assert!(
+            list.iter().any(|p| p["name"] == "incident_type"),
+            "list filters missing"
+        );
+        assert!(doc["paths"]["/cases/{id}/attachments"]["post"].is_object());
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
@@ -329,9 +382,13 @@ mod tests {
                     responses.contains_key("401") && responses.contains_key("422"),
                     "{method} {path}"
                 );
-                if let Some(body) = operation.get("requestBody") {
+                // JSON bodies carry an example; file uploads carry files.
+                if let Some(json_body) = operation
+                    .get("requestBody")
+                    .and_then(|b| b["content"].get("application/json"))
+                {
                     assert!(
-                        body["content"]["application/json"]["example"].is_object(),
+                        json_body["example"].is_object(),
                         "{method} {path} has no example"
                     );
                 }

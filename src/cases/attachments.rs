@@ -1,0 +1,206 @@
+//! Attachments: images (JPEG, PNG) and PDF, sealed like every other
+//! sensitive field. The declared type must match the file's first bytes;
+//! nothing else is accepted (no SVG or HTML, which could carry script). The
+//! name is sealed too and is never used as a path.
+
+use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use crate::audit::action;
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::crypto::SecretBytes;
+use crate::crypto::envelope::{DataKey, SecretText};
+use crate::db::cases::{self as table, AttachmentMeta, AttachmentRow};
+use crate::db::{DbConnection, write_transaction};
+
+/// Accepted types and the bytes their files begin with.
+pub const ACCEPTED: &[(&str, &[u8])] = &[
+    ("image/jpeg", &[0xFF, 0xD8, 0xFF]),
+    ("image/png", b"\x89PNG\r\n\x1a\n"),
+    ("application/pdf", b"%PDF-"),
+];
+
+/// Checks that `bytes` really are a file of the declared type.
+pub fn sniff(declared: &str, bytes: &[u8]) -> Result<&'static str, FieldError> {
+    let declared = declared
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let Some((kind, magic)) = ACCEPTED.iter().find(|(kind, _)| *kind == declared) else {
+        return Err(FieldError::new(
+            "Content-Type",
+            format!(
+                "must be one of: {}",
+                ACCEPTED
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    if !bytes.starts_with(magic) {
+        return Err(FieldError::new("body", format!("is not a {kind} file")));
+    }
+    Ok(kind)
+}
+
+/// Checks an attachment's name: plain text, at most 200 characters.
+pub fn parse_name(raw: &str) -> Result<SecretText, FieldError> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+        return Err(FieldError::new(
+            "X-Attachment-Name",
+            "must be 1 to 200 characters without control characters",
+        ));
+    }
+    Ok(SecretText::new(name.to_owned()))
+}
+
+/// Stores an attachment of the case.
+pub fn upload(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    content_type: &'static str,
+    name: Option<&SecretText>,
+    bytes: &[u8],
+) -> Result<String, CaseError> {
+    if !by.allows_case(Action::CaseUpdate, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    let author = by
+        .actor()
+        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    write_transaction(conn, |conn| {
+        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let id = uuid::Uuid::now_v7().to_string();
+        let now = context.clock.now_naive();
+        table::insert_attachment(
+            conn,
+            &AttachmentRow {
+                id: id.clone(),
+                case_id: case_id.to_owned(),
+                content_type: content_type.to_owned(),
+                size_bytes: i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                name_enc: name
+                    .map(|n| {
+                        dek.seal(
+                            &binding("attachments", "name_enc", &id, case_id),
+                            n.expose().as_bytes(),
+                        )
+                    })
+                    .transpose()?,
+                content_enc: dek
+                    .seal(&binding("attachments", "content_enc", &id, case_id), bytes)?,
+                uploaded_by: author.clone(),
+                uploaded_at: now,
+            },
+        )?;
+        table::touch(conn, case_id, now)?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &case_event(by, action::CASE_UPDATED, case_id)
+                .detail("attachment_added", id.clone())
+                .detail("content_type", content_type),
+        )?;
+        Ok(id)
+    })
+}
+
+/// An attachment's metadata with its name opened.
+#[derive(Debug, Clone)]
+pub struct AttachmentView {
+    pub meta: AttachmentMeta,
+    pub name: Option<SecretText>,
+}
+
+pub fn list(
+    conn: &mut DbConnection,
+    dek: &DataKey,
+    case_id: &str,
+) -> Result<Vec<AttachmentView>, CaseError> {
+    table::attachments_of(conn, case_id)?
+        .into_iter()
+        .map(|meta| {
+            let name = meta
+                .name_enc
+                .as_deref()
+                .map(|stored| {
+                    dek.open_text(
+                        &binding("attachments", "name_enc", &meta.id, case_id),
+                        stored,
+                    )
+                })
+                .transpose()?;
+            Ok(AttachmentView { meta, name })
+        })
+        .collect()
+}
+
+/// A downloaded attachment.
+pub struct Download {
+    pub content_type: String,
+    pub name: Option<SecretText>,
+    pub content: SecretBytes,
+}
+
+/// Opens one attachment; the read is audited in the same transaction.
+pub fn download(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+    attachment_id: &str,
+) -> Result<Download, CaseError> {
+    if !by.allows_case(Action::CaseRead, case_id) {
+        return Err(CaseError::NotFound);
+    }
+    write_transaction(conn, |conn| {
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        if case.content_destroyed_at.is_some() {
+            return Err(CaseError::ContentDestroyed);
+        }
+        let row = table::attachment(conn, case_id, attachment_id)?.ok_or(CaseError::NotFound)?;
+        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let content = dek.open(
+            &binding("attachments", "content_enc", &row.id, case_id),
+            &row.content_enc,
+        )?;
+        let name = row
+            .name_enc
+            .as_deref()
+            .map(|stored| {
+                dek.open_text(
+                    &binding("attachments", "name_enc", &row.id, case_id),
+                    stored,
+                )
+            })
+            .transpose()?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &case_event(by, action::CASE_READ, case_id)
+                .detail("fields", "attachment.content,attachment.name")
+                .detail("attachment_id", row.id.clone())
+                .detail(
+                    "via",
+                    if by.via_break_glass() {
+                        "break_glass"
+                    } else {
+                        "role"
+                    },
+                ),
+        )?;
+        Ok(Download {
+            content_type: row.content_type,
+            name,
+            content,
+        })
+    })
+}
