@@ -432,7 +432,12 @@ fn keys(
 ) -> Result<(), Failure> {
     use crate::cases::keys as rotation;
     use crate::crypto::keyring::{FileKeyProvider, KeyProvider, KeyPurpose};
-    let provider = FileKeyProvider::new(&settings.keyring);
+    let provider = match &settings.keyring {
+        crate::config::KeyringSource::File(path) => Ok(FileKeyProvider::new(path)),
+        crate::config::KeyringSource::Env(name) => Err(Failure::usage(format!(
+            "the keyring comes from the environment variable {name}, which caseguard cannot write: rotate on a copy of it as a file (CASEGUARD_KEYRING=/path/to/copy caseguard keys rotate), then replace the secret with the file's content and restart"
+        ))),
+    };
     let store = Store::open(runtime, settings)?;
     let mut conn = store.conn()?;
     let failed = |e: &dyn std::fmt::Display| Failure::runtime(e.to_string());
@@ -464,6 +469,7 @@ fn keys(
     match command {
         KeysCommand::Status => print_status(&mut conn, &store.keyring),
         KeysCommand::Rotate => {
+            let provider = provider?;
             let mut keyring = provider.load(clock).map_err(|e| failed(&e))?;
             let pending = rotation::pending(&mut conn, &keyring).map_err(|e| failed(&e))?;
             if pending > 0 {

@@ -127,6 +127,13 @@ const KNOWN_KEYS: &[&str] = &[
     "attachment_max_bytes",
 ];
 
+/// Where the keyring comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyringSource {
+    File(PathBuf),
+    Env(String),
+}
+
 /// Validated settings. Construct with [`Settings::load`] or
 /// [`Settings::from_overrides`].
 #[derive(Debug, Clone)]
@@ -134,8 +141,10 @@ pub struct Settings {
     pub listen: SocketAddr,
     pub database: DatabaseUrl,
     pub data_dir: PathBuf,
-    /// Where the key-encryption keyring lives (default: `<data_dir>/keyring`).
-    pub keyring: PathBuf,
+    /// Where the keyring comes from: a file (default `<data_dir>/keyring`)
+    /// or, with `env:NAME`, the environment variable NAME (production: a
+    /// secret store injects it).
+    pub keyring: KeyringSource,
     pub smtp_url: Option<SecretString>,
     /// The address users reach the service at, used in links.
     pub public_url: url::Url,
@@ -228,7 +237,28 @@ impl Settings {
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::key("data_dir", "must not be empty"));
         }
-        let keyring = raw.keyring.unwrap_or_else(|| raw.data_dir.join("keyring"));
+        let keyring = match raw.keyring {
+            None => KeyringSource::File(raw.data_dir.join("keyring")),
+            Some(path) => match path.to_str().and_then(|p| p.strip_prefix("env:")) {
+                Some(name) => {
+                    let valid = !name.is_empty()
+                        && name
+                            .bytes()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+                        && !name.starts_with(ENV_PREFIX);
+                    if !valid {
+                        return Err(ConfigError::key(
+                            "keyring",
+                            format!(
+                                "env:NAME needs an upper-case variable name not starting with {ENV_PREFIX} (e.g. env:CG_KEYRING)"
+                            ),
+                        ));
+                    }
+                    KeyringSource::Env(name.to_owned())
+                }
+                None => KeyringSource::File(path),
+            },
+        };
         let public_url = match raw.public_url {
             Some(text) => {
                 let url = url::Url::parse(&text)
@@ -425,9 +455,20 @@ mod tests {
         let settings = Settings::from_overrides(Vec::<(&str, &str)>::new()).unwrap();
         assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
         assert!(matches!(settings.database, DatabaseUrl::Sqlite { .. }));
-        assert_eq!(settings.keyring, PathBuf::from("./data/keyring"));
+        assert_eq!(
+            settings.keyring,
+            KeyringSource::File(PathBuf::from("./data/keyring"))
+        );
         assert_eq!(settings.log_format, LogFormat::Text);
         assert_eq!(settings.public_url.as_str(), "http://127.0.0.1:8080/");
+    }
+
+    #[test]
+    fn keyring_from_the_environment() {
+        let s = Settings::from_overrides([("keyring", "env:CG_KEYRING")]).unwrap();
+        assert_eq!(s.keyring, KeyringSource::Env("CG_KEYRING".into()));
+        assert!(Settings::from_overrides([("keyring", "env:CASEGUARD_X")]).is_err());
+        assert!(Settings::from_overrides([("keyring", "env:")]).is_err());
     }
 
     #[test]

@@ -16,8 +16,11 @@ use crate::authn::Authn;
 use crate::authz::Policies;
 use crate::authz::capability::Authz;
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::KeyringSource;
 use crate::config::{ConfigError, Settings};
-use crate::crypto::keyring::{FileKeyProvider, KeyProvider, Keyring, KeyringHandle};
+use crate::crypto::keyring::{
+    EnvKeyProvider, FileKeyProvider, KeyProvider, Keyring, KeyringHandle,
+};
 use crate::db::{Backend, ConnectError, Db, migrations};
 use crate::domain::taxonomy::Taxonomy;
 use crate::web::{self, AppState, metrics::Metrics};
@@ -92,7 +95,7 @@ impl Application {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
         let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
-        let state_keyring_path = settings.keyring.clone();
+        let keyring_source = settings.keyring.clone();
         let policies = Policies::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let taxonomy = Taxonomy::load(settings.policy_dir.as_deref())
@@ -108,10 +111,13 @@ impl Application {
             authz,
             taxonomy: Arc::new(taxonomy),
             retention,
-            keyring: Arc::new(KeyringHandle::watching(
-                FileKeyProvider::new(&state_keyring_path),
-                keyring,
-            )),
+            keyring: Arc::new(match keyring_source {
+                KeyringSource::File(path) => {
+                    KeyringHandle::watching(FileKeyProvider::new(path), keyring)
+                }
+                // A secret in the environment changes only with a restart.
+                KeyringSource::Env(_) => KeyringHandle::fixed(keyring),
+            }),
             auditor,
             clock,
             settings: Arc::new(settings),
@@ -275,9 +281,11 @@ pub fn load_keyring(
     settings: &Settings,
     clock: &dyn crate::clock::Clock,
 ) -> Result<Keyring, StartupError> {
-    FileKeyProvider::new(&settings.keyring)
-        .load(clock)
-        .map_err(|e| StartupError::Config(ConfigError(e.to_string())))
+    let loaded = match &settings.keyring {
+        KeyringSource::File(path) => FileKeyProvider::new(path).load(clock),
+        KeyringSource::Env(name) => EnvKeyProvider::new(name).load(clock),
+    };
+    loaded.map_err(|e| StartupError::Config(ConfigError(e.to_string())))
 }
 
 /// Opens the pool. An SQLite path that cannot be opened is a setting to fix

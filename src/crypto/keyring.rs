@@ -340,6 +340,45 @@ impl FileKeyProvider {
     }
 }
 
+/// A keyring handed over in an environment variable (the TOML of a keyring
+/// file), as Kubernetes and systemd inject secrets. It is never written:
+/// missing keys are an error naming them, and rotation happens by replacing
+/// the secret.
+#[derive(Debug, Clone)]
+pub struct EnvKeyProvider {
+    name: String,
+}
+
+impl EnvKeyProvider {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+impl KeyProvider for EnvKeyProvider {
+    fn load(&self, _clock: &dyn Clock) -> Result<Keyring, KeyringError> {
+        let fail = |problem: String| {
+            KeyringError::Invalid(format!(
+                "from environment variable {}: {problem}",
+                self.name
+            ))
+        };
+        let text = std::env::var(&self.name).map_err(|_| fail("is not set or not UTF-8".into()))?;
+        let file: KeyringFile = toml::from_str(&text)
+            .map_err(|e| fail(format!("is not a valid keyring: {}", e.message())))?;
+        let keyring = Keyring::from_file(file).map_err(fail)?;
+        let missing: Vec<String> = KeyPurpose::ALL
+            .iter()
+            .filter(|p| keyring.keys(**p).is_empty())
+            .map(|p| format!("{p:?}"))
+            .collect();
+        if !missing.is_empty() {
+            return Err(fail(format!("has no key for: {}", missing.join(", "))));
+        }
+        Ok(keyring)
+    }
+}
+
 /// The keyring as a running service sees it: when the file changes (checked
 /// at most once a second), it is read again, so a key rotation done with
 /// `caseguard keys rotate` reaches every replica without a restart. A file

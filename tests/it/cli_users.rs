@@ -357,3 +357,65 @@ fn first_serve_prints_a_bootstrap_admin_once() {
     let verify = caseguard(dir.path(), &[], &["audit", "verify"]);
     assert!(verify.status.success(), "{}", stderr(&verify));
 }
+
+#[test]
+fn the_keyring_can_come_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = caseguard(dir.path(), &[], &["demo"]);
+    assert!(demo.status.success(), "{}", stderr(&demo));
+    let keyring = std::fs::read_to_string(dir.path().join("data/keyring")).unwrap();
+    std::fs::remove_file(dir.path().join("data/keyring")).unwrap();
+    let env = [
+        ("CASEGUARD_KEYRING", "env:CG_KEYRING"),
+        ("CG_KEYRING", keyring.as_str()),
+    ];
+    let verify = caseguard(dir.path(), &env, &["audit", "verify"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    assert!(
+        !dir.path().join("data/keyring").exists(),
+        "a keyring file was created"
+    );
+    let status = caseguard(dir.path(), &env, &["keys", "status"]);
+    assert!(
+        stdout(&status).contains("wraps 8 data key(s)"),
+        "{}",
+        stdout(&status)
+    );
+    let rotate = caseguard(dir.path(), &env, &["keys", "rotate"]);
+    assert_eq!(rotate.status.code(), Some(2));
+    assert!(
+        stderr(&rotate).contains("cannot write"),
+        "{}",
+        stderr(&rotate)
+    );
+    let unset = caseguard(
+        dir.path(),
+        &[("CASEGUARD_KEYRING", "env:CG_KEYRING")],
+        &["audit", "verify"],
+    );
+    assert_eq!(unset.status.code(), Some(2));
+    assert!(
+        stderr(&unset).contains("environment variable CG_KEYRING: is not set"),
+        "{}",
+        stderr(&unset)
+    );
+    let partial: String = keyring
+        .split("[[key]]")
+        .filter(|block| !block.contains("blind_index"))
+        .collect::<Vec<_>>()
+        .join("[[key]]");
+    let missing = caseguard(
+        dir.path(),
+        &[
+            ("CASEGUARD_KEYRING", "env:CG_KEYRING"),
+            ("CG_KEYRING", partial.as_str()),
+        ],
+        &["audit", "verify"],
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("has no key for: BlindIndex"),
+        "{}",
+        stderr(&missing)
+    );
+}
