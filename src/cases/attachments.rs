@@ -3,7 +3,7 @@
 //! nothing else is accepted (no SVG or HTML, which could carry script). The
 //! name is sealed too and is never used as a path.
 
-use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use super::{CaseContext, CaseError, FieldError, binding, case_event, case_key};
 use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
@@ -75,8 +75,7 @@ pub fn upload(
         .actor()
         .map_or_else(|| "operator".to_owned(), |a| a.user_id);
     write_transaction(conn, |conn| {
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let id = uuid::Uuid::now_v7().to_string();
         let now = context.clock.now_naive();
         table::insert_attachment(
@@ -166,8 +165,7 @@ pub fn download(
             return Err(CaseError::ContentDestroyed);
         }
         let row = table::attachment(conn, case_id, attachment_id)?.ok_or(CaseError::NotFound)?;
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let content = dek.open(
             &binding("attachments", "content_enc", &row.id, case_id),
             &row.content_enc,

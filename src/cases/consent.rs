@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use super::{CaseContext, CaseError, FieldError, binding, case_event, case_key};
 use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
@@ -131,16 +131,13 @@ pub fn record(
         .actor()
         .map_or_else(|| "operator".to_owned(), |a| a.user_id);
     write_transaction(conn, |conn| {
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        let dek = case_key(conn, context, case_id)?;
         let id = uuid::Uuid::now_v7().to_string();
         let withheld_enc = match &input.withheld {
-            Some(text) => {
-                let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
-                Some(dek.seal(
-                    &binding("consents", "withheld_enc", &id, case_id),
-                    text.expose().as_bytes(),
-                )?)
-            }
+            Some(text) => Some(dek.seal(
+                &binding("consents", "withheld_enc", &id, case_id),
+                text.expose().as_bytes(),
+            )?),
             None => None,
         };
         let row = ConsentRow {

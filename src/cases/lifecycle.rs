@@ -5,11 +5,11 @@
 //! (a stale version is refused, never silently overwritten) and writes a
 //! chronology entry and an audit entry in the same transaction.
 
-use super::{CaseContext, CaseError, binding, case_event};
+use super::{CaseContext, CaseError, binding, case_event, case_key};
 use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
-use crate::crypto::envelope::{DataKey, SecretText};
+use crate::crypto::envelope::SecretText;
 use crate::db::cases::{self as table, CaseRow, ChronologyRow};
 use crate::db::{DbConnection, write_transaction};
 
@@ -55,8 +55,7 @@ fn chronology_note(
 ) -> Result<(), CaseError> {
     let note_enc = match note {
         Some(note) => {
-            let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-            let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+            let dek = case_key(conn, context, case_id)?;
             Some(dek.seal(
                 &binding("chronology", "note_enc", &row.id, case_id),
                 note.expose().as_bytes(),

@@ -84,6 +84,20 @@ fn binding<'a>(table: &'a str, column: &'a str, row_id: &'a str, case_id: &'a st
     }
 }
 
+/// The case's data key, unwrapped with whichever key-encryption key wrapped it.
+fn case_key(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    case_id: &str,
+) -> Result<DataKey, CaseError> {
+    let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
+    Ok(DataKey::unwrap(
+        &context.keyring,
+        case_id,
+        &key.wrapped_dek,
+    )?)
+}
+
 /// The audit entry of a successful action on a case by the capability's holder.
 fn case_event(by: &Capability, what: &'static str, case_id: impl Into<String>) -> AuditEvent {
     AuditEvent::new(what, Outcome::Success)
@@ -387,8 +401,7 @@ pub fn add_incident(
                 "is in the future",
             )]));
         }
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;
         let born = dek.open_text(
             &binding("pupils", "date_of_birth_enc", case_id, case_id),
@@ -494,8 +507,7 @@ pub fn read(
         if case.content_destroyed_at.is_some() {
             return Err(CaseError::ContentDestroyed);
         }
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let pupil = table::pupil(conn, case_id)?.ok_or(CaseError::NotFound)?;
         let open = |column: &str, stored: &[u8]| {
             dek.open_text(&binding("pupils", column, case_id, case_id), stored)
@@ -588,8 +600,7 @@ pub fn break_glass(
     }
     let actor = by.actor().ok_or(CaseError::NotFound)?;
     write_transaction(conn, |conn| {
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let now = context.clock.now_naive();
         let expires_at = now + Duration::hours(BREAK_GLASS_HOURS);
         let id = uuid::Uuid::now_v7().to_string();

@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use super::{CaseContext, CaseError, FieldError, binding, case_event};
+use super::{CaseContext, CaseError, FieldError, binding, case_event, case_key};
 use crate::audit::action;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
@@ -105,8 +105,7 @@ pub fn record(
                 "is not an incident of this case",
             )]));
         }
-        let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-        let dek = DataKey::unwrap(&context.keyring, case_id, &key.wrapped_dek)?;
+        let dek = case_key(conn, context, case_id)?;
         let id = uuid::Uuid::now_v7().to_string();
         let seal = |column: &str, text: Option<&SecretText>| {
             text.map(|t| {

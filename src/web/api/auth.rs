@@ -73,6 +73,14 @@ impl LoginBody {
     }
 }
 
+/// 204, and the browser forgets its session cookie.
+fn no_content_clearing_the_cookie() -> Result<Response, ApiError> {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
 fn too_many_attempts() -> ApiError {
     ApiError::new(
         StatusCode::TOO_MANY_REQUESTS,
@@ -203,10 +211,7 @@ async fn end_session(State(state): State<AppState>, caller: Caller) -> Result<Re
             Ok(())
         })
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    no_content_clearing_the_cookie()
 }
 
 async fn revoke_token(
@@ -263,10 +268,7 @@ async fn logout_everywhere(
             Ok(())
         })
         .await?;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    no_content_clearing_the_cookie()
 }
 
 #[derive(Serialize)]
@@ -542,8 +544,5 @@ async fn change_password(
     })
     .await
     .map_err(ApiError::internal)??;
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    no_content_clearing_the_cookie()
 }

@@ -35,6 +35,20 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
+/// Asks the policy whether the caller may do `action` on case `id`.
+fn may(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    id: &str,
+) -> Result<crate::authz::capability::Capability, ApiError> {
+    Ok(state
+        .authz
+        .check_case(conn, &caller.actor(), &caller.request, action, id)?
+        .0)
+}
+
 /// The header a client sends so a retried submission makes no second case.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
@@ -483,13 +497,7 @@ async fn read_case(
     Path(id): Path<String>,
 ) -> Result<Json<CaseDto>, ApiError> {
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseRead,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
         let view = cases::read(conn, &context(state), &capability, &id).map_err(case_error)?;
         Ok(Json(CaseDto::from(view)))
     })
@@ -524,13 +532,7 @@ async fn break_glass(
         ));
     }
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseBreakGlass,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseBreakGlass, &id)?;
         let expires = cases::break_glass(
             conn,
             &context(state),
@@ -605,13 +607,7 @@ async fn transition(
         })?;
     let note = note_text(body.note.as_deref(), "note")?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let change = cases::lifecycle::Transition {
             to: body.to,
             expected_version: body.version,
@@ -645,13 +641,7 @@ async fn add_note(
         )
     })?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         cases::lifecycle::add_note(conn, &context(state), &capability, &id, &note)
             .map_err(case_error)?;
         Ok(StatusCode::CREATED)
@@ -668,13 +658,7 @@ async fn record_consent(
     let input = cases::consent::ConsentInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let row = cases::consent::record(conn, &context(state), &capability, &id, &input)
             .map_err(case_error)?;
         let withheld = input.withheld.clone();
@@ -700,13 +684,7 @@ async fn add_incident(
     let incident = cases::IncidentInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let incident_id = cases::add_incident(conn, &context(state), &capability, &id, &incident)
             .map_err(case_error)?;
         Ok((StatusCode::CREATED, Json(AddedIncident { id: incident_id })))
@@ -723,13 +701,7 @@ async fn add_perpetrator(
     let input = cases::perpetrators::PerpetratorInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let created = cases::perpetrators::record(conn, &context(state), &capability, &id, &input)
             .map_err(case_error)?;
         Ok((StatusCode::CREATED, Json(AddedIncident { id: created })))
@@ -766,13 +738,7 @@ async fn update_case(
             )
         })?;
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let change = cases::lifecycle::CodedChange {
             expected_version: body.version,
             risk_level,
@@ -827,13 +793,7 @@ async fn upload_attachment(
         }
     };
     blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let attachment = cases::attachments::upload(
             conn,
             &context(state),
@@ -881,13 +841,7 @@ async fn download_attachment(
     Path((id, attachment_id)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let download = blocking(&state, move |conn, state| {
-        let (capability, _) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseRead,
-            &id,
-        )?;
+        let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
         cases::attachments::download(conn, &context(state), &capability, &id, &attachment_id)
             .map_err(case_error)
     })
