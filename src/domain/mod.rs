@@ -5,6 +5,7 @@
 //! nothing else can build an invalid value. This module never touches the
 //! database or the network.
 
+pub mod calendar;
 pub mod org;
 pub mod taxonomy;
 pub mod user;
