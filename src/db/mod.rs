@@ -358,6 +358,10 @@ impl Db {
     }
 }
 
+/// The writers of this process to SQLite, one at a time (see
+/// [`write_transaction`]).
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `work` inside one write transaction.
 ///
 /// On SQLite the transaction starts with `BEGIN IMMEDIATE`, which takes the
@@ -381,6 +385,18 @@ where
         // Already inside a write transaction: a savepoint keeps it all-or-nothing.
         return conn.transaction(work);
     }
+    // SQLite has one writer at a time. Queueing writers of this process on a
+    // lock, instead of on SQLite's busy handler (which sleeps in growing
+    // steps), keeps the slowest write close to the time of the writes ahead
+    // of it. Other processes (the command line) still meet the busy handler.
+    let _writer = match conn {
+        DbConnection::Sqlite(_) => Some(
+            SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ),
+        DbConnection::Postgresql(_) => None,
+    };
     match conn {
         DbConnection::Sqlite(inner) => {
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
