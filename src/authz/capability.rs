@@ -58,6 +58,14 @@ impl Capability {
         self.actor.clone()
     }
 
+    /// Who to record as the author of a change: the caller's user id, or
+    /// `operator` for the command line.
+    pub fn author(&self) -> String {
+        self.actor
+            .as_ref()
+            .map_or_else(|| "operator".to_owned(), |a| a.user_id.clone())
+    }
+
     pub fn request(&self) -> &RequestContext {
         &self.request
     }

@@ -71,9 +71,7 @@ pub fn upload(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         let dek = case_key(conn, context, case_id)?;
         let id = uuid::Uuid::now_v7().to_string();

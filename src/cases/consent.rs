@@ -127,9 +127,7 @@ pub fn record(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         let dek = case_key(conn, context, case_id)?;
         let id = uuid::Uuid::now_v7().to_string();

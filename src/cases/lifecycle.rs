@@ -78,9 +78,7 @@ pub fn transition(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
         if case.version != change.expected_version {
@@ -161,9 +159,7 @@ pub fn add_note(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         let now = context.clock.now_naive();
         let id = uuid::Uuid::now_v7().to_string();
@@ -211,9 +207,7 @@ pub fn update_coded(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
         if case.version != change.expected_version {

@@ -135,10 +135,7 @@ pub fn create(
     input: &CaseInput,
     idempotency_key: Option<&str>,
 ) -> Result<Created, CaseError> {
-    let actor = by.actor();
-    let creator = actor
-        .as_ref()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id.clone());
+    let creator = by.author();
     let key_hash =
         idempotency_key.map(|key| sha256_hex(format!("{creator}\u{1f}{key}").as_bytes()));
     let request_hash = input.fingerprint();
@@ -386,9 +383,7 @@ pub fn add_incident(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let creator = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let creator = by.author();
     write_transaction(conn, |conn| {
         let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
         if case.content_destroyed_at.is_some() {

@@ -93,9 +93,7 @@ pub fn record(
     if !by.allows_case(Action::CaseUpdate, case_id) {
         return Err(CaseError::NotFound);
     }
-    let author = by
-        .actor()
-        .map_or_else(|| "operator".to_owned(), |a| a.user_id);
+    let author = by.author();
     write_transaction(conn, |conn| {
         if let Some(incident) = &input.incident_id
             && !table::incident_of(conn, case_id, incident)?

@@ -9,7 +9,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::JsonBody;
+use super::{JsonBody, blocking};
 use crate::authn::accounts::{self, AccountError, NewAccount};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
@@ -33,21 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/users/{id}/reset-mfa", post(reset_mfa))
         .route("/audit", get(read_audit))
         .route("/audit/verify", get(verify_audit))
-}
-
-/// Runs blocking work with a connection.
-async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&mut PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = state.db.get().map_err(ApiError::from)?;
-        work(&mut conn, &state)
-    })
-    .await
-    .map_err(ApiError::internal)?
 }
 
 fn check(

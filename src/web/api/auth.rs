@@ -73,6 +73,39 @@ impl LoginBody {
     }
 }
 
+/// Ends sessions or tokens: `change` and the audit entry for the caller in
+/// one transaction.
+async fn sign_out<F>(
+    state: &AppState,
+    caller: Caller,
+    what: &'static str,
+    channel: Option<&'static str>,
+    change: F,
+) -> Result<(), ApiError>
+where
+    F: FnOnce(&mut crate::db::DbConnection, chrono::NaiveDateTime) -> diesel::QueryResult<()>
+        + Send
+        + 'static,
+{
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    state
+        .db
+        .write(move |conn| -> Result<(), LogoutError> {
+            change(conn, clock.now_naive())?;
+            let mut event = AuditEvent::new(what, Outcome::Success)
+                .actor(Some(caller.actor()))
+                .request(&caller.request);
+            if let Some(channel) = channel {
+                event = event.detail("channel", channel);
+            }
+            auditor.append(conn, clock.as_ref(), &event)?;
+            Ok(())
+        })
+        .await?;
+    Ok(())
+}
+
 /// 204, and the browser forgets its session cookie.
 fn no_content_clearing_the_cookie() -> Result<Response, ApiError> {
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -194,23 +227,14 @@ async fn end_session(State(state): State<AppState>, caller: Caller) -> Result<Re
             "This request was not made with a browser session.",
         ));
     };
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
-    state
-        .db
-        .write(move |conn| -> Result<(), LogoutError> {
-            users::revoke_session(conn, &id, clock.now_naive())?;
-            auditor.append(
-                conn,
-                clock.as_ref(),
-                &AuditEvent::new(action::LOGOUT, Outcome::Success)
-                    .actor(Some(caller.actor()))
-                    .request(&caller.request)
-                    .detail("channel", "session"),
-            )?;
-            Ok(())
-        })
-        .await?;
+    sign_out(
+        &state,
+        caller,
+        action::LOGOUT,
+        Some("session"),
+        move |conn, now| users::revoke_session(conn, &id, now).map(drop),
+    )
+    .await?;
     no_content_clearing_the_cookie()
 }
 
@@ -224,25 +248,18 @@ async fn revoke_token(
             "This request was not made with an access token.",
         ));
     };
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
-    state
-        .db
-        .write(move |conn| -> Result<(), LogoutError> {
-            let expires = chrono::DateTime::from_timestamp(exp, 0)
-                .map_or(clock.now_naive(), |t| t.naive_utc());
-            users::revoke_token(conn, &jti, &caller.user.id, expires)?;
-            auditor.append(
-                conn,
-                clock.as_ref(),
-                &AuditEvent::new(action::TOKEN_REVOKED, Outcome::Success)
-                    .actor(Some(caller.actor()))
-                    .request(&caller.request)
-                    .detail("channel", "token"),
-            )?;
-            Ok(())
-        })
-        .await?;
+    let user_id = caller.user.id.clone();
+    sign_out(
+        &state,
+        caller,
+        action::TOKEN_REVOKED,
+        Some("token"),
+        move |conn, now| {
+            let expires = chrono::DateTime::from_timestamp(exp, 0).map_or(now, |t| t.naive_utc());
+            users::revoke_token(conn, &jti, &user_id, expires)
+        },
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -250,24 +267,18 @@ async fn logout_everywhere(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Response, ApiError> {
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
-    state
-        .db
-        .write(move |conn| -> Result<(), LogoutError> {
-            let now = clock.now_naive();
-            users::void_tokens(conn, &caller.user.id, now)?;
-            users::revoke_sessions_of(conn, &caller.user.id, now)?;
-            auditor.append(
-                conn,
-                clock.as_ref(),
-                &AuditEvent::new(action::LOGOUT_EVERYWHERE, Outcome::Success)
-                    .actor(Some(caller.actor()))
-                    .request(&caller.request),
-            )?;
-            Ok(())
-        })
-        .await?;
+    let user_id = caller.user.id.clone();
+    sign_out(
+        &state,
+        caller,
+        action::LOGOUT_EVERYWHERE,
+        None,
+        move |conn, now| {
+            users::void_tokens(conn, &user_id, now)?;
+            users::revoke_sessions_of(conn, &user_id, now).map(drop)
+        },
+    )
+    .await?;
     no_content_clearing_the_cookie()
 }
 

@@ -7,7 +7,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::JsonBody;
+use super::{JsonBody, blocking};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::cases::input::RawCase;
@@ -101,20 +101,6 @@ fn case_error(error: CaseError) -> ApiError {
         CaseError::Db(error) => error.into(),
         other => ApiError::internal(anyhow::anyhow!(other.to_string())),
     }
-}
-
-async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
-where
-    F: FnOnce(&mut PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
-    T: Send + 'static,
-{
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = state.db.get().map_err(ApiError::from)?;
-        work(&mut conn, &state)
-    })
-    .await
-    .map_err(ApiError::internal)?
 }
 
 #[derive(Serialize)]

@@ -20,6 +20,21 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/openapi.json", axum::routing::get(openapi::serve))
 }
 
+/// Runs blocking work with a pooled connection on the blocking pool.
+pub(super) async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut crate::db::PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().map_err(ApiError::from)?;
+        work(&mut conn, &state)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
 /// A JSON request body whose errors name the field and the rule, never the
 /// value sent (it may be a password).
 pub struct JsonBody<T>(pub T);
