@@ -7,5 +7,6 @@
 
 pub mod calendar;
 pub mod org;
+pub mod protocol;
 pub mod taxonomy;
 pub mod user;
