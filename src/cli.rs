@@ -396,12 +396,19 @@ fn demo(
         .map_err(|e| Failure::runtime(e.to_string()))?;
     let taxonomy = crate::domain::taxonomy::Taxonomy::load(settings.policy_dir.as_deref())
         .map_err(Failure::usage)?;
+    let protocol =
+        crate::domain::protocol::Protocol::load(settings.policy_dir.as_deref(), &taxonomy)
+            .map_err(Failure::usage)?;
+    let calendar = crate::domain::calendar::Calendar::load(settings.policy_dir.as_deref())
+        .map_err(Failure::usage)?;
     let cases = crate::demo::load_cases(
         &mut conn,
         &std::sync::Arc::new(store.keyring.clone()),
         &store.auditor,
         clock,
         &taxonomy,
+        &protocol,
+        &calendar,
     )
     .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {

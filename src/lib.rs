@@ -14,6 +14,7 @@ pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod orgs;
+pub mod referrals;
 pub mod startup;
 pub mod telemetry;
 pub mod web;

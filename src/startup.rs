@@ -100,6 +100,11 @@ impl Application {
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let taxonomy = Taxonomy::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let protocol =
+            crate::domain::protocol::Protocol::load(settings.policy_dir.as_deref(), &taxonomy)
+                .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let calendar = crate::domain::calendar::Calendar::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let retention =
             crate::cases::retention::RetentionPolicy::load(settings.policy_dir.as_deref())
                 .map_err(|e| StartupError::Config(ConfigError(e)))?;
@@ -110,6 +115,8 @@ impl Application {
             authn: Arc::new(authn),
             authz,
             taxonomy: Arc::new(taxonomy),
+            protocol: Arc::new(protocol),
+            calendar: Arc::new(calendar),
             retention,
             keyring: Arc::new(match keyring_source {
                 KeyringSource::File(path) => {
@@ -171,6 +178,7 @@ impl Application {
         );
         let checkpoints = tokio::spawn(checkpoint_audit_log(self.state.clone(), stopping.clone()));
         let retention = tokio::spawn(apply_retention(self.state.clone()));
+        let escalations = tokio::spawn(escalate_missed_deadlines(self.state.clone()));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -191,6 +199,7 @@ impl Application {
         };
         checkpoints.abort();
         retention.abort();
+        escalations.abort();
         outcome
     }
 }
@@ -221,6 +230,40 @@ async fn apply_retention(state: AppState) {
             Ok(Ok(count)) => tracing::info!(count, "retention: case content destroyed"),
             Ok(Err(error)) => tracing::warn!(%error, "retention run failed"),
             Err(error) => tracing::warn!(%error, "retention task failed"),
+        }
+    }
+}
+
+/// How often missed deadlines are looked for.
+const ESCALATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
+/// Clocks one scheduler transaction takes at most.
+pub const ESCALATION_BATCH: i64 = 200;
+
+/// Escalates missed deadlines every minute (safe with several replicas:
+/// see `referrals::escalation`).
+async fn escalate_missed_deadlines(state: AppState) {
+    let mut ticks = tokio::time::interval(ESCALATION_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let state = state.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().map_err(|e| e.to_string())?;
+            crate::referrals::escalation::pass(&mut conn, &state.case_context(), ESCALATION_BATCH)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+        match result {
+            Ok(Ok(report)) if report.raised > 0 => {
+                tracing::info!(
+                    raised = report.raised,
+                    examined = report.examined,
+                    "escalated missed deadlines"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "escalation pass failed"),
+            Err(error) => tracing::warn!(%error, "escalation task failed"),
         }
     }
 }

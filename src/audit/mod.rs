@@ -148,6 +148,15 @@ pub mod action {
     pub const KEK_RETIRED: &str = "keys.retired";
     pub const CONTENT_DESTROYED: &str = "case.content_destroyed";
     pub const CONSENT_RECORDED: &str = "case.consent_recorded";
+    pub const REFERRAL_SENT: &str = "referral.sent";
+    pub const REFERRAL_UPDATED: &str = "referral.updated";
+    pub const REFERRAL_READ: &str = "referral.read";
+    pub const SUGGESTION_SKIPPED: &str = "referral.suggestion_skipped";
+    pub const PARTNER_LINK_CREATED: &str = "referral.link_created";
+    pub const PARTNER_LINK_OPENED: &str = "referral.link_opened";
+    pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
+    pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
+    pub const ESCALATION_RAISED: &str = "escalation.raised";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

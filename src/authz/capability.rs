@@ -10,6 +10,7 @@ use super::{Action, OrgChain, Policies, Principal, Resource};
 use crate::audit::{Actor, AuditEvent, Auditor, Outcome, RequestContext, action};
 use crate::clock::SharedClock;
 use crate::db::cases::{self, CaseRow};
+use crate::db::referrals::{self, ReferralRow};
 use crate::db::{DbConnection, DbError, write_transaction};
 
 /// A permitted action on one organisation.
@@ -18,6 +19,7 @@ pub struct Capability {
     action: Action,
     org_id: Option<String>,
     case_id: Option<String>,
+    referral_id: Option<String>,
     break_glass: bool,
     actor: Option<Actor>,
     request: RequestContext,
@@ -33,6 +35,7 @@ impl Capability {
             action,
             org_id: None,
             case_id: None,
+            referral_id: None,
             break_glass: false,
             actor: None,
             request: RequestContext::default(),
@@ -42,6 +45,15 @@ impl Capability {
     /// True when this capability is for `action` on case `case_id`.
     pub fn allows_case(&self, action: Action, case_id: &str) -> bool {
         self.action == action && self.case_id.as_deref().is_none_or(|id| id == case_id)
+    }
+
+    /// True when this capability is for `action` on referral `referral_id`.
+    pub fn allows_referral(&self, action: Action, referral_id: &str) -> bool {
+        self.action == action
+            && self
+                .referral_id
+                .as_deref()
+                .is_none_or(|id| id == referral_id)
     }
 
     /// Whether the permission rests on a break-glass grant.
@@ -159,6 +171,7 @@ impl Authz {
                 action,
                 org_id: Some(org_id.to_owned()),
                 case_id: None,
+                referral_id: None,
                 break_glass: false,
                 actor: Some(actor.clone()),
                 request: request.clone(),
@@ -197,6 +210,7 @@ impl Authz {
                     case_id: case.id.clone(),
                     status: case.status.clone(),
                     org_chain: school,
+                    child: case.under_18 != Some(false),
                     break_glass,
                 },
             ),
@@ -210,11 +224,62 @@ impl Authz {
                 action,
                 org_id: Some(case.school_id.clone()),
                 case_id: Some(case.id.clone()),
+                referral_id: None,
                 break_glass,
                 actor: Some(actor.clone()),
                 request: request.clone(),
             },
             case,
+        ))
+    }
+
+    /// Checks `actor` doing `action` on referral `referral_id`; returns the
+    /// capability and the referral. Unknown and forbidden look the same.
+    pub fn check_referral(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        request: &RequestContext,
+        action: Action,
+        referral_id: &str,
+    ) -> Result<(Capability, ReferralRow), Refused> {
+        let Some(referral) = referrals::find(conn, referral_id)? else {
+            return self.refuse(conn, actor, request, action, "referral", referral_id);
+        };
+        let principal_chain = OrgChain::load(conn, &actor.org_id)?;
+        let agency_chain = OrgChain::load(conn, &referral.agency_id)?;
+        let school_chain = OrgChain::load(conn, &referral.school_id)?;
+        let allowed = match (principal_chain, agency_chain, school_chain) {
+            (Some(org_chain), Some(agency_chain), Some(school_chain)) => self.policies.decide_on(
+                &Principal {
+                    user_id: actor.user_id.clone(),
+                    role: actor.role.clone(),
+                    org_chain,
+                },
+                action,
+                &Resource::Referral {
+                    referral_id: referral.id.clone(),
+                    status: referral.status.clone(),
+                    agency_chain,
+                    school_chain,
+                },
+            ),
+            _ => false,
+        };
+        if !allowed {
+            return self.refuse(conn, actor, request, action, "referral", referral_id);
+        }
+        Ok((
+            Capability {
+                action,
+                org_id: Some(referral.agency_id.clone()),
+                case_id: Some(referral.case_id.clone()),
+                referral_id: Some(referral.id.clone()),
+                break_glass: false,
+                actor: Some(actor.clone()),
+                request: request.clone(),
+            },
+            referral,
         ))
     }
 

@@ -62,6 +62,13 @@ actions! {
     CaseRead => "case.read",
     CaseBreakGlass => "case.break_glass",
     CaseUpdate => "case.update",
+    ReferralSend => "referral.send",
+    ReferralOverrideConsent => "referral.override_consent",
+    ReferralList => "referral.list",
+    ReferralRead => "referral.read",
+    ReferralRespond => "referral.respond",
+    ReferralManage => "referral.manage",
+    EscalationList => "escalation.list",
 }
 
 /// The loaded, validated policies.
@@ -72,6 +79,7 @@ pub struct Policies {
     org_type: EntityTypeName,
     user_type: EntityTypeName,
     case_type: EntityTypeName,
+    referral_type: EntityTypeName,
     action_type: EntityTypeName,
 }
 
@@ -109,6 +117,7 @@ impl Policies {
             org_type: name("Caseguard::Org")?,
             user_type: name("Caseguard::User")?,
             case_type: name("Caseguard::Case")?,
+            referral_type: name("Caseguard::Referral")?,
             action_type: name("Caseguard::Action")?,
         })
     }
@@ -154,9 +163,20 @@ impl Policies {
         let resource_orgs = match resource {
             Resource::Org(chain) => chain,
             Resource::Case { org_chain, .. } => org_chain,
+            Resource::Referral { agency_chain, .. } => agency_chain,
+        };
+        let school_chain = match resource {
+            Resource::Referral { school_chain, .. } => Some(school_chain),
+            _ => None,
         };
         let mut orgs: HashMap<String, Entity> = HashMap::new();
-        for org in principal.org_chain.0.iter().chain(resource_orgs.0.iter()) {
+        for org in principal
+            .org_chain
+            .0
+            .iter()
+            .chain(resource_orgs.0.iter())
+            .chain(school_chain.iter().flat_map(|c| c.0.iter()))
+        {
             if orgs.contains_key(&org.id) {
                 continue;
             }
@@ -201,9 +221,39 @@ impl Policies {
         let mut entities = vec![user];
         let (resource_uid, context) = match resource {
             Resource::Org(_) => (self.uid(&self.org_type, &resource_org.id), Context::empty()),
+            Resource::Referral {
+                referral_id,
+                status,
+                school_chain,
+                ..
+            } => {
+                let school = school_chain.org_id().ok_or("referral without school")?;
+                let referral_uid = self.uid(&self.referral_type, referral_id);
+                entities.push(
+                    Entity::new(
+                        referral_uid.clone(),
+                        HashMap::from([
+                            (
+                                "status".to_owned(),
+                                RestrictedExpression::new_string(status.clone()),
+                            ),
+                            (
+                                "school".to_owned(),
+                                RestrictedExpression::new_entity_uid(
+                                    self.uid(&self.org_type, school),
+                                ),
+                            ),
+                        ]),
+                        HashSet::from([self.uid(&self.org_type, &resource_org.id)]),
+                    )
+                    .map_err(|e| e.to_string())?,
+                );
+                (referral_uid, Context::empty())
+            }
             Resource::Case {
                 case_id,
                 status,
+                child,
                 break_glass,
                 ..
             } => {
@@ -211,10 +261,13 @@ impl Policies {
                 entities.push(
                     Entity::new(
                         case_uid.clone(),
-                        HashMap::from([(
-                            "status".to_owned(),
-                            RestrictedExpression::new_string(status.clone()),
-                        )]),
+                        HashMap::from([
+                            (
+                                "status".to_owned(),
+                                RestrictedExpression::new_string(status.clone()),
+                            ),
+                            ("child".to_owned(), RestrictedExpression::new_bool(*child)),
+                        ]),
                         HashSet::from([self.uid(&self.org_type, &resource_org.id)]),
                     )
                     .map_err(|e| e.to_string())?,
@@ -315,7 +368,16 @@ pub enum Resource {
         case_id: String,
         status: String,
         org_chain: OrgChain,
+        /// Under 18, or of unknown age.
+        child: bool,
         break_glass: bool,
+    },
+    /// A referral, with the recipient agency's chain and the school's.
+    Referral {
+        referral_id: String,
+        status: String,
+        agency_chain: OrgChain,
+        school_chain: OrgChain,
     },
 }
 

@@ -46,7 +46,7 @@ pub struct Transition {
     pub closure_reason: Option<String>,
 }
 
-fn chronology_note(
+pub(crate) fn chronology_note(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
     case_id: &str,
@@ -106,8 +106,12 @@ pub fn transition(
                 "is required to reopen a case",
             )]));
         }
-        // Open referrals block closing: referrals arrive with the referral
-        // issue, which adds that check here.
+        if closing && crate::db::referrals::open_count_of_case(conn, case_id)? > 0 {
+            return Err(CaseError::Invalid(vec![super::FieldError::new(
+                "status",
+                "cannot be closed while referrals are open: wait for the agencies' answers or withdraw them",
+            )]));
+        }
         let now = context.clock.now_naive();
         let closed_at = if closing { Some(now) } else { None };
         if !table::set_status(conn, case_id, case.version, &change.to, closed_at, now)? {
@@ -144,6 +148,7 @@ pub fn transition(
                 .detail("from", case.status.clone())
                 .detail("to", change.to.clone()),
         )?;
+        crate::referrals::clocks::on_status(conn, case_id, &change.to, now)?;
         table::find(conn, case_id)?.ok_or(CaseError::NotFound)
     })
 }
@@ -249,6 +254,7 @@ pub fn update_coded(
                 .detail("risk_level", risk.clone())
                 .detail("disability", disability.to_string()),
         )?;
+        crate::referrals::clocks::plan(conn, context, case_id)?;
         table::find(conn, case_id)?.ok_or(CaseError::NotFound)
     })
 }

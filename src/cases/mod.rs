@@ -73,9 +73,18 @@ pub struct CaseContext<'a> {
     pub auditor: &'a Auditor,
     pub clock: &'a dyn Clock,
     pub taxonomy: &'a Taxonomy,
+    pub protocol: &'a crate::domain::protocol::Protocol,
+    pub calendar: &'a crate::domain::calendar::Calendar,
+    /// Where links in notices point.
+    pub public_url: &'a str,
 }
 
-fn binding<'a>(table: &'a str, column: &'a str, row_id: &'a str, case_id: &'a str) -> Binding<'a> {
+pub(crate) fn binding<'a>(
+    table: &'a str,
+    column: &'a str,
+    row_id: &'a str,
+    case_id: &'a str,
+) -> Binding<'a> {
     Binding {
         table,
         column,
@@ -85,7 +94,7 @@ fn binding<'a>(table: &'a str, column: &'a str, row_id: &'a str, case_id: &'a st
 }
 
 /// The case's data key, unwrapped with whichever key-encryption key wrapped it.
-fn case_key(
+pub(crate) fn case_key(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
     case_id: &str,
@@ -99,7 +108,11 @@ fn case_key(
 }
 
 /// The audit entry of a successful action on a case by the capability's holder.
-fn case_event(by: &Capability, what: &'static str, case_id: impl Into<String>) -> AuditEvent {
+pub(crate) fn case_event(
+    by: &Capability,
+    what: &'static str,
+    case_id: impl Into<String>,
+) -> AuditEvent {
     AuditEvent::new(what, Outcome::Success)
         .actor(by.actor())
         .request(by.request())
@@ -305,6 +318,7 @@ fn insert_new(
             },
         )?;
     }
+    crate::referrals::clocks::plan(conn, context, &case_id)?;
     context.auditor.append(
         conn,
         context.clock,
@@ -435,6 +449,7 @@ pub fn add_incident(
             },
         )?;
         table::touch(conn, case_id, now)?;
+        crate::referrals::clocks::plan(conn, context, case_id)?;
         context.auditor.append(
             conn,
             context.clock,

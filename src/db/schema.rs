@@ -28,6 +28,7 @@ diesel::table! {
         tokens_not_before -> Timestamp,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        language -> Text,
     }
 }
 
@@ -247,6 +248,93 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    referrals (id) {
+        id -> Text,
+        case_id -> Text,
+        school_id -> Text,
+        agency_id -> Text,
+        agency_type -> Text,
+        kind -> Text,
+        need -> Text,
+        profile -> Text,
+        rules -> Text,
+        legal_basis -> Text,
+        status -> Text,
+        note_enc -> Nullable<Binary>,
+        override_reason_enc -> Nullable<Binary>,
+        acknowledge_by -> Timestamp,
+        version -> Integer,
+        sent_by -> Text,
+        sent_at -> Timestamp,
+        acknowledged_at -> Nullable<Timestamp>,
+        answered_at -> Nullable<Timestamp>,
+        closed_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    suggestion_skips (case_id, agency_type) {
+        case_id -> Text,
+        agency_type -> Text,
+        need -> Text,
+        reason_enc -> Nullable<Binary>,
+        skipped_by -> Text,
+        skipped_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    deadlines (id) {
+        id -> Text,
+        case_id -> Text,
+        school_id -> Text,
+        referral_id -> Nullable<Text>,
+        kind -> Text,
+        subject -> Text,
+        rule -> Text,
+        source -> Text,
+        started_at -> Timestamp,
+        due_at -> Timestamp,
+        met_at -> Nullable<Timestamp>,
+        outcome -> Nullable<Text>,
+        level -> Integer,
+        next_check_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    escalations (id) {
+        id -> Text,
+        deadline_id -> Text,
+        case_id -> Text,
+        school_id -> Text,
+        area_id -> Text,
+        level -> Integer,
+        reason -> Text,
+        raised_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    partner_links (id) {
+        id -> Text,
+        referral_id -> Text,
+        token_hash -> Text,
+        code_hash -> Text,
+        recipient -> Text,
+        failed_codes -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        opened_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
 diesel::joinable!(attachments -> cases (case_id));
 diesel::joinable!(perpetrators -> cases (case_id));
@@ -258,6 +346,10 @@ diesel::joinable!(pupils -> cases (case_id));
 diesel::joinable!(incidents -> cases (case_id));
 diesel::joinable!(chronology -> cases (case_id));
 diesel::joinable!(break_glass -> cases (case_id));
+diesel::joinable!(referrals -> cases (case_id));
+diesel::joinable!(deadlines -> cases (case_id));
+diesel::joinable!(escalations -> deadlines (deadline_id));
+diesel::joinable!(partner_links -> referrals (referral_id));
 diesel::joinable!(break_glass -> users (user_id));
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -282,4 +374,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     consents,
     perpetrators,
     attachments,
+    referrals,
+    suggestion_skips,
+    deadlines,
+    escalations,
+    partner_links,
 );

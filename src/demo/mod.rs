@@ -323,6 +323,8 @@ pub fn load_cases(
     auditor: &Auditor,
     clock: &dyn Clock,
     taxonomy: &crate::domain::taxonomy::Taxonomy,
+    protocol: &crate::domain::protocol::Protocol,
+    calendar: &crate::domain::calendar::Calendar,
 ) -> Result<usize, DemoError> {
     use crate::cases::input::{RawCase, RawIncident, RawPupil};
     use crate::cases::lifecycle::{Transition, next_statuses};
@@ -332,6 +334,9 @@ pub fn load_cases(
         auditor,
         clock,
         taxonomy,
+        protocol,
+        calendar,
+        public_url: "http://127.0.0.1:8080/",
     };
     let create = Capability::for_operator(Action::CaseCreate);
     let update = Capability::for_operator(Action::CaseUpdate);

@@ -120,6 +120,19 @@ impl Calendar {
         Self::parse(DEFAULT_CALENDAR)
     }
 
+    /// Loads `calendar-vn.toml` from `dir`, or the shipped one.
+    pub fn load(dir: Option<&std::path::Path>) -> Result<Self, String> {
+        match dir {
+            None => Self::default_shipped(),
+            Some(dir) => {
+                let path = dir.join("calendar-vn.toml");
+                let text = std::fs::read_to_string(&path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                Self::parse(&text)
+            }
+        }
+    }
+
     /// The years the calendar knows holidays for (outside them only weekends
     /// count, and a deadline engine should warn).
     pub fn covers(&self, date: NaiveDate) -> bool {

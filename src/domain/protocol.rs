@@ -271,6 +271,16 @@ struct ProtocolFile {
     #[serde(default)]
     case_clock: Vec<CaseClock>,
     rule: Vec<Rule>,
+    escalation: Escalation,
+}
+
+/// How a missed deadline climbs: to the district officers of the school's
+/// area at once, then one level up after `further`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Escalation {
+    pub further: Within,
+    pub source: String,
 }
 
 /// What the protocol suggests for one agency type.
@@ -293,6 +303,7 @@ pub struct Protocol {
     profiles: BTreeMap<String, Profile>,
     clocks: Vec<CaseClock>,
     rules: Vec<Rule>,
+    pub escalation: Escalation,
 }
 
 impl Protocol {
@@ -378,6 +389,14 @@ impl Protocol {
                 }
             }
         }
+        if !file.escalation.further.positive() {
+            problems.push("escalation: `further` is out of range".into());
+        }
+        check_text(
+            "escalation",
+            &["-", "-", &file.escalation.source],
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -386,6 +405,7 @@ impl Protocol {
             profiles,
             clocks: file.case_clock,
             rules: file.rule,
+            escalation: file.escalation,
         })
     }
 

@@ -37,10 +37,27 @@ pub struct AppState {
     pub authn: Arc<Authn>,
     pub authz: Authz,
     pub taxonomy: Arc<Taxonomy>,
+    pub protocol: Arc<crate::domain::protocol::Protocol>,
+    pub calendar: Arc<crate::domain::calendar::Calendar>,
     pub retention: crate::cases::retention::RetentionPolicy,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    /// What the case and referral functions need from the state.
+    pub fn case_context(&self) -> crate::cases::CaseContext<'_> {
+        crate::cases::CaseContext {
+            keyring: self.keyring.current(),
+            auditor: &self.auditor,
+            clock: self.clock.as_ref(),
+            taxonomy: &self.taxonomy,
+            protocol: &self.protocol,
+            calendar: &self.calendar,
+            public_url: self.settings.public_url.as_str(),
+        }
+    }
 }
 
 /// The whole application router, with its middleware. `extra` routes (used by

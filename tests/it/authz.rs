@@ -58,6 +58,13 @@ fn target(home: &str, relation: &str) -> Option<&'static str> {
     }
 }
 
+/// What a matrix question is about.
+enum Ask {
+    Org,
+    Case { grant: bool, child: bool },
+    Referral,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn matrix() {
     let app = TestApp::spawn(Backend::Sqlite)
@@ -82,18 +89,60 @@ async fn matrix() {
             role: role.as_str().to_owned(),
             org_chain: chain(&mut conn, home),
         };
-        // case.read is asked twice: without and with a break-glass grant.
-        let mut asks: Vec<(Action, Option<bool>, String)> = Vec::new();
+        // case.read is asked twice: without and with a break-glass grant;
+        // overriding consent for a child and for an adult pupil.
+        let mut asks: Vec<(Action, Ask, String)> = Vec::new();
         for action in Action::ALL {
+            let label = action.as_str().to_owned();
             match action {
                 Action::CaseRead => {
-                    asks.push((*action, Some(false), action.as_str().to_owned()));
-                    asks.push((*action, Some(true), format!("{}+grant", action.as_str())));
+                    asks.push((
+                        *action,
+                        Ask::Case {
+                            grant: false,
+                            child: true,
+                        },
+                        label.clone(),
+                    ));
+                    asks.push((
+                        *action,
+                        Ask::Case {
+                            grant: true,
+                            child: true,
+                        },
+                        format!("{label}+grant"),
+                    ));
                 }
-                Action::CaseBreakGlass | Action::CaseUpdate => {
-                    asks.push((*action, Some(false), action.as_str().to_owned()))
+                Action::ReferralOverrideConsent => {
+                    asks.push((
+                        *action,
+                        Ask::Case {
+                            grant: false,
+                            child: true,
+                        },
+                        format!("{label}+child"),
+                    ));
+                    asks.push((
+                        *action,
+                        Ask::Case {
+                            grant: false,
+                            child: false,
+                        },
+                        format!("{label}+adult"),
+                    ));
                 }
-                _ => asks.push((*action, None, action.as_str().to_owned())),
+                Action::CaseBreakGlass | Action::CaseUpdate | Action::ReferralSend => asks.push((
+                    *action,
+                    Ask::Case {
+                        grant: false,
+                        child: true,
+                    },
+                    label,
+                )),
+                Action::ReferralRead | Action::ReferralRespond | Action::ReferralManage => {
+                    asks.push((*action, Ask::Referral, label))
+                }
+                _ => asks.push((*action, Ask::Org, label)),
             }
         }
         for (action, on_case, label) in &asks {
@@ -104,13 +153,31 @@ async fn matrix() {
                         let org_chain = chain(&mut conn, code);
                         let resource = match on_case {
                             // A case recorded at the target organisation.
-                            Some(break_glass) => Resource::Case {
+                            Ask::Case { grant, child } => Resource::Case {
                                 case_id: format!("case-at-{code}"),
                                 status: "reported".into(),
                                 org_chain,
-                                break_glass: *break_glass,
+                                child: *child,
+                                break_glass: *grant,
                             },
-                            None => Resource::Org(org_chain),
+                            // A referral to the target when it is an agency
+                            // (from the focal point's school), else from the
+                            // target to the health centre.
+                            Ask::Referral => {
+                                let (agency, school) =
+                                    if org_chain.0.first().is_some_and(|o| o.kind == "agency") {
+                                        (org_chain, chain(&mut conn, "SX-AL-AB-TH"))
+                                    } else {
+                                        (chain(&mut conn, "SX-AL-YT"), org_chain)
+                                    };
+                                Resource::Referral {
+                                    referral_id: format!("referral-at-{code}"),
+                                    status: "sent".into(),
+                                    agency_chain: agency,
+                                    school_chain: school,
+                                }
+                            }
+                            Ask::Org => Resource::Org(org_chain),
                         };
                         if policies.decide_on(&principal, *action, &resource) {
                             allowed += 1;
@@ -210,6 +277,53 @@ const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/attachments",
         Some("case.update"),
     ),
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/suggestions",
+        Some("referral.send"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/suggestions/police/skip",
+        Some("referral.send"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/referrals",
+        Some("referral.override_consent"),
+    ),
+    ("GET", "/api/v1/referrals", Some("referral.list")),
+    (
+        "GET",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000",
+        Some("referral.read"),
+    ),
+    (
+        "POST",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000/answers",
+        Some("referral.respond"),
+    ),
+    (
+        "POST",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000/notes",
+        Some("referral.respond"),
+    ),
+    (
+        "POST",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000/withdraw",
+        Some("referral.manage"),
+    ),
+    (
+        "POST",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000/links",
+        Some("referral.manage"),
+    ),
+    (
+        "DELETE",
+        "/api/v1/referrals/0193a000-0000-7000-8000-000000000000/links/0193a000-0000-7000-8000-000000000001",
+        Some("referral.manage"),
+    ),
+    ("GET", "/api/v1/escalations", Some("escalation.list")),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -335,11 +449,17 @@ async fn every_protected_route_is_in_the_openapi_document() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
     let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
     for (method, path, _) in PROTECTED_ROUTES {
-        let template: Vec<String> = path
-            .trim_start_matches("/api/v1")
-            .split('/')
-            .map(|segment| {
-                if uuid::Uuid::parse_str(segment).is_ok() {
+        let segments: Vec<&str> = path.trim_start_matches("/api/v1").split('/').collect();
+        let template: Vec<String> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, &segment)| {
+                let after = |name: &str| i > 0 && segments.get(i - 1) == Some(&name);
+                if after("suggestions") {
+                    "{agency_type}".to_owned()
+                } else if after("links") {
+                    "{link_id}".to_owned()
+                } else if uuid::Uuid::parse_str(segment).is_ok() {
                     "{id}".to_owned()
                 } else if segment == "SX-AL" {
                     "{code}".to_owned()

@@ -36,7 +36,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// Asks the policy whether the caller may do `action` on case `id`.
-fn may(
+pub(super) fn may(
     conn: &mut PooledConnection,
     state: &AppState,
     caller: &Caller,
@@ -52,16 +52,11 @@ fn may(
 /// The header a client sends so a retried submission makes no second case.
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
-fn context(state: &AppState) -> CaseContext<'_> {
-    CaseContext {
-        keyring: state.keyring.current(),
-        auditor: &state.auditor,
-        clock: state.clock.as_ref(),
-        taxonomy: &state.taxonomy,
-    }
+pub(super) fn context(state: &AppState) -> CaseContext<'_> {
+    state.case_context()
 }
 
-fn case_error(error: CaseError) -> ApiError {
+pub(super) fn case_error(error: CaseError) -> ApiError {
     match error {
         CaseError::NotFound => ApiError::not_found(),
         CaseError::ContentDestroyed => ApiError::new(
@@ -372,6 +367,11 @@ pub struct CaseDto {
     consent: Option<ConsentDto>,
     perpetrators: Vec<PerpetratorDto>,
     attachments: Vec<AttachmentDto>,
+    /// Referrals of the case (no case content; answers are in the chronology).
+    referrals: Vec<serde_json::Value>,
+    /// Every clock of the case, with its rule and legal source.
+    deadlines: Vec<serde_json::Value>,
+    escalations: Vec<serde_json::Value>,
 }
 
 #[derive(Serialize)]
@@ -473,6 +473,9 @@ impl From<CaseView> for CaseDto {
                     uploaded_at: a.meta.uploaded_at.and_utc().to_rfc3339(),
                 })
                 .collect(),
+            referrals: Vec::new(),
+            deadlines: Vec::new(),
+            escalations: Vec::new(),
         }
     }
 }
@@ -485,7 +488,37 @@ async fn read_case(
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
         let view = cases::read(conn, &context(state), &capability, &id).map_err(case_error)?;
-        Ok(Json(CaseDto::from(view)))
+        let mut dto = CaseDto::from(view);
+        let query = |e| ApiError::from(DbError::Query(e));
+        dto.referrals = crate::db::referrals::of_case(conn, &id)
+            .map_err(query)?
+            .iter()
+            .map(crate::referrals::view::summary)
+            .collect();
+        dto.deadlines = crate::db::referrals::deadlines_of(conn, &id)
+            .map_err(query)?
+            .iter()
+            .map(|d| {
+                serde_json::json!({
+                    "id": d.id,
+                    "kind": d.kind,
+                    "subject": d.subject,
+                    "rule": d.rule,
+                    "source": d.source,
+                    "started_at": d.started_at.and_utc().to_rfc3339(),
+                    "due_at": d.due_at.and_utc().to_rfc3339(),
+                    "met_at": d.met_at.map(|t| t.and_utc().to_rfc3339()),
+                    "outcome": d.outcome,
+                    "escalation_level": d.level,
+                })
+            })
+            .collect();
+        dto.escalations = crate::db::referrals::escalations_of_case(conn, &id)
+            .map_err(query)?
+            .iter()
+            .map(super::referrals::escalation_dto)
+            .collect();
+        Ok(Json(dto))
     })
     .await
 }

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod openapi;
+pub mod referrals;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -17,6 +18,7 @@ pub fn routes() -> axum::Router<AppState> {
     auth::routes()
         .merge(admin::routes())
         .merge(cases::routes())
+        .merge(referrals::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
 }
 

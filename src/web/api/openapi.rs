@@ -281,7 +281,132 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     }
     add_list_filters(&mut doc, taxonomy);
     add_attachments(&mut doc);
+    add_referrals(&mut doc);
     doc
+}
+
+/// Referrals, partner links and escalations (DESIGN §3).
+fn add_referrals(doc: &mut Value) {
+    let uuid = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let agencies = json!([
+        "police",
+        "health",
+        "social_protection",
+        "womens_union",
+        "legal_aid",
+        "hotline",
+        "other"
+    ]);
+    let referral = json!({"type": "object", "properties": {
+        "id": {"type": "string"}, "case_id": {"type": "string"}, "agency_id": {"type": "string"}, "agency_type": {"type": "string"},
+        "kind": {"enum": ["statutory_report", "service_referral"]}, "need": {"enum": ["required", "recommended", "added"]},
+        "legal_basis": {"enum": ["statutory_report", "consent", "override"]}, "profile": {"type": "string"},
+        "status": {"enum": ["sent", "acknowledged", "accepted", "declined", "in_service", "completed", "withdrawn"]},
+        "version": {"type": "integer"}, "sent_at": {"type": "string", "format": "date-time"}, "acknowledge_by": {"type": "string", "format": "date-time"}}});
+    let text = |max: u32| json!({"type": "string", "maxLength": max});
+    let paths = [
+        (
+            "/cases/{id}/suggestions",
+            json!({"get": {
+            "summary": "The referrals the protocol requires or recommends for this case, with deadlines, the fields each agency would see, and what was done",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "responses": responses(&[("200", ok("Suggestions.", json!({"type": "array", "items": {"type": "object"}})))])}}),
+        ),
+        (
+            "/cases/{id}/suggestions/{agency_type}/skip",
+            json!({"post": {
+            "summary": "Decide not to make a suggested referral (a required one needs a reason of at least 10 characters; audited)",
+            "security": security.clone(),
+            "parameters": [uuid("id"), {"name": "agency_type", "in": "path", "required": true, "schema": {"type": "string", "enum": agencies}}],
+            "requestBody": body(json!({"type": "object", "additionalProperties": false, "properties": {"reason": text(4000)}}), json!({"reason": "The family took her to the district hospital this morning."})),
+            "responses": responses(&[("204", json!({"description": "Skipped."}))])}}),
+        ),
+        (
+            "/cases/{id}/referrals",
+            json!({"post": {
+            "summary": "Send a referral. Statutory reports go without consent; a service referral needs consent to services and disclosure to the agency type, or `override_reason` from a role allowed to override (children only)",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "requestBody": body(json!({"type": "object", "required": ["agency_id"], "additionalProperties": false, "properties": {
+                "agency_id": {"type": "string"}, "note": text(4000), "override_reason": text(4000)}}), json!({"agency_id": "0193a000-0000-7000-8000-000000000000", "note": "Please call the school before visiting."})),
+            "responses": responses(&[("201", ok("Sent.", referral.clone()))])}}),
+        ),
+        (
+            "/referrals",
+            json!({"get": {
+            "summary": "Agency officers: the inbox of the agency, the most urgent first",
+            "security": security.clone(),
+            "parameters": [{"name": "status", "in": "query", "schema": {"enum": ["open", "all"]}}],
+            "responses": responses(&[("200", ok("Referrals.", json!({"type": "array", "items": referral.clone()})))])}}),
+        ),
+        (
+            "/referrals/{id}",
+            json!({"get": {
+            "summary": "Agency officers: the referral and the case's fields in its profile, nothing else (audited)",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "responses": responses(&[("200", ok("The referral.", json!({"type": "object"})))])}}),
+        ),
+        (
+            "/referrals/{id}/answers",
+            json!({"post": {
+            "summary": "Agency officers: acknowledge, accept, decline (reason), start the service, complete (feedback); text goes to the school's chronology, sealed",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "requestBody": body(json!({"type": "object", "required": ["to", "version"], "additionalProperties": false, "properties": {
+                "to": {"enum": ["acknowledged", "accepted", "declined", "in_service", "completed"]}, "version": {"type": "integer"}, "text": text(4000)}}), json!({"to": "acknowledged", "version": 1})),
+            "responses": responses(&[("200", ok("Moved.", referral.clone()))])}}),
+        ),
+        (
+            "/referrals/{id}/notes",
+            json!({"post": {
+            "summary": "Agency officers: a service note for the school's chronology (sealed)",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "requestBody": body(json!({"type": "object", "required": ["note"], "additionalProperties": false, "properties": {"note": text(4000)}}), json!({"note": "First counselling session held."})),
+            "responses": responses(&[("201", json!({"description": "Added."}))])}}),
+        ),
+        (
+            "/referrals/{id}/withdraw",
+            json!({"post": {
+            "summary": "The sending school withdraws a referral (reason required); its links stop working",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "requestBody": body(json!({"type": "object", "required": ["version", "reason"], "additionalProperties": false, "properties": {"version": {"type": "integer"}, "reason": text(4000)}}), json!({"version": 1, "reason": "Sent to the wrong health centre."})),
+            "responses": responses(&[("200", ok("Withdrawn.", referral.clone()))])}}),
+        ),
+        (
+            "/referrals/{id}/links",
+            json!({"post": {
+            "summary": "A one-time link for a partner without an account (72 hours, single use); the answer holds the code, shown once, to pass on by phone or SMS",
+            "security": security.clone(), "parameters": [uuid("id")],
+            "requestBody": body(json!({"type": "object", "required": ["email"], "additionalProperties": false, "properties": {"email": text(254)}}), json!({"email": "tiepnhan@tramyte.example.invalid"})),
+            "responses": responses(&[("201", ok("Made.", json!({"type": "object", "properties": {"id": {"type": "string"}, "code": {"type": "string"}, "expires_at": {"type": "string"}}})))])}}),
+        ),
+        (
+            "/referrals/{id}/links/{link_id}",
+            json!({"delete": {
+            "summary": "Revoke a partner link",
+            "security": security.clone(), "parameters": [uuid("id"), uuid("link_id")],
+            "responses": responses(&[("204", json!({"description": "Revoked."}))])}}),
+        ),
+        (
+            "/partner-links/open",
+            json!({"post": {
+            "summary": "A partner opens a one-time link with its code: the profile-trimmed referral; counts as acknowledgement (no account needed)",
+            "requestBody": body(json!({"type": "object", "required": ["token", "code"], "additionalProperties": false, "properties": {"token": text(200), "code": text(32)}}), json!({"token": "…", "code": "12345678"})),
+            "responses": responses(&[("200", ok("The referral.", json!({"type": "object"}))), ("404", error("The link is unknown, expired, used or revoked.")), ("422", error("The code does not match."))])}}),
+        ),
+        (
+            "/escalations",
+            json!({"get": {
+            "summary": "Missed deadlines escalated in an area (district officers) or about a school (focal points)",
+            "security": security,
+            "parameters": [{"name": "org_id", "in": "query", "schema": {"type": "string"}}, {"name": "status", "in": "query", "schema": {"enum": ["open", "all"]}}],
+            "responses": responses(&[("200", ok("Escalations.", json!({"type": "array", "items": {"type": "object"}})))])}}),
+        ),
+    ];
+    if let Some(map) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths {
+            map.insert(path.to_owned(), item);
+        }
+    }
 }
 
 /// Filters of `GET /cases` beyond status and risk.

