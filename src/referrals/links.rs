@@ -5,9 +5,9 @@
 //! Opening it shows the profile-trimmed referral and counts as
 //! acknowledgement; every opening and every refusal is audited.
 //!
-//! Only hashes are stored: the token's, and the code's salted with the
-//! token — the code cannot be guessed offline without the token, which is
-//! never stored.
+//! Only hashes are stored: the token's and the code's (salted with the
+//! link's id). The 256-bit token is what protects the link; the code
+//! protects it from whoever else reads the e-mail.
 
 use chrono::{Duration, NaiveDateTime};
 use serde_json::Value;
@@ -37,8 +37,8 @@ pub struct NewLink {
     pub expires_at: NaiveDateTime,
 }
 
-fn code_hash(token: &str, code: &str) -> String {
-    sha256_hex(format!("{token}:{code}").as_bytes())
+fn code_hash(link_id: &str, code: &str) -> String {
+    sha256_hex(format!("{link_id}:{code}").as_bytes())
 }
 
 fn valid_email(address: &str) -> bool {
@@ -86,11 +86,12 @@ pub fn create(
             )]));
         }
         let now = context.clock.now_naive();
+        let id = uuid::Uuid::now_v7().to_string();
         let row = PartnerLinkRow {
-            id: uuid::Uuid::now_v7().to_string(),
+            code_hash: code_hash(&id, &code),
+            id,
             referral_id: referral.id.clone(),
             token_hash: sha256_hex(token.as_bytes()),
-            code_hash: code_hash(&token, &code),
             recipient: recipient.to_owned(),
             failed_codes: 0,
             created_by: by.author(),
@@ -194,7 +195,7 @@ pub fn open(
             refuse(conn, &link.id, why)?;
             return Ok(Err(Refusal::NotValid));
         }
-        let matches: bool = code_hash(token, code.trim())
+        let matches: bool = code_hash(&link.id, code.trim())
             .as_bytes()
             .ct_eq(link.code_hash.as_bytes())
             .into();

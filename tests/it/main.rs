@@ -24,4 +24,5 @@ mod health;
 mod leaks;
 mod migrations;
 mod org_import;
+mod referrals;
 mod shutdown;
