@@ -178,8 +178,34 @@ const PG_DUE: &str = "SELECT id FROM outbox \
      ORDER BY next_attempt_at, id LIMIT $2 \
      FOR UPDATE SKIP LOCKED";
 
+type IsDue = diesel::dsl::Or<
+    diesel::dsl::And<
+        diesel::dsl::Eq<outbox::status, &'static str>,
+        diesel::dsl::LtEq<outbox::next_attempt_at, NaiveDateTime>,
+    >,
+    diesel::dsl::And<
+        diesel::dsl::Eq<outbox::status, &'static str>,
+        diesel::dsl::LtEq<diesel::dsl::AssumeNotNull<outbox::locked_until>, NaiveDateTime>,
+    >,
+>;
+
+/// [`PG_DUE`]'s condition in the query builder.
+fn is_due(now: NaiveDateTime) -> IsDue {
+    let pending_due = outbox::status
+        .eq(Status::Pending.as_str())
+        .and(outbox::next_attempt_at.le(now));
+    let lease_over = outbox::status
+        .eq(Status::Sending.as_str())
+        .and(outbox::locked_until.assume_not_null().le(now));
+    pending_due.or(lease_over)
+}
+
 /// Claims up to `limit` due messages for `worker`. Run it in a write
 /// transaction of its own and commit before sending anything.
+///
+/// The updates repeat the due condition: should a row slip through the
+/// row locks (another worker's claim committed between our read and our
+/// write), it is left alone instead of being taken twice.
 pub fn claim(conn: &mut DbConnection, claim: &Claim<'_>) -> QueryResult<Claimed> {
     let due: Vec<String> = match conn {
         // Rows another worker is claiming right now are skipped, not waited for.
@@ -190,50 +216,54 @@ pub fn claim(conn: &mut DbConnection, claim: &Claim<'_>) -> QueryResult<Claimed>
             .into_iter()
             .map(|row| row.id)
             .collect(),
-        DbConnection::Sqlite(c) => {
-            let pending_due = outbox::status
-                .eq(Status::Pending.as_str())
-                .and(outbox::next_attempt_at.le(claim.now));
-            let lease_over = outbox::status
-                .eq(Status::Sending.as_str())
-                .and(outbox::locked_until.assume_not_null().le(claim.now));
-            outbox::table
-                .filter(pending_due.or(lease_over))
-                .order((outbox::next_attempt_at, outbox::id))
-                .limit(claim.limit)
-                .select(outbox::id)
-                .load(c)?
-        }
+        DbConnection::Sqlite(c) => outbox::table
+            .filter(is_due(claim.now))
+            .order((outbox::next_attempt_at, outbox::id))
+            .limit(claim.limit)
+            .select(outbox::id)
+            .load(c)?,
     };
     if due.is_empty() {
         return Ok(Claimed::default());
     }
     let expired: Vec<String> = outbox::table
         .filter(outbox::id.eq_any(&due))
+        .filter(is_due(claim.now))
         .filter(outbox::attempts.ge(claim.max_attempts))
         .select(outbox::id)
         .load(conn)?;
     if !expired.is_empty() {
-        diesel::update(outbox::table.filter(outbox::id.eq_any(&expired)))
-            .set((
-                outbox::status.eq(Status::Dead.as_str()),
-                outbox::locked_until.eq(None::<NaiveDateTime>),
-                outbox::locked_by.eq(None::<String>),
-                outbox::last_error.eq("interrupted"),
-            ))
-            .execute(conn)?;
-    }
-    let take: Vec<&String> = due.iter().filter(|id| !expired.contains(id)).collect();
-    diesel::update(outbox::table.filter(outbox::id.eq_any(&take)))
+        diesel::update(
+            outbox::table
+                .filter(outbox::id.eq_any(&expired))
+                .filter(is_due(claim.now)),
+        )
         .set((
-            outbox::status.eq(Status::Sending.as_str()),
-            outbox::attempts.eq(outbox::attempts + 1),
-            outbox::locked_until.eq(claim.lease_until),
-            outbox::locked_by.eq(claim.worker),
+            outbox::status.eq(Status::Dead.as_str()),
+            outbox::locked_until.eq(None::<NaiveDateTime>),
+            outbox::locked_by.eq(None::<String>),
+            outbox::last_error.eq("interrupted"),
         ))
         .execute(conn)?;
+    }
+    let take: Vec<&String> = due.iter().filter(|id| !expired.contains(id)).collect();
+    diesel::update(
+        outbox::table
+            .filter(outbox::id.eq_any(&take))
+            .filter(is_due(claim.now)),
+    )
+    .set((
+        outbox::status.eq(Status::Sending.as_str()),
+        outbox::attempts.eq(outbox::attempts + 1),
+        outbox::locked_until.eq(claim.lease_until),
+        outbox::locked_by.eq(claim.worker),
+    ))
+    .execute(conn)?;
     let rows = outbox::table
         .filter(outbox::id.eq_any(&take))
+        .filter(outbox::status.eq(Status::Sending.as_str()))
+        .filter(outbox::locked_by.eq(claim.worker))
+        .filter(outbox::locked_until.eq(claim.lease_until))
         .order((outbox::next_attempt_at, outbox::id))
         .select(OutboxRow::as_select())
         .load(conn)?;

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use chrono::FixedOffset;
+use lettre::message::Mailbox;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Body, Mailbox, header::ContentTransferEncoding};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
@@ -299,8 +299,6 @@ impl Outbox {
         stem: &str,
     ) -> Result<lettre::Message, ()> {
         let to: lettre::Address = message.recipient().as_str().parse().map_err(|_| ())?;
-        let body = Body::new_with_encoding(rendered.body, ContentTransferEncoding::EightBit)
-            .map_err(|_| ())?;
         lettre::Message::builder()
             .from(self.config.from.clone())
             .to(Mailbox::new(None, to))
@@ -318,7 +316,8 @@ impl Outbox {
                 "auto-generated".to_owned(),
             ))
             .header(ContentType::TEXT_PLAIN)
-            .body(body)
+            // lettre picks 7bit, quoted-printable or base64 as the text needs.
+            .body(rendered.body)
             .map_err(|_| ())
     }
 

@@ -23,5 +23,7 @@ mod config_errors;
 mod health;
 mod leaks;
 mod migrations;
+mod notify;
 mod org_import;
 mod shutdown;
+mod smtp_sink;
