@@ -469,36 +469,21 @@ mod tests {
 
     #[test]
     fn keys_recipients_and_names_are_checked() {
-        assert!(
-            Message::new(
-                "",
-                "a@b.example",
+        for (key, recipient) in [
+            ("", "a@b.example"),
+            ("key with space", "a@b.example"),
+            (&"k".repeat(201), "a@b.example"),
+            ("k", "not an address"),
+        ] {
+            let made = Message::new(
+                key,
+                recipient,
                 Language::En,
                 Template::ReferralUpdate,
-                params(&[("link", LINK_OK)])
-            )
-            .is_err()
-        );
-        assert!(
-            Message::new(
-                "key with space",
-                "a@b.example",
-                Language::En,
-                Template::ReferralUpdate,
-                params(&[("link", LINK_OK)])
-            )
-            .is_err()
-        );
-        assert!(
-            Message::new(
-                "k",
-                "not an address",
-                Language::En,
-                Template::ReferralUpdate,
-                params(&[("link", LINK_OK)])
-            )
-            .is_err()
-        );
+                params(&[("link", LINK_OK)]),
+            );
+            assert!(made.is_err(), "{key} {recipient}");
+        }
         for t in Template::ALL {
             assert_eq!(Template::parse(t.as_str()), Ok(t));
         }
