@@ -77,6 +77,9 @@ struct RawSettings {
     password_hash_concurrency: Option<u32>,
     policy_dir: Option<PathBuf>,
     attachment_max_bytes: u64,
+    mail_from: Option<String>,
+    outbox_poll_seconds: u64,
+    outbox_max_attempts: u32,
 }
 
 /// Defaults, as a provider figment can merge the file and environment over.
@@ -98,6 +101,8 @@ fn defaults() -> Serialized<serde_json::Value> {
         "login_lock_after": 20,
         "login_attempts_per_minute": 20,
         "attachment_max_bytes": 10_485_760,
+        "outbox_poll_seconds": 5,
+        "outbox_max_attempts": 10,
     }))
 }
 
@@ -125,6 +130,9 @@ const KNOWN_KEYS: &[&str] = &[
     "password_hash_concurrency",
     "policy_dir",
     "attachment_max_bytes",
+    "mail_from",
+    "outbox_poll_seconds",
+    "outbox_max_attempts",
 ];
 
 /// Where the keyring comes from.
@@ -175,6 +183,14 @@ pub struct Settings {
     pub policy_dir: Option<PathBuf>,
     /// Largest attachment accepted (an image or a PDF).
     pub attachment_max_bytes: usize,
+    /// The `From:` of notification e-mails (default
+    /// `caseguard <no-reply@HOST>`, HOST from `public_url`).
+    pub mail_from: lettre::message::Mailbox,
+    /// How often this process sends due notifications; `None` (configured
+    /// as 0) when another process does.
+    pub outbox_poll_interval: Option<Duration>,
+    /// Attempts to send a notification before it is given up (`dead`).
+    pub outbox_max_attempts: u32,
 }
 
 impl Settings {
@@ -330,6 +346,9 @@ impl Settings {
             1,
             100_000_000,
         )?;
+        let mail_from = mail_from(raw.mail_from.as_deref(), &public_url)?;
+        let poll = in_range("outbox_poll_seconds", raw.outbox_poll_seconds, 0, 3600)?;
+        let max_attempts = in_range("outbox_max_attempts", raw.outbox_max_attempts, 1, 100)?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         let hash_concurrency = match raw.password_hash_concurrency {
             Some(n) => {
@@ -367,8 +386,35 @@ impl Settings {
                 100 * 1024 * 1024,
             )?)
             .map_err(|e| ConfigError::key("attachment_max_bytes", e))?,
+            mail_from,
+            outbox_poll_interval: (poll > 0).then(|| Duration::from_secs(poll)),
+            outbox_max_attempts: max_attempts,
         })
     }
+}
+
+/// The sender of notifications: as configured, or `no-reply@` the public
+/// host (`localhost` when that is an IP address).
+fn mail_from(
+    configured: Option<&str>,
+    public_url: &url::Url,
+) -> Result<lettre::message::Mailbox, ConfigError> {
+    let text = match configured {
+        Some(text) => text.to_owned(),
+        None => {
+            let host = match public_url.host() {
+                Some(url::Host::Domain(domain)) => domain.to_owned(),
+                _ => "localhost".to_owned(),
+            };
+            format!("caseguard <no-reply@{host}>")
+        }
+    };
+    text.parse().map_err(|_| {
+        ConfigError::key(
+            "mail_from",
+            "must be an address such as `caseguard <no-reply@example.org>`",
+        )
+    })
 }
 
 fn in_range<T>(key: &str, value: T, min: T, max: T) -> Result<T, ConfigError>
@@ -507,6 +553,22 @@ mod tests {
             !debug.contains("hunter2secret") && !debug.contains("hunter3secret"),
             "{debug}"
         );
+    }
+
+    #[test]
+    fn notification_settings() {
+        let s = Settings::from_overrides([("public_url", "https://cg.example.org/")]).unwrap();
+        assert_eq!(
+            s.mail_from.to_string(),
+            "caseguard <no-reply@cg.example.org>"
+        );
+        assert_eq!(s.outbox_poll_interval, Some(Duration::from_secs(5)));
+        assert_eq!(s.outbox_max_attempts, 10);
+        let s = Settings::from_overrides([("outbox_poll_seconds", 0)]).unwrap();
+        assert_eq!(s.outbox_poll_interval, None);
+        assert_eq!(s.mail_from.email.to_string(), "no-reply@localhost");
+        assert!(Settings::from_overrides([("mail_from", "not an address")]).is_err());
+        assert!(Settings::from_overrides([("outbox_max_attempts", 0)]).is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod notify;
 pub mod orgs;
 pub mod referrals;
 pub mod startup;

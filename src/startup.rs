@@ -50,6 +50,7 @@ pub struct Application {
     addr: SocketAddr,
     router: Router,
     state: AppState,
+    outbox: crate::notify::Outbox,
 }
 
 impl Application {
@@ -130,12 +131,18 @@ impl Application {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::new()),
         };
+        let outbox = crate::notify::Outbox::from_settings(
+            state.db.clone(),
+            state.clock.clone(),
+            &state.settings,
+        )?;
         let router = web::router(state.clone(), extra_routes);
         Ok(Self {
             listener,
             addr,
             router,
             state,
+            outbox,
         })
     }
 
@@ -179,6 +186,12 @@ impl Application {
         let checkpoints = tokio::spawn(checkpoint_audit_log(self.state.clone(), stopping.clone()));
         let retention = tokio::spawn(apply_retention(self.state.clone()));
         let escalations = tokio::spawn(escalate_missed_deadlines(self.state.clone()));
+        // Claims are leased: stopping mid-send only delays that message.
+        let notifications = self
+            .state
+            .settings
+            .outbox_poll_interval
+            .map(|every| tokio::spawn(self.outbox.run_every(every, stopping.clone())));
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -200,6 +213,9 @@ impl Application {
         checkpoints.abort();
         retention.abort();
         escalations.abort();
+        if let Some(notifications) = notifications {
+            notifications.abort();
+        }
         outcome
     }
 }

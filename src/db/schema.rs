@@ -379,4 +379,24 @@ diesel::allow_tables_to_appear_in_same_query!(
     deadlines,
     escalations,
     partner_links,
+    outbox,
 );
+
+diesel::table! {
+    outbox (id) {
+        id -> Text,
+        idempotency_key -> Text,
+        recipient -> Text,
+        language -> Text,
+        template -> Text,
+        params -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        locked_until -> Nullable<Timestamp>,
+        locked_by -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
+    }
+}

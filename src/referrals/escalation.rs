@@ -170,7 +170,7 @@ fn escalate(
             .detail("level", level.to_string())
             .detail("area_id", area_id),
     )?;
-    notices::escalation_raised(conn, context, &row)?;
+    notices::escalation_raised(conn, context, &row, deadline.due_at)?;
     Ok(true)
 }
 

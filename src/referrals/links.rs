@@ -248,7 +248,12 @@ pub fn open(
         )?;
         let referral = table::find(conn, &referral.id)?.ok_or(CaseError::NotFound)?;
         if referral.status == "acknowledged" && referral.acknowledged_at == Some(now) {
-            notices::referral_answered(conn, context, &referral)?;
+            notices::referral_answered(
+                conn,
+                context,
+                &referral,
+                &format!("v{}", referral.version),
+            )?;
         }
         Ok(Ok(view::trimmed(
             conn,

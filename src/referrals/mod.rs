@@ -605,7 +605,7 @@ fn move_referral(
     if to == "withdrawn" {
         notices::referral_withdrawn(conn, context, &updated)?;
     } else {
-        notices::referral_answered(conn, context, &updated)?;
+        notices::referral_answered(conn, context, &updated, &format!("v{}", updated.version))?;
     }
     Ok(updated)
 }
@@ -658,9 +658,9 @@ pub fn service_note(
             context.clock,
             &case_event(by, action::REFERRAL_UPDATED, row.case_id.clone())
                 .detail("referral_id", row.id.clone())
-                .detail("chronology_entry", entry),
+                .detail("chronology_entry", entry.clone()),
         )?;
-        notices::referral_answered(conn, context, &row)?;
+        notices::referral_answered(conn, context, &row, &format!("note-{entry}"))?;
         Ok(())
     })
 }

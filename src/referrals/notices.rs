@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use crate::cases::{CaseContext, CaseError};
 use crate::db::DbConnection;
 use crate::db::referrals::{self as table, EscalationRow, ReferralRow};
+use crate::notify::{self, Language, Message, Template};
 
 /// One message to one person.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,7 @@ pub struct Notice {
     pub idempotency_key: String,
     pub recipient: String,
     pub language: String,
-    pub template: &'static str,
+    pub template: Template,
     pub params: BTreeMap<String, String>,
 }
 
@@ -49,7 +50,7 @@ fn to_role(
     org_id: &str,
     role: &str,
     key: &str,
-    template: &'static str,
+    template: Template,
     params: &BTreeMap<String, String>,
 ) -> Result<(), CaseError> {
     for (user_id, email, language) in table::recipients(conn, org_id, role)? {
@@ -88,16 +89,17 @@ pub fn referral_sent(
         &referral.agency_id,
         "agency_officer",
         &format!("referral:{}:sent", referral.id),
-        "referral_received",
+        Template::ReferralReceived,
         &params,
     )
 }
 
-/// The school's focal points: an agency answered.
+/// The school's focal points: an agency answered (`event` tells answers apart).
 pub fn referral_answered(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
     referral: &ReferralRow,
+    event: &str,
 ) -> Result<(), CaseError> {
     let params = BTreeMap::from([
         (
@@ -111,8 +113,8 @@ pub fn referral_answered(
         context,
         &referral.school_id,
         "focal_point",
-        &format!("referral:{}:v{}", referral.id, referral.version),
-        "referral_update",
+        &format!("referral:{}:{event}", referral.id),
+        Template::ReferralUpdate,
         &params,
     )
 }
@@ -136,18 +138,20 @@ pub fn referral_withdrawn(
         &referral.agency_id,
         "agency_officer",
         &format!("referral:{}:withdrawn", referral.id),
-        "referral_update",
+        Template::ReferralUpdate,
         &params,
     )
 }
 
-/// The area's district officers: a deadline was missed.
+/// The area's district officers: a deadline (`due_at`) was missed.
 pub fn escalation_raised(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
     escalation: &EscalationRow,
+    due_at: NaiveDateTime,
 ) -> Result<(), CaseError> {
     let params = BTreeMap::from([
+        ("deadline".to_owned(), at(due_at)),
         (
             "link".to_owned(),
             link(context, &format!("/escalations/{}", escalation.id)),
@@ -160,7 +164,7 @@ pub fn escalation_raised(
         &escalation.area_id,
         "district_officer",
         &format!("escalation:{}", escalation.id),
-        "escalation_raised",
+        Template::EscalationRaised,
         &params,
     )
 }
@@ -182,13 +186,13 @@ pub fn partner_link(
             idempotency_key: format!("partner_link:{link_id}"),
             recipient: recipient.to_owned(),
             language: "vi".to_owned(),
-            template: "partner_link",
+            template: Template::PartnerLink,
             params: BTreeMap::from([
                 (
                     "link".to_owned(),
                     link(context, &format!("/partner/{token}")),
                 ),
-                ("deadline".to_owned(), at(expires_at)),
+                ("valid_until".to_owned(), at(expires_at)),
                 ("reference".to_owned(), reference(link_id)),
             ]),
         },
@@ -201,6 +205,16 @@ fn deliver(
     context: &CaseContext<'_>,
     notice: &Notice,
 ) -> Result<(), CaseError> {
-    let _ = (conn, context, notice);
+    let invalid =
+        |e: notify::InvalidMessage| CaseError::Db(crate::db::DbError::Task(e.to_string()));
+    let message = Message::new(
+        &notice.idempotency_key,
+        &notice.recipient,
+        Language::parse(&notice.language).unwrap_or(Language::Vi),
+        notice.template,
+        notice.params.clone(),
+    )
+    .map_err(invalid)?;
+    notify::enqueue(conn, context.clock, &message)?;
     Ok(())
 }

@@ -47,6 +47,12 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     pool_connections: Gauge,
     pool_idle: Gauge,
+    outbox: Family<OutboxLabels, Gauge>,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutboxLabels {
+    status: &'static str,
 }
 
 impl Default for Metrics {
@@ -84,6 +90,12 @@ impl Metrics {
             "Idle database connections in the pool",
             pool_idle.clone(),
         );
+        let outbox = Family::<OutboxLabels, Gauge>::default();
+        registry.register(
+            "outbox_messages",
+            "Notification e-mails in the outbox by status",
+            outbox.clone(),
+        );
         let build_info = Family::<Vec<(String, String)>, Gauge>::default();
         build_info
             .get_or_create(&vec![(
@@ -98,6 +110,18 @@ impl Metrics {
             latency,
             pool_connections,
             pool_idle,
+            outbox,
+        }
+    }
+
+    /// Sets the outbox gauges from a count of rows by status.
+    pub fn set_outbox(&self, counts: &crate::notify::outbox::StatusCounts) {
+        for status in crate::notify::outbox::Status::ALL {
+            self.outbox
+                .get_or_create(&OutboxLabels {
+                    status: status.as_str(),
+                })
+                .set(counts.get(status));
         }
     }
 
@@ -149,6 +173,16 @@ pub async fn scrape(State(state): State<AppState>) -> Result<impl IntoResponse, 
         .metrics
         .pool_idle
         .set(i64::from(pool.idle_connections));
+    // Best effort: with the database down the other metrics still answer,
+    // and the outbox gauges keep their last values.
+    match state
+        .db
+        .read(|conn| Ok(crate::notify::outbox::count_by_status(conn)?))
+        .await
+    {
+        Ok(counts) => state.metrics.set_outbox(&counts),
+        Err(error) => tracing::debug!(%error, "cannot count the outbox for metrics"),
+    }
     let body = state.metrics.encode().map_err(ApiError::internal)?;
     Ok((
         [(

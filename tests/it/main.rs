@@ -23,6 +23,8 @@ mod config_errors;
 mod health;
 mod leaks;
 mod migrations;
+mod notify;
 mod org_import;
 mod referrals;
 mod shutdown;
+mod smtp_sink;
