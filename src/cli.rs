@@ -409,6 +409,7 @@ fn demo(
         &taxonomy,
         &protocol,
         &calendar,
+        settings.public_url.as_str(),
     )
     .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {

@@ -325,6 +325,7 @@ pub fn load_cases(
     taxonomy: &crate::domain::taxonomy::Taxonomy,
     protocol: &crate::domain::protocol::Protocol,
     calendar: &crate::domain::calendar::Calendar,
+    public_url: &str,
 ) -> Result<usize, DemoError> {
     use crate::cases::input::{RawCase, RawIncident, RawPupil};
     use crate::cases::lifecycle::{Transition, next_statuses};
@@ -336,11 +337,12 @@ pub fn load_cases(
         taxonomy,
         protocol,
         calendar,
-        public_url: "http://127.0.0.1:8080/",
+        public_url,
     };
     let create = Capability::for_operator(Action::CaseCreate);
     let update = Capability::for_operator(Action::CaseUpdate);
     let mut created = 0;
+    let mut referral_state = 0;
     for (
         i,
         (
@@ -435,8 +437,108 @@ pub fn load_cases(
             )
             .map_err(|e| DemoError::Invalid(e.to_string()))?;
         }
+        if case.status != "closed" {
+            referral_state = demo_referrals(conn, &context, &case.id, referral_state)?;
+        }
     }
     Ok(created)
+}
+
+/// The states a demo referral is walked to, in turn, so an agency officer
+/// has an inbox of every kind and the outbox has messages on first start.
+const REFERRAL_STATES: &[&str] = &[
+    "sent",
+    "acknowledged",
+    "accepted",
+    "in_service",
+    "declined",
+    "completed",
+    "withdrawn",
+];
+
+/// Sends the protocol's suggested referrals of a demo case to the demo
+/// agencies and walks each to the next state of [`REFERRAL_STATES`].
+/// Returns the index of the state the next referral gets.
+fn demo_referrals(
+    conn: &mut DbConnection,
+    context: &crate::cases::CaseContext<'_>,
+    case_id: &str,
+    mut next_state: usize,
+) -> Result<usize, DemoError> {
+    use crate::referrals::{self, Answer, Outgoing};
+    let invalid = |e: crate::cases::CaseError| DemoError::Invalid(e.to_string());
+    let send = Capability::for_operator(Action::ReferralSend);
+    let respond = Capability::for_operator(Action::ReferralRespond);
+    let manage = Capability::for_operator(Action::ReferralManage);
+    let agencies =
+        crate::db::organisations::all(conn).map_err(|e| DemoError::Invalid(e.to_string()))?;
+    let suggestions = referrals::suggestions(conn, context, &send, case_id).map_err(invalid)?;
+    for suggestion in suggestions {
+        let agency_type = suggestion.suggestion.agency_type.as_str();
+        let Some(agency) = agencies
+            .iter()
+            .find(|o| o.kind == "agency" && o.agency_type.as_deref() == Some(agency_type))
+        else {
+            continue;
+        };
+        let sent = referrals::send(
+            conn,
+            context,
+            &send,
+            true,
+            case_id,
+            &Outgoing {
+                agency_id: agency.id.clone(),
+                note: Some(crate::crypto::envelope::SecretText::new(
+                    "Chuyển gửi thử nghiệm (demo).".to_owned(),
+                )),
+                override_reason: Some("Dữ liệu thử nghiệm: không có người thật (demo).".to_owned()),
+            },
+        );
+        // An adult's missing consent is not overridden, in the demo too.
+        let Ok(mut referral) = sent else { continue };
+        let target = REFERRAL_STATES
+            .get(next_state % REFERRAL_STATES.len())
+            .copied()
+            .unwrap_or("sent");
+        next_state += 1;
+        let steps: &[&str] = match target {
+            "acknowledged" => &["acknowledged"],
+            "accepted" => &["accepted"],
+            "in_service" => &["accepted", "in_service"],
+            "declined" => &["declined"],
+            "completed" => &["accepted", "in_service", "completed"],
+            _ => &[],
+        };
+        for to in steps {
+            let text = matches!(*to, "declined" | "completed")
+                .then(|| "Phản hồi thử nghiệm của cơ quan (demo).".to_owned());
+            referral = referrals::answer(
+                conn,
+                context,
+                &respond,
+                &referral.id,
+                &Answer {
+                    to: (*to).to_owned(),
+                    expected_version: referral.version,
+                    text,
+                },
+            )
+            .map_err(invalid)?;
+        }
+        if target == "withdrawn" {
+            referrals::withdraw(
+                conn,
+                context,
+                &manage,
+                &referral.id,
+                referral.version,
+                Some("Rút lại để thử nghiệm (demo)."),
+            )
+            .map_err(invalid)?;
+        }
+    }
+    Ok(next_state)
 }
 
 #[cfg(test)]

@@ -97,6 +97,36 @@ async fn user_create_json_and_lifecycle(backend: Backend) {
             .into_iter()
             .collect();
         assert!(types.len() >= 5, "{types:?}");
+        // Referrals in every state, made once, and messages waiting.
+        use caseguard::db::schema::{outbox, referrals};
+        let states: std::collections::BTreeSet<String> = referrals::table
+            .select(referrals::status)
+            .load(&mut conn)
+            .unwrap()
+            .into_iter()
+            .collect();
+        assert_eq!(
+            states.into_iter().collect::<Vec<_>>(),
+            [
+                "accepted",
+                "acknowledged",
+                "completed",
+                "declined",
+                "in_service",
+                "sent",
+                "withdrawn"
+            ]
+        );
+        let messages: i64 = outbox::table.count().get_result(&mut conn).unwrap();
+        assert!(messages > 0);
+        let recipients: Vec<String> = outbox::table
+            .select(outbox::recipient)
+            .load(&mut conn)
+            .unwrap();
+        assert!(
+            recipients.iter().all(|r| r.ends_with(".invalid")),
+            "{recipients:?}"
+        );
     }
 
     let created = run(
