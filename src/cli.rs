@@ -401,17 +401,17 @@ fn demo(
             .map_err(Failure::usage)?;
     let calendar = crate::domain::calendar::Calendar::load(settings.policy_dir.as_deref())
         .map_err(Failure::usage)?;
-    let cases = crate::demo::load_cases(
-        &mut conn,
-        &std::sync::Arc::new(store.keyring.clone()),
-        &store.auditor,
+    let context = crate::cases::CaseContext {
+        keyring: std::sync::Arc::new(store.keyring.clone()),
+        auditor: &store.auditor,
         clock,
-        &taxonomy,
-        &protocol,
-        &calendar,
-        settings.public_url.as_str(),
-    )
-    .map_err(|e| Failure::runtime(e.to_string()))?;
+        taxonomy: &taxonomy,
+        protocol: &protocol,
+        calendar: &calendar,
+        public_url: settings.public_url.as_str(),
+    };
+    let cases = crate::demo::load_cases(&mut conn, &context)
+        .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {
         print_json(&logins)?;
         return Ok(());

@@ -319,26 +319,12 @@ const CASES: &[DemoCase] = &[
 /// and moves them to varied states. Returns how many were created now.
 pub fn load_cases(
     conn: &mut DbConnection,
-    keyring: &std::sync::Arc<Keyring>,
-    auditor: &Auditor,
-    clock: &dyn Clock,
-    taxonomy: &crate::domain::taxonomy::Taxonomy,
-    protocol: &crate::domain::protocol::Protocol,
-    calendar: &crate::domain::calendar::Calendar,
-    public_url: &str,
+    context: &crate::cases::CaseContext<'_>,
 ) -> Result<usize, DemoError> {
     use crate::cases::input::{RawCase, RawIncident, RawPupil};
     use crate::cases::lifecycle::{Transition, next_statuses};
-    use crate::cases::{self, CaseContext, CaseInput};
-    let context = CaseContext {
-        keyring: keyring.clone(),
-        auditor,
-        clock,
-        taxonomy,
-        protocol,
-        calendar,
-        public_url,
-    };
+    use crate::cases::{self, CaseInput};
+    let (clock, taxonomy) = (context.clock, context.taxonomy);
     let create = Capability::for_operator(Action::CaseCreate);
     let update = Capability::for_operator(Action::CaseUpdate);
     let mut created = 0;
@@ -399,7 +385,7 @@ pub fn load_cases(
         })?;
         let result = cases::create(
             conn,
-            &context,
+            context,
             &create,
             &input,
             Some(&format!("demo-case-{i}")),
@@ -423,7 +409,7 @@ pub fn load_cases(
             let closing = to == "closed";
             case = cases::lifecycle::transition(
                 conn,
-                &context,
+                context,
                 &update,
                 &case.id,
                 &Transition {
@@ -438,7 +424,7 @@ pub fn load_cases(
             .map_err(|e| DemoError::Invalid(e.to_string()))?;
         }
         if case.status != "closed" {
-            referral_state = demo_referrals(conn, &context, &case.id, referral_state)?;
+            referral_state = demo_referrals(conn, context, &case.id, referral_state)?;
         }
     }
     Ok(created)
