@@ -136,6 +136,7 @@ pub mod action {
     pub const RECOVERY_CODE_USED: &str = "auth.recovery_code_used";
     pub const USER_CREATED: &str = "user.created";
     pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_LANGUAGE_CHANGED: &str = "user.language_changed";
     pub const USER_BOOTSTRAPPED: &str = "user.bootstrap_admin";
     pub const ACCESS_DENIED: &str = "authz.denied";
     pub const BREAK_GLASS: &str = "authz.break_glass";

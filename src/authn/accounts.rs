@@ -163,6 +163,7 @@ pub fn create(
             tokens_not_before: now,
             created_at: now,
             updated_at: now,
+            language: "vi".to_owned(),
         };
         let credential = CredentialRow {
             user_id: user_id.clone(),

@@ -19,6 +19,8 @@ pub struct UserRow {
     pub tokens_not_before: NaiveDateTime,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `vi` or `en`: the interface and the messages to this person.
+    pub language: String,
 }
 
 #[derive(Clone, PartialEq, Eq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -109,6 +111,17 @@ pub fn find_by_enrolment_token(
 }
 
 /// Disables an account and voids every session and token issued so far.
+pub fn set_language(
+    conn: &mut DbConnection,
+    id: &str,
+    language: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((users::language.eq(language), users::updated_at.eq(now)))
+        .execute(conn)
+}
+
 pub fn disable(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(users::table.find(id))
         .set((

@@ -203,6 +203,7 @@ async fn matrix() {
 /// Every route behind authentication, with the action it is checked for.
 const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/me", None),
+    ("PATCH", "/api/v1/me", None),
     ("DELETE", "/api/v1/auth/token", None),
     ("DELETE", "/api/v1/auth/session", None),
     ("POST", "/api/v1/auth/logout-everywhere", None),

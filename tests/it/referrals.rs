@@ -285,6 +285,31 @@ async fn police_and_health_see_different_fields(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
+    // The officers exist before the referrals; the health officer reads English.
+    let police_officer = world.app.user(Role::AgencyOfficer, "SX-AL-CA").await;
+    let health_officer = world.app.user(Role::AgencyOfficer, "SX-AL-YT").await;
+    let (status, me) = world
+        .call(
+            &health_officer,
+            "PATCH",
+            "/api/v1/me",
+            Some(json!({"language": "en"})),
+        )
+        .await;
+    assert_eq!(
+        (status, me["language"].as_str()),
+        (StatusCode::OK, Some("en")),
+        "{me}"
+    );
+    let (status, _) = world
+        .call(
+            &health_officer,
+            "PATCH",
+            "/api/v1/me",
+            Some(json!({"language": "fr"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let (_, police) = world
         .send(&case, "SX-AL-CA", json!({"note": "Xin gọi trước Z9Note"}))
         .await;
@@ -295,8 +320,6 @@ async fn police_and_health_see_different_fields(backend: Backend) {
             json!({"override_reason": "Trong 72 giờ, cần PEP ngay hôm nay."}),
         )
         .await;
-    let police_officer = world.app.user(Role::AgencyOfficer, "SX-AL-CA").await;
-    let health_officer = world.app.user(Role::AgencyOfficer, "SX-AL-YT").await;
 
     let police_id = police["id"].as_str().unwrap();
     let health_id = health["id"].as_str().unwrap();
@@ -379,6 +402,24 @@ async fn police_and_health_see_different_fields(backend: Backend) {
     assert_eq!(inbox[0]["id"], health_id);
     assert!(inbox[0]["acknowledge_by"].is_string());
     assert!(!inbox.to_string().contains("Z9"), "{inbox}");
+
+    // Each officer was told in their language, without the case.
+    let state = world.app.state.clone();
+    let outbox = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::notify::outbox::all(&mut conn).unwrap()
+    })
+    .await
+    .unwrap();
+    let told = |email: &str| {
+        outbox
+            .iter()
+            .find(|m| m.recipient == email && m.template == "referral_received")
+            .map(|m| m.language.clone())
+    };
+    assert_eq!(told(&police_officer.email).as_deref(), Some("vi"));
+    assert_eq!(told(&health_officer.email).as_deref(), Some("en"));
+    assert!(!format!("{outbox:?}").contains("Z9"));
 
     // The partner link shows the same trimmed view.
     let (status, link) = world

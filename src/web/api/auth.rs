@@ -35,7 +35,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/enrol/start", post(enrol_start))
         .route("/auth/enrol", post(enrol_complete))
         .route("/auth/password", post(change_password))
-        .route("/me", get(me))
+        .route("/me", get(me).patch(change_me))
 }
 
 #[derive(Deserialize)]
@@ -314,6 +314,56 @@ pub struct Me {
     org: String,
     org_id: String,
     display_name: String,
+    language: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeChange {
+    language: String,
+}
+
+/// Changes the caller's own preferences (the language of the interface and
+/// of the messages sent to them).
+async fn change_me(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(change): JsonBody<MeChange>,
+) -> Result<Json<Me>, ApiError> {
+    if !["vi", "en"].contains(&change.language.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_language",
+            "`language` must be `vi` or `en`.",
+        ));
+    }
+    let (user_id, language) = (caller.user.id.clone(), change.language.clone());
+    let auditor = state.auditor.clone();
+    let clock = state.clock.clone();
+    let actor = caller.actor();
+    let request = caller.request.clone();
+    state
+        .db
+        .write(move |conn| {
+            crate::db::users::set_language(conn, &user_id, &language, clock.now_naive())?;
+            auditor.append(
+                conn,
+                clock.as_ref(),
+                &crate::audit::AuditEvent::new(
+                    crate::audit::action::USER_LANGUAGE_CHANGED,
+                    crate::audit::Outcome::Success,
+                )
+                .actor(Some(actor))
+                .request(&request)
+                .target("user", user_id.clone())
+                .detail("language", language.clone()),
+            )?;
+            Ok::<_, LogoutError>(())
+        })
+        .await?;
+    let mut caller = caller;
+    caller.user.language = change.language;
+    me(State(state), caller).await
 }
 
 async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
@@ -328,6 +378,7 @@ async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, A
         org: org.map(|o| o.code).unwrap_or_default(),
         org_id: caller.user.org_id.clone(),
         display_name: caller.user.display_name.clone(),
+        language: caller.user.language.clone(),
     }))
 }
 

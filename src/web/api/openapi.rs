@@ -163,7 +163,10 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                 "requestBody": body(json!({"type": "object", "required": ["token", "password", "totp"], "properties": {"token": {"type": "string"}, "password": {"type": "string"}, "totp": {"type": "string"}}}),
                     json!({"token": "from the enrolment link", "password": "nắng vàng trên mái ngói rêu", "totp": "123456"})),
                 "responses": responses(&[("204", json!({"description": "Enrolled; sign in now."}))])}},
-            "/me": {"get": {"summary": "Who is calling", "security": bearer, "responses": responses(&[("200", ok("The caller.", reference("Me")))])}},
+            "/me": {"get": {"summary": "Who is calling", "security": bearer, "responses": responses(&[("200", ok("The caller.", reference("Me")))])},
+                "patch": {"summary": "Change your own language (of the interface and of the messages sent to you)", "security": bearer,
+                    "requestBody": body(json!({"type": "object", "required": ["language"], "additionalProperties": false, "properties": {"language": {"enum": ["vi", "en"]}}}), json!({"language": "en"})),
+                    "responses": responses(&[("200", ok("The caller.", reference("Me")))])}},
             "/organisations/{code}": {"get": {"summary": "An organisation in the caller's reach", "security": bearer, "parameters": code_param,
                 "responses": responses(&[("200", ok("The organisation.", reference("Organisation")))])}},
             "/organisations/{code}/users": {
@@ -234,7 +237,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                 "Token": {"type": "object", "required": ["access_token", "token_type", "expires_in"], "properties": {
                     "access_token": {"type": "string"}, "token_type": {"const": "Bearer"}, "expires_in": {"type": "integer"}}},
                 "Session": {"type": "object", "properties": {"csrf_token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}, "idle_timeout_secs": {"type": "integer"}}},
-                "Me": {"type": "object", "properties": {"user_id": {"type": "string"}, "role": reference("Role"), "org": {"type": "string"}, "org_id": {"type": "string"}, "display_name": {"type": "string"}}},
+                "Me": {"type": "object", "properties": {"user_id": {"type": "string"}, "role": reference("Role"), "org": {"type": "string"}, "org_id": {"type": "string"}, "display_name": {"type": "string"}, "language": {"enum": ["vi", "en"]}}},
                 "Role": {"type": "string", "enum": ["reporter", "focal_point", "agency_officer", "district_officer", "monitor", "admin", "auditor"]},
                 "Status": {"type": "string", "enum": crate::cases::lifecycle::STATUSES},
                 "Organisation": {"type": "object", "properties": {"id": {"type": "string"}, "code": {"type": "string"}, "kind": {"type": "string", "enum": ["area", "school", "agency"]},
