@@ -104,7 +104,7 @@ fn is_state_changing(method: &Method) -> bool {
 }
 
 /// Origin and Fetch Metadata: a state change must come from our own pages.
-fn same_origin(headers: &HeaderMap, public_url: &url::Url) -> bool {
+pub fn same_origin(headers: &HeaderMap, public_url: &url::Url) -> bool {
     if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
         && !matches!(site, "same-origin" | "none")
     {
@@ -164,6 +164,19 @@ impl FromRequestParts<AppState> for Caller {
                 return Err(csrf_refused());
             }
         }
+        Self::from_session(&token, request, state).await
+    }
+}
+
+impl Caller {
+    /// The caller of a browser session, without the CSRF check (the web
+    /// pages check the token in the form instead: `web::pages::CsrfForm`).
+    pub async fn from_session(
+        token: &str,
+        request: RequestContext,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        let token = token.to_owned();
         let authn = state.authn.clone();
         let now = state.clock.now_naive();
         let found = state

@@ -136,6 +136,21 @@ pub fn inbox(
         .load(conn)
 }
 
+/// A school's referrals the agencies answered, the newest change first.
+pub fn answered_of_school(
+    conn: &mut DbConnection,
+    school_id: &str,
+    limit: i64,
+) -> QueryResult<Vec<ReferralRow>> {
+    referrals::table
+        .filter(referrals::school_id.eq(school_id))
+        .filter(referrals::status.ne("sent"))
+        .order((referrals::updated_at.desc(), referrals::id.asc()))
+        .limit(limit)
+        .select(ReferralRow::as_select())
+        .load(conn)
+}
+
 pub fn open_count_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<i64> {
     referrals::table
         .filter(referrals::case_id.eq(case_id))

@@ -7,14 +7,15 @@
 
 pub mod api;
 pub mod health;
+pub mod i18n;
 pub mod metrics;
 pub mod middleware;
+pub mod pages;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::response::{Html, IntoResponse};
 use axum::routing::get;
 
 use crate::audit::Auditor;
@@ -65,11 +66,11 @@ impl AppState {
 pub fn router(state: AppState, extra: Option<Router>) -> Router {
     let api = api::routes().fallback(|| async { ApiError::not_found() });
     let mut app = Router::new()
-        .route("/", get(home))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::scrape))
         .nest("/api/v1", api)
+        .merge(pages::routes())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .with_state(state.clone());
@@ -78,18 +79,4 @@ pub fn router(state: AppState, extra: Option<Router>) -> Router {
     }
     // Limits are set per route by `middleware::limit_body`.
     middleware::apply(app, &state).layer(DefaultBodyLimit::disable())
-}
-
-/// Placeholder home page until the web interface lands: says the service
-/// runs, in Vietnamese first.
-async fn home() -> impl IntoResponse {
-    Html(concat!(
-        "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">",
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
-        "<title>caseguard</title></head><body>",
-        "<h1>caseguard</h1>",
-        "<p>Dịch vụ đang hoạt động. Giao diện web sẽ có trong bản phát hành sau.</p>",
-        "<p lang=\"en\">The service is running. The web interface arrives in a later release.</p>",
-        "</body></html>"
-    ))
 }

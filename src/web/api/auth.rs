@@ -75,7 +75,7 @@ impl LoginBody {
 
 /// Ends sessions or tokens: `change` and the audit entry for the caller in
 /// one transaction.
-async fn sign_out<F>(
+pub(crate) async fn sign_out<F>(
     state: &AppState,
     caller: Caller,
     what: &'static str,

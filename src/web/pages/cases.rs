@@ -1,0 +1,1074 @@
+//! The school's pages: the dashboard, intake, the case workspace (with the
+//! protocol's suggestions and referrals), and the escalations page.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+
+use super::{CsrfForm, Frame, PageUser, not_found, render, render_with};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::cases::input::{RawCase, RawIncident, RawPupil};
+use crate::cases::{self, CaseError, CaseInput, FieldError};
+use crate::crypto::envelope::SecretText;
+use crate::db::cases::CaseFilter;
+use crate::db::referrals as referral_table;
+use crate::db::{DbError, organisations};
+use crate::domain::org::AgencyType;
+use crate::domain::user::Role;
+use crate::web::AppState;
+use crate::web::i18n::Tr;
+
+/// A code and its label, for selects and radios.
+pub struct Choice {
+    pub code: String,
+    pub label: String,
+}
+
+pub fn choices(t: &Tr<'_>, state: &AppState, category: &str) -> Vec<Choice> {
+    state
+        .taxonomy
+        .terms(category)
+        .iter()
+        .map(|term| Choice {
+            code: term.code.clone(),
+            label: t.code(category, &term.code),
+        })
+        .collect()
+}
+
+/// Runs blocking work with a pooled connection.
+async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, DbError>
+where
+    F: FnOnce(&mut crate::db::PooledConnection, &AppState) -> Result<T, DbError> + Send + 'static,
+    T: Send + 'static,
+{
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get()?;
+        work(&mut conn, &state)
+    })
+    .await
+    .map_err(|e| DbError::Task(e.to_string()))?
+}
+
+fn server_error(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "a page failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        axum::response::Html(
+            "<!doctype html><title>caseguard</title><p>Lỗi máy chủ, vui lòng thử lại. / Server error, please try again.</p>",
+        ),
+    )
+        .into_response()
+}
+
+pub struct CaseLine {
+    pub id: String,
+    pub short: String,
+    pub status: String,
+    pub risk: String,
+    pub risk_code: String,
+    pub next_deadline: Option<DeadlineLine>,
+}
+
+pub struct DeadlineLine {
+    pub label: String,
+    pub due: String,
+    pub countdown: String,
+    pub overdue: bool,
+    pub met: Option<String>,
+    pub source: String,
+}
+
+pub struct EscalationLine {
+    pub case_id: String,
+    pub short: String,
+    pub reason: String,
+    pub level: i32,
+    pub raised: String,
+    pub resolved: Option<String>,
+}
+
+pub struct ReplyLine {
+    pub case_id: String,
+    pub short: String,
+    pub agency: String,
+    pub status: String,
+    pub when: String,
+}
+
+fn short(id: &str) -> String {
+    id.chars()
+        .rev()
+        .take(6)
+        .collect::<String>()
+        .chars()
+        .rev()
+        .collect()
+}
+
+fn deadline_line(
+    t: &Tr<'_>,
+    d: &referral_table::DeadlineRow,
+    now: chrono::NaiveDateTime,
+) -> DeadlineLine {
+    let label = match d.kind.as_str() {
+        "send" | "acknowledge" => t.t1(
+            &format!("deadline-{}", d.kind),
+            "agency",
+            t.t(&format!(
+                "agency-{}",
+                if d.kind == "send" {
+                    d.subject.as_str()
+                } else {
+                    "any"
+                }
+            )),
+        ),
+        kind => t.t(&format!("deadline-{kind}")),
+    };
+    DeadlineLine {
+        label,
+        due: t.datetime(d.due_at),
+        countdown: t.until(d.due_at, now),
+        overdue: d.met_at.is_none() && d.due_at < now,
+        met: d.met_at.map(|m| t.datetime(m)),
+        source: d.source.clone(),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/dashboard.html")]
+pub struct DashboardPage<'a> {
+    pub frame: Frame<'a>,
+    pub can_list: bool,
+    pub cases: Vec<CaseLine>,
+    pub escalations: Vec<EscalationLine>,
+    pub replies: Vec<ReplyLine>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/welcome.html")]
+pub struct WelcomePage<'a> {
+    pub frame: Frame<'a>,
+}
+
+/// `/`: each role's starting page.
+pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
+    match user.caller.role {
+        Role::AgencyOfficer => return Redirect::to("/referrals").into_response(),
+        Role::DistrictOfficer => return Redirect::to("/escalations").into_response(),
+        Role::FocalPoint | Role::Reporter => {}
+        _ => {
+            return render(&WelcomePage {
+                frame: Frame::for_user(&user, &state, "/"),
+            });
+        }
+    }
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let loaded = blocking(&state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let school = caller.user.org_id.clone();
+        let now = state.clock.now_naive();
+        let can_list = state
+            .authz
+            .check(
+                conn,
+                &caller.actor(),
+                &caller.request,
+                Action::CaseList,
+                &school,
+            )
+            .is_ok();
+        if !can_list {
+            return Ok((false, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)?;
+        let mut cases = Vec::new();
+        for row in rows.iter().filter(|r| r.status != "closed") {
+            let next = referral_table::deadlines_of(conn, &row.id)?
+                .into_iter()
+                .find(|d| d.met_at.is_none())
+                .map(|d| deadline_line(&t, &d, now));
+            cases.push(CaseLine {
+                id: row.id.clone(),
+                short: short(&row.id),
+                status: t.t(&format!("status-{}", row.status)),
+                risk: t.code("risk_level", &row.risk_level),
+                risk_code: row.risk_level.clone(),
+                next_deadline: next,
+            });
+        }
+        // The most pressing first.
+        cases.sort_by_key(|c| c.next_deadline.as_ref().map(|d| !d.overdue));
+        let school_ids = vec![school.clone()];
+        let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)?
+            .into_iter()
+            .map(|e| EscalationLine {
+                short: short(&e.case_id),
+                case_id: e.case_id,
+                reason: t.t(&format!("reason-{}", e.reason)),
+                level: e.level,
+                raised: t.datetime(e.raised_at),
+                resolved: e.resolved_at.map(|r| t.datetime(r)),
+            })
+            .collect();
+        let replies = referral_table::answered_of_school(conn, &school, 10)?
+            .into_iter()
+            .map(|r| ReplyLine {
+                short: short(&r.case_id),
+                case_id: r.case_id,
+                agency: t.t(&format!("agency-{}", r.agency_type)),
+                status: t.t(&format!("rstatus-{}", r.status)),
+                when: t.datetime(r.updated_at),
+            })
+            .collect();
+        Ok((true, cases, escalations, replies))
+    })
+    .await;
+    match loaded {
+        Ok((can_list, cases, escalations, replies)) => render(&DashboardPage {
+            frame: Frame::for_user(&user, &state, "/"),
+            can_list,
+            cases,
+            escalations,
+            replies,
+        }),
+        Err(error) => server_error(error),
+    }
+}
+
+/// The intake form's values and problems.
+#[derive(Default)]
+pub struct IntakeValues {
+    pub fields: std::collections::HashMap<String, String>,
+    pub contexts: Vec<String>,
+    pub disability: bool,
+}
+
+impl IntakeValues {
+    pub fn get(&self, name: &str) -> &str {
+        self.fields.get(name).map_or("", String::as_str)
+    }
+
+    pub fn is(&self, name: &str, code: &str) -> bool {
+        self.get(name) == code
+    }
+
+    pub fn has_context(&self, code: &str) -> bool {
+        self.contexts.iter().any(|c| c == code)
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/intake.html")]
+pub struct IntakePage<'a> {
+    pub frame: Frame<'a>,
+    pub values: IntakeValues,
+    /// Field name → the localized problem.
+    pub problems: Vec<(String, String)>,
+    pub incident_types: Vec<Choice>,
+    pub csa_subtypes: Vec<Choice>,
+    pub contexts: Vec<Choice>,
+    pub locations: Vec<Choice>,
+    pub relations: Vec<Choice>,
+    pub sexes: Vec<Choice>,
+    pub risks: Vec<Choice>,
+}
+
+impl IntakePage<'_> {
+    pub fn problem(&self, field: &str) -> Option<&str> {
+        self.problems
+            .iter()
+            .find(|(f, _)| f == field)
+            .map(|(_, m)| m.as_str())
+    }
+}
+
+fn intake_form<'a>(
+    frame: Frame<'a>,
+    state: &'a AppState,
+    values: IntakeValues,
+    problems: Vec<(String, String)>,
+) -> IntakePage<'a> {
+    let t = frame.t;
+    IntakePage {
+        incident_types: choices(&t, state, "incident_type"),
+        csa_subtypes: choices(&t, state, "csa_subtype"),
+        contexts: choices(&t, state, "context"),
+        locations: choices(&t, state, "location_type"),
+        relations: choices(&t, state, "perpetrator_relation"),
+        sexes: choices(&t, state, "sex"),
+        risks: choices(&t, state, "risk_level"),
+        frame,
+        values,
+        problems,
+    }
+}
+
+pub async fn intake_page(State(state): State<AppState>, user: PageUser) -> Response {
+    render(&intake_form(
+        Frame::for_user(&user, &state, "/cases/new"),
+        &state,
+        IntakeValues::default(),
+        Vec::new(),
+    ))
+}
+
+/// The fields of the intake form, in the order of the page.
+const INTAKE_FIELDS: &[&str] = &[
+    "incident.type",
+    "incident.csa_subtype",
+    "incident.date",
+    "incident.location_type",
+    "incident.perpetrator_relation",
+    "incident.narrative",
+    "pupil.name",
+    "pupil.date_of_birth",
+    "pupil.sex",
+    "pupil.class",
+    "pupil.guardian",
+    "pupil.contact",
+    "risk_level",
+];
+
+/// A problem's message in the person's language, per field.
+fn localize(t: &Tr<'_>, problem: &FieldError) -> (String, String) {
+    let field = problem
+        .field
+        .split('[')
+        .next()
+        .unwrap_or(&problem.field)
+        .to_owned();
+    let message = t.t(&format!("err-{}", field.replace('.', "-")));
+    (field, message)
+}
+
+pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfForm) -> Response {
+    let mut values = IntakeValues::default();
+    for name in INTAKE_FIELDS {
+        if let Some(value) = form.get(name) {
+            values.fields.insert((*name).to_owned(), value);
+        }
+    }
+    values.contexts = form.all("incident.contexts");
+    values.disability = form.get("pupil.disability").is_some();
+    let raw = RawCase {
+        risk_level: values.get("risk_level").to_owned(),
+        pupil: RawPupil {
+            name: values.get("pupil.name").to_owned(),
+            date_of_birth: values.get("pupil.date_of_birth").to_owned(),
+            sex: values.get("pupil.sex").to_owned(),
+            class: form.get("pupil.class"),
+            disability: values.disability,
+            guardian: form.get("pupil.guardian"),
+            contact: form.get("pupil.contact"),
+        },
+        incident: RawIncident {
+            incident_type: values.get("incident.type").to_owned(),
+            csa_subtype: form.get("incident.csa_subtype"),
+            contexts: values.contexts.clone(),
+            date: values.get("incident.date").to_owned(),
+            location_type: values.get("incident.location_type").to_owned(),
+            perpetrator_relation: values.get("incident.perpetrator_relation").to_owned(),
+            narrative: values.get("incident.narrative").to_owned(),
+        },
+    };
+    let t = user.tr(&state);
+    let school = user.caller.user.org_id.clone();
+    let input = match CaseInput::parse(&raw, &state.taxonomy, &school) {
+        Ok(input) => input,
+        Err(problems) => {
+            let problems = problems.iter().map(|p| localize(&t, p)).collect();
+            return render_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &intake_form(
+                    Frame::for_user(&user, &state, "/cases/new"),
+                    &state,
+                    values,
+                    problems,
+                ),
+            );
+        }
+    };
+    // A resubmitted form (a double click, a reload) makes one case.
+    let key = form.get("submission").filter(|k| k.len() <= 64);
+    let caller = user.caller.clone();
+    let created = blocking(&state, move |conn, state| {
+        let capability = match state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseCreate,
+            &school,
+        ) {
+            Ok(capability) => capability,
+            Err(_) => return Ok(Err(CaseError::NotFound)),
+        };
+        Ok(cases::create(
+            conn,
+            &state.case_context(),
+            &capability,
+            &input,
+            key.as_deref(),
+        ))
+    })
+    .await;
+    match created {
+        Ok(Ok(created)) => {
+            let mut to = format!("/cases/{}?done=case_created", created.case.id);
+            if !created.open_cases_for_pupil.is_empty() {
+                to.push_str("&others=");
+                to.push_str(&created.open_cases_for_pupil.join(","));
+            }
+            Redirect::to(&to).into_response()
+        }
+        Ok(Err(CaseError::Invalid(problems))) => {
+            let problems = problems.iter().map(|p| localize(&t, p)).collect();
+            render_with(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &intake_form(
+                    Frame::for_user(&user, &state, "/cases/new"),
+                    &state,
+                    values,
+                    problems,
+                ),
+            )
+        }
+        Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/cases/new")),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}
+
+pub struct FieldLine {
+    pub label: String,
+    pub value: String,
+}
+
+pub struct ChronologyLine {
+    pub when: String,
+    pub what: String,
+    pub note: Option<String>,
+}
+
+pub struct ReferralLine {
+    pub agency: String,
+    pub kind: String,
+    pub status: String,
+    pub basis: String,
+    pub acknowledge_by: String,
+}
+
+pub struct SuggestionLine {
+    pub agency_type: String,
+    pub agency: String,
+    pub kind: String,
+    pub need: String,
+    pub required: bool,
+    pub send_by: String,
+    pub overdue: bool,
+    pub state: String,
+    pub pending: bool,
+    pub fields: Vec<String>,
+    pub agencies: Vec<Choice>,
+    pub sources: Vec<String>,
+    pub statutory: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/case.html")]
+pub struct CasePage<'a> {
+    pub frame: Frame<'a>,
+    pub id: String,
+    pub short: String,
+    pub version: i32,
+    pub status: String,
+    pub risk: String,
+    pub pupil: Vec<FieldLine>,
+    pub incidents: Vec<Vec<FieldLine>>,
+    pub chronology: Vec<ChronologyLine>,
+    pub deadlines: Vec<DeadlineLine>,
+    pub referrals: Vec<ReferralLine>,
+    pub suggestions: Vec<SuggestionLine>,
+    pub escalations: Vec<EscalationLine>,
+    pub next_statuses: Vec<Choice>,
+    pub closure_reasons: Vec<Choice>,
+    pub notice: Option<String>,
+    pub problem: Option<String>,
+    pub others: Vec<String>,
+    pub may_send: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub struct CaseQuery {
+    done: Option<String>,
+    others: Option<String>,
+}
+
+pub async fn workspace(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Query(query): Query<CaseQuery>,
+) -> Response {
+    let notice = query
+        .done
+        .as_deref()
+        .filter(|d| d.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(|d| user.tr(&state).t(&format!("done-{d}")));
+    let others = query
+        .others
+        .map(|o| {
+            o.split(',')
+                .filter(|id| uuid::Uuid::parse_str(id).is_ok())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    case_page(&state, &user, &id, notice, None, others, StatusCode::OK).await
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one page's worth of data, read in one place"
+)]
+async fn case_page(
+    state: &AppState,
+    user: &PageUser,
+    id: &str,
+    notice: Option<String>,
+    problem: Option<String>,
+    others: Vec<String>,
+    status: StatusCode,
+) -> Response {
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let case_id = id.to_owned();
+    let loaded = blocking(state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseRead,
+            &case_id,
+        ) else {
+            return Ok(None);
+        };
+        let view = match cases::read(conn, &state.case_context(), &capability, &case_id) {
+            Ok(view) => view,
+            Err(CaseError::Db(e)) => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        let now = state.clock.now_naive();
+        let reveal = |s: &SecretText| s.expose().to_owned();
+        let mut pupil = vec![
+            FieldLine {
+                label: t.t("field-pupil-name"),
+                value: reveal(&view.pupil.name),
+            },
+            FieldLine {
+                label: t.t("field-pupil-date_of_birth"),
+                value: reveal(&view.pupil.date_of_birth),
+            },
+            FieldLine {
+                label: t.t("field-pupil-sex"),
+                value: t.code("sex", &view.case.survivor_sex),
+            },
+        ];
+        for (key, value) in [
+            ("field-pupil-class", &view.pupil.class),
+            ("field-pupil-guardian", &view.pupil.guardian),
+            ("field-pupil-contact", &view.pupil.contact),
+        ] {
+            if let Some(value) = value {
+                pupil.push(FieldLine {
+                    label: t.t(key),
+                    value: reveal(value),
+                });
+            }
+        }
+        let incidents = view
+            .incidents
+            .iter()
+            .map(|i| {
+                vec![
+                    FieldLine {
+                        label: t.t("field-incident-type"),
+                        value: t.code("incident_type", &i.row.incident_type),
+                    },
+                    FieldLine {
+                        label: t.t("field-incident-date"),
+                        value: reveal(&i.date),
+                    },
+                    FieldLine {
+                        label: t.t("field-incident-location_type"),
+                        value: t.code("location_type", &i.row.location_type),
+                    },
+                    FieldLine {
+                        label: t.t("field-incident-perpetrator_relation"),
+                        value: t.code("perpetrator_relation", &i.row.perpetrator_relation),
+                    },
+                    FieldLine {
+                        label: t.t("field-incident-narrative"),
+                        value: reveal(&i.narrative),
+                    },
+                ]
+            })
+            .collect();
+        let chronology = view
+            .chronology
+            .iter()
+            .rev()
+            .map(|c| ChronologyLine {
+                when: t.datetime(c.row.created_at),
+                what: chronology_label(&t, &c.row.kind, c.row.to_status.as_deref()),
+                note: c.note.as_ref().map(reveal),
+            })
+            .collect();
+        let deadlines = referral_table::deadlines_of(conn, &case_id)?
+            .iter()
+            .map(|d| deadline_line(&t, d, now))
+            .collect();
+        let referrals = referral_table::of_case(conn, &case_id)?
+            .into_iter()
+            .map(|r| ReferralLine {
+                agency: t.t(&format!("agency-{}", r.agency_type)),
+                kind: t.t(&format!("kind-{}", r.kind)),
+                status: t.t(&format!("rstatus-{}", r.status)),
+                basis: t.t(&format!("basis-{}", r.legal_basis)),
+                acknowledge_by: t.datetime(r.acknowledge_by),
+            })
+            .collect();
+        let escalations = referral_table::escalations_of_case(conn, &case_id)?
+            .into_iter()
+            .map(|e| EscalationLine {
+                short: short(&e.case_id),
+                case_id: e.case_id,
+                reason: t.t(&format!("reason-{}", e.reason)),
+                level: e.level,
+                raised: t.datetime(e.raised_at),
+                resolved: e.resolved_at.map(|r| t.datetime(r)),
+            })
+            .collect();
+        let send = state
+            .authz
+            .check_case(
+                conn,
+                &caller.actor(),
+                &caller.request,
+                Action::ReferralSend,
+                &case_id,
+            )
+            .ok()
+            .map(|(c, _)| c);
+        let suggestions = match &send {
+            Some(capability) => suggestion_lines(conn, state, &t, capability, &case_id, now)?,
+            None => Vec::new(),
+        };
+        let next_statuses = cases::lifecycle::next_statuses(&view.case.status)
+            .iter()
+            .map(|s| Choice {
+                code: (*s).to_owned(),
+                label: t.t(&format!("status-{s}")),
+            })
+            .collect();
+        Ok(Some(CasePageData {
+            id: case_id.clone(),
+            version: view.case.version,
+            status: t.t(&format!("status-{}", view.case.status)),
+            risk: t.code("risk_level", &view.case.risk_level),
+            pupil,
+            incidents,
+            chronology,
+            deadlines,
+            referrals,
+            suggestions,
+            escalations,
+            next_statuses,
+            may_send: send.is_some(),
+        }))
+    })
+    .await;
+    let data = match loaded {
+        Ok(Some(data)) => data,
+        Ok(None) => return not_found(Frame::for_user(user, state, "/")),
+        Err(error) => return server_error(error),
+    };
+    let frame = Frame::for_user(user, state, &format!("/cases/{id}"));
+    let t = frame.t;
+    render_with(
+        status,
+        &CasePage {
+            closure_reasons: choices(&t, state, "closure_reason"),
+            frame,
+            short: short(&data.id),
+            id: data.id,
+            version: data.version,
+            status: data.status,
+            risk: data.risk,
+            pupil: data.pupil,
+            incidents: data.incidents,
+            chronology: data.chronology,
+            deadlines: data.deadlines,
+            referrals: data.referrals,
+            suggestions: data.suggestions,
+            escalations: data.escalations,
+            next_statuses: data.next_statuses,
+            notice,
+            problem,
+            others,
+            may_send: data.may_send,
+        },
+    )
+}
+
+struct CasePageData {
+    id: String,
+    version: i32,
+    status: String,
+    risk: String,
+    pupil: Vec<FieldLine>,
+    incidents: Vec<Vec<FieldLine>>,
+    chronology: Vec<ChronologyLine>,
+    deadlines: Vec<DeadlineLine>,
+    referrals: Vec<ReferralLine>,
+    suggestions: Vec<SuggestionLine>,
+    escalations: Vec<EscalationLine>,
+    next_statuses: Vec<Choice>,
+    may_send: bool,
+}
+
+fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
+    let mut parts = kind.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("created"), ..) => t.t("chrono-created"),
+        (Some("transition"), ..) => t.t1(
+            "chrono-transition",
+            "status",
+            t.t(&format!("status-{}", to.unwrap_or_default())),
+        ),
+        (Some("closed"), Some(reason), _) => {
+            t.t1("chrono-closed", "reason", t.code("closure_reason", reason))
+        }
+        (Some("note"), ..) => t.t("chrono-note"),
+        (Some("referral_sent"), Some(agency), _) => t.t1(
+            "chrono-referral-sent",
+            "agency",
+            t.t(&format!("agency-{agency}")),
+        ),
+        (Some("referral_skipped"), Some(agency), _) => t.t1(
+            "chrono-referral-skipped",
+            "agency",
+            t.t(&format!("agency-{agency}")),
+        ),
+        (Some("referral"), Some(agency), Some(status)) => format!(
+            "{}: {}",
+            t.t(&format!("agency-{agency}")),
+            t.t(&format!("rstatus-{status}"))
+        ),
+        (Some("referral_note"), Some(agency), _) => t.t1(
+            "chrono-service-note",
+            "agency",
+            t.t(&format!("agency-{agency}")),
+        ),
+        (Some("escalated"), Some(reason), Some(level)) => format!(
+            "{} ({})",
+            t.t(&format!("reason-{reason}")),
+            t.t1("escalation-level", "level", level)
+        ),
+        _ => t.t("chrono-updated"),
+    }
+}
+
+fn suggestion_lines(
+    conn: &mut crate::db::PooledConnection,
+    state: &AppState,
+    t: &Tr<'_>,
+    capability: &Capability,
+    case_id: &str,
+    now: chrono::NaiveDateTime,
+) -> Result<Vec<SuggestionLine>, DbError> {
+    let list = match crate::referrals::suggestions(conn, &state.case_context(), capability, case_id)
+    {
+        Ok(list) => list,
+        Err(CaseError::Db(e)) => return Err(e),
+        Err(_) => return Ok(Vec::new()),
+    };
+    let agencies = organisations::all(conn)?;
+    Ok(list
+        .into_iter()
+        .map(|s| {
+            let agency_type = s.suggestion.agency_type.as_str().to_owned();
+            SuggestionLine {
+                agency: t.t(&format!("agency-{agency_type}")),
+                kind: t.t(&format!("kind-{}", s.suggestion.kind.as_str())),
+                need: t.t(&format!("need-{}", s.suggestion.need.as_str())),
+                required: s.suggestion.need == crate::domain::protocol::Need::Required,
+                statutory: s.suggestion.kind
+                    == crate::domain::protocol::ReferralKind::StatutoryReport,
+                send_by: t.datetime(s.send_by),
+                overdue: s.state == "pending" && s.send_by < now,
+                state: t.t(&format!("sstate-{}", s.state)),
+                pending: s.state == "pending",
+                fields: state
+                    .protocol
+                    .profile(&s.suggestion.profile)
+                    .map(|p| {
+                        p.fields
+                            .iter()
+                            .map(|f| t.t(&format!("field-{}", f.replace('.', "-"))))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                agencies: agencies
+                    .iter()
+                    .filter(|o| {
+                        o.kind == "agency" && o.agency_type.as_deref() == Some(agency_type.as_str())
+                    })
+                    .map(|o| Choice {
+                        code: o.id.clone(),
+                        label: o.name.clone(),
+                    })
+                    .collect(),
+                sources: s.sources,
+                agency_type,
+            }
+        })
+        .collect())
+}
+
+/// A workspace action's problem, as a message key.
+fn problem_key(error: &CaseError) -> &'static str {
+    match error {
+        CaseError::Invalid(problems) => match problems
+            .first()
+            .map(|p| (p.field.as_str(), p.message.as_str()))
+        {
+            Some(("consent", _)) => "problem-consent",
+            Some(("override_reason", m)) if m.contains("may not") => "problem-override-not-allowed",
+            Some(("override_reason" | "reason" | "text", _)) => "problem-reason",
+            Some(("status", _)) => "problem-open-referrals",
+            Some(("closure_reason" | "note", _)) => "problem-closure",
+            Some(("agency_id", _)) => "problem-agency",
+            _ => "problem-invalid",
+        },
+        CaseError::Stale { .. } => "problem-stale",
+        CaseError::InvalidTransition { .. } => "problem-transition",
+        _ => "problem-invalid",
+    }
+}
+
+/// Re-shows the workspace with the problem (422), or goes on.
+async fn after_action(
+    state: &AppState,
+    user: &PageUser,
+    id: &str,
+    result: Result<Result<(), CaseError>, DbError>,
+    done: &str,
+) -> Response {
+    match result {
+        Ok(Ok(())) => Redirect::to(&format!("/cases/{id}?done={done}")).into_response(),
+        Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(user, state, "/")),
+        Ok(Err(error)) => {
+            let problem = user.tr(state).t(problem_key(&error));
+            case_page(
+                state,
+                user,
+                id,
+                None,
+                Some(problem),
+                Vec::new(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Err(error) => server_error(error),
+    }
+}
+
+pub async fn send_referral(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralSend,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        let override_reason = form.get("override_reason");
+        let may_override = override_reason.is_some()
+            && state
+                .authz
+                .check_case(
+                    conn,
+                    &caller.actor(),
+                    &caller.request,
+                    Action::ReferralOverrideConsent,
+                    &case_id,
+                )
+                .is_ok();
+        let outgoing = crate::referrals::Outgoing {
+            agency_id: form.get("agency_id").unwrap_or_default(),
+            note: form.get("note").map(SecretText::new),
+            override_reason,
+        };
+        Ok(crate::referrals::send(
+            conn,
+            &state.case_context(),
+            &capability,
+            may_override,
+            &case_id,
+            &outgoing,
+        )
+        .map(drop))
+    })
+    .await;
+    after_action(&state, &user, &id, result, "referral_sent").await
+}
+
+pub async fn skip_suggestion(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralSend,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        let Some(agency_type) = form
+            .get("agency_type")
+            .and_then(|a| AgencyType::parse(&a).ok())
+        else {
+            return Ok(Err(CaseError::Invalid(vec![FieldError::new(
+                "agency_type",
+                "is missing",
+            )])));
+        };
+        Ok(crate::referrals::skip(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+            agency_type,
+            form.get("reason").as_deref(),
+        ))
+    })
+    .await;
+    after_action(&state, &user, &id, result, "suggestion_skipped").await
+}
+
+pub async fn transition(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        let change = cases::lifecycle::Transition {
+            to: form.get("to").unwrap_or_default(),
+            expected_version: form
+                .get("version")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_default(),
+            note: form.get("note").map(SecretText::new),
+            closure_reason: form.get("closure_reason"),
+        };
+        Ok(cases::lifecycle::transition(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+            &change,
+        )
+        .map(drop))
+    })
+    .await;
+    after_action(&state, &user, &id, result, "case_moved").await
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/escalations.html")]
+pub struct EscalationsPage<'a> {
+    pub frame: Frame<'a>,
+    pub escalations: Vec<EscalationLine>,
+    pub may_open_cases: bool,
+}
+
+pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Response {
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let loaded = blocking(&state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let org = caller.user.org_id.clone();
+        let Ok(capability) = state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::EscalationList,
+            &org,
+        ) else {
+            return Ok(None);
+        };
+        let rows = match crate::referrals::escalation::list(conn, &capability, &org, false) {
+            Ok(rows) => rows,
+            Err(CaseError::Db(e)) => return Err(e),
+            Err(_) => return Ok(None),
+        };
+        Ok(Some(
+            rows.into_iter()
+                .map(|e| EscalationLine {
+                    short: short(&e.case_id),
+                    case_id: e.case_id,
+                    reason: t.t(&format!("reason-{}", e.reason)),
+                    level: e.level,
+                    raised: t.datetime(e.raised_at),
+                    resolved: e.resolved_at.map(|r| t.datetime(r)),
+                })
+                .collect(),
+        ))
+    })
+    .await;
+    match loaded {
+        Ok(Some(escalations)) => render(&EscalationsPage {
+            frame: Frame::for_user(&user, &state, "/escalations"),
+            escalations,
+            may_open_cases: user.caller.role == Role::FocalPoint,
+        }),
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/escalations")),
+        Err(error) => server_error(error),
+    }
+}

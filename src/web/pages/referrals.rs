@@ -1,0 +1,459 @@
+//! The agency's pages: the inbox, one referral through its field profile
+//! with the answer forms, and the same view behind a partner's link.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Redirect, Response};
+use serde_json::Value;
+
+use super::cases::{Choice, FieldLine};
+use super::{CsrfForm, Frame, PageUser, PublicForm, not_found, render, render_with, request_lang};
+use crate::authn::caller::request_context;
+use crate::authz::Action;
+use crate::cases::CaseError;
+use crate::db::referrals::{self as table, OPEN_STATUSES};
+use crate::referrals::{self, links, view};
+use crate::web::AppState;
+use crate::web::i18n::Tr;
+
+pub struct InboxLine {
+    pub id: String,
+    pub reference: String,
+    pub kind: String,
+    pub status: String,
+    pub acknowledge_by: String,
+    pub countdown: String,
+    pub overdue: bool,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/inbox.html")]
+pub struct InboxPage<'a> {
+    pub frame: Frame<'a>,
+    pub lines: Vec<InboxLine>,
+}
+
+pub async fn inbox(State(state): State<AppState>, user: PageUser) -> Response {
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let state2 = state.clone();
+    let loaded = tokio::task::spawn_blocking(
+        move || -> Result<Option<Vec<InboxLine>>, crate::db::DbError> {
+            let mut conn = state2.db.get()?;
+            let t = Tr::new(lang, &state2.taxonomy);
+            let org = caller.user.org_id.clone();
+            if state2
+                .authz
+                .check(
+                    &mut conn,
+                    &caller.actor(),
+                    &caller.request,
+                    Action::ReferralList,
+                    &org,
+                )
+                .is_err()
+            {
+                return Ok(None);
+            }
+            let now = state2.clock.now_naive();
+            Ok(Some(
+                table::inbox(&mut conn, &org, OPEN_STATUSES, 500)?
+                    .into_iter()
+                    .map(|r| InboxLine {
+                        reference: r
+                            .id
+                            .chars()
+                            .rev()
+                            .take(8)
+                            .collect::<String>()
+                            .chars()
+                            .rev()
+                            .collect(),
+                        kind: t.t(&format!("kind-{}", r.kind)),
+                        status: t.t(&format!("rstatus-{}", r.status)),
+                        acknowledge_by: t.datetime(r.acknowledge_by),
+                        countdown: t.until(r.acknowledge_by, now),
+                        overdue: r.status == "sent" && r.acknowledge_by < now,
+                        id: r.id,
+                    })
+                    .collect(),
+            ))
+        },
+    )
+    .await;
+    match loaded {
+        Ok(Ok(Some(lines))) => render(&InboxPage {
+            frame: Frame::for_user(&user, &state, "/referrals"),
+            lines,
+        }),
+        Ok(Ok(None)) => not_found(Frame::for_user(&user, &state, "/referrals")),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    }
+}
+
+/// The profile-trimmed view, as lines for a page.
+pub struct ReferralView {
+    pub id: String,
+    pub version: i64,
+    pub status_code: String,
+    pub status: String,
+    pub kind: String,
+    pub basis: String,
+    pub acknowledge_by: String,
+    pub note: Option<String>,
+    pub pupil: Vec<FieldLine>,
+    pub incidents: Vec<Vec<FieldLine>>,
+    pub perpetrators: Vec<Vec<FieldLine>>,
+    pub other: Vec<FieldLine>,
+    pub fields: Vec<String>,
+}
+
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+/// Lines of a JSON object's fields, labelled and with codes translated.
+fn lines(t: &Tr<'_>, prefix: &str, object: &Value) -> Vec<FieldLine> {
+    let Some(map) = object.as_object() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(key, value)| {
+            let shown = match (prefix, key.as_str()) {
+                ("pupil", "sex") => value.as_str().map(|c| t.code("sex", c)),
+                ("pupil", "age_band") => value.as_str().map(|c| t.code("age_band", c)),
+                ("pupil", "disability") => {
+                    value.as_bool().map(|b| t.t(if b { "yes" } else { "no" }))
+                }
+                ("incident", "incident_type") => value.as_str().map(|c| t.code("incident_type", c)),
+                ("incident", "csa_subtype") => value.as_str().map(|c| t.code("csa_subtype", c)),
+                ("incident", "location_type") => value.as_str().map(|c| t.code("location_type", c)),
+                ("incident", "contexts") => value.as_array().map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(|c| t.code("context", c))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }),
+                ("perpetrator", "relation") => {
+                    value.as_str().map(|c| t.code("perpetrator_relation", c))
+                }
+                _ => text(value),
+            }?;
+            let field = match (prefix, key.as_str()) {
+                ("incident", "incident_type") => "incident-type".to_owned(),
+                _ => format!("{prefix}-{key}"),
+            };
+            Some(FieldLine {
+                label: t.t(&format!("field-{field}")),
+                value: shown,
+            })
+        })
+        .collect()
+}
+
+fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
+    let s = |key: &str| {
+        v.get(key)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let at = |key: &str| {
+        chrono::DateTime::parse_from_rfc3339(&s(key))
+            .map(|d| t.datetime(d.naive_utc()))
+            .unwrap_or_default()
+    };
+    let mut other = Vec::new();
+    if let Some(name) = v.pointer("/school/name").and_then(Value::as_str) {
+        other.push(FieldLine {
+            label: t.t("field-school-name"),
+            value: name.to_owned(),
+        });
+    }
+    if let Some(risk) = v.get("risk_level").and_then(Value::as_str) {
+        other.push(FieldLine {
+            label: t.t("field-case-risk_level"),
+            value: t.code("risk_level", risk),
+        });
+    }
+    ReferralView {
+        id: s("id"),
+        version: v.get("version").and_then(Value::as_i64).unwrap_or_default(),
+        status: t.t(&format!("rstatus-{}", s("status"))),
+        status_code: s("status"),
+        kind: t.t(&format!("kind-{}", s("kind"))),
+        basis: t.t(&format!("basis-{}", s("legal_basis"))),
+        acknowledge_by: at("acknowledge_by"),
+        note: v.get("note").and_then(text),
+        pupil: lines(t, "pupil", v.get("pupil").unwrap_or(&Value::Null)),
+        incidents: v
+            .get("incidents")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|i| lines(t, "incident", i)).collect())
+            .unwrap_or_default(),
+        perpetrators: v
+            .get("perpetrators")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().map(|p| lines(t, "perpetrator", p)).collect())
+            .unwrap_or_default(),
+        other,
+        fields: v
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(|f| t.t(&format!("field-{}", f.replace('.', "-"))))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/referral.html")]
+pub struct ReferralPage<'a> {
+    pub frame: Frame<'a>,
+    pub referral: ReferralView,
+    pub answers: Vec<Choice>,
+    pub problem: Option<String>,
+    pub notice: Option<String>,
+    /// Reached through a partner link (no answer forms).
+    pub partner: bool,
+}
+
+async fn show(
+    state: &AppState,
+    user: &PageUser,
+    id: &str,
+    problem: Option<String>,
+    notice: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let caller = user.caller.clone();
+    let referral_id = id.to_owned();
+    let state2 = state.clone();
+    let loaded =
+        tokio::task::spawn_blocking(move || -> Result<Option<Value>, crate::db::DbError> {
+            let mut conn = state2.db.get()?;
+            let Ok((capability, _)) = state2.authz.check_referral(
+                &mut conn,
+                &caller.actor(),
+                &caller.request,
+                Action::ReferralRead,
+                &referral_id,
+            ) else {
+                return Ok(None);
+            };
+            match view::read(&mut conn, &state2.case_context(), &capability, &referral_id) {
+                Ok(v) => Ok(Some(v)),
+                Err(CaseError::Db(e)) => Err(e),
+                Err(_) => Ok(None),
+            }
+        })
+        .await;
+    let frame = Frame::for_user(user, state, &format!("/referrals/{id}"));
+    let t = frame.t;
+    match loaded {
+        Ok(Ok(Some(v))) => {
+            let referral = referral_view(&t, &v);
+            let answers = referrals::next_statuses(&referral.status_code)
+                .iter()
+                .map(|s| Choice {
+                    code: (*s).to_owned(),
+                    label: t.t(&format!("answer-{s}")),
+                })
+                .collect();
+            render_with(
+                status,
+                &ReferralPage {
+                    frame,
+                    referral,
+                    answers,
+                    problem,
+                    notice,
+                    partner: false,
+                },
+            )
+        }
+        Ok(Ok(None)) => not_found(frame),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    }
+}
+
+pub async fn referral_page(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    parts: Parts,
+) -> Response {
+    let notice = parts
+        .uri
+        .query()
+        .and_then(|q| q.strip_prefix("done="))
+        .filter(|d| d.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+        .map(|d| user.tr(&state).t(&format!("done-{d}")));
+    show(&state, &user, &id, None, notice, StatusCode::OK).await
+}
+
+pub async fn answer(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let caller = user.caller.clone();
+    let referral_id = id.clone();
+    let state2 = state.clone();
+    let result = tokio::task::spawn_blocking(
+        move || -> Result<Result<(), CaseError>, crate::db::DbError> {
+            let mut conn = state2.db.get()?;
+            let Ok((capability, _)) = state2.authz.check_referral(
+                &mut conn,
+                &caller.actor(),
+                &caller.request,
+                Action::ReferralRespond,
+                &referral_id,
+            ) else {
+                return Ok(Err(CaseError::NotFound));
+            };
+            let to = form.get("to").unwrap_or_default();
+            if to == "note" {
+                return Ok(referrals::service_note(
+                    &mut conn,
+                    &state2.case_context(),
+                    &capability,
+                    &referral_id,
+                    &form.get("text").unwrap_or_default(),
+                ));
+            }
+            Ok(referrals::answer(
+                &mut conn,
+                &state2.case_context(),
+                &capability,
+                &referral_id,
+                &referrals::Answer {
+                    to,
+                    expected_version: form
+                        .get("version")
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or_default(),
+                    text: form.get("text"),
+                },
+            )
+            .map(drop))
+        },
+    )
+    .await;
+    match result {
+        Ok(Ok(Ok(()))) => {
+            Redirect::to(&format!("/referrals/{id}?done=answer_saved")).into_response()
+        }
+        Ok(Ok(Err(CaseError::NotFound))) => not_found(Frame::for_user(&user, &state, "/referrals")),
+        Ok(Ok(Err(error))) => {
+            let key = match &error {
+                CaseError::Invalid(_) => "problem-reason",
+                CaseError::Stale { .. } => "problem-stale",
+                CaseError::InvalidTransition { .. } => "problem-transition",
+                _ => "problem-invalid",
+            };
+            let problem = user.tr(&state).t(key);
+            show(
+                &state,
+                &user,
+                &id,
+                Some(problem),
+                None,
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/partner.html")]
+pub struct PartnerPage<'a> {
+    pub frame: Frame<'a>,
+    pub token: String,
+    pub problem: Option<String>,
+}
+
+/// A partner's link: asks for the code (opening it needs both).
+pub async fn partner_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    parts: Parts,
+) -> Response {
+    let lang = request_lang(&parts);
+    render(&PartnerPage {
+        frame: Frame::anonymous(lang, &state, &format!("/partner/{token}")),
+        token,
+        problem: None,
+    })
+}
+
+pub async fn partner_open(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    parts: Parts,
+    form: PublicForm,
+) -> Response {
+    let lang = request_lang(&parts);
+    let code = form.get("code").unwrap_or_default();
+    let request = request_context(&parts);
+    let state2 = state.clone();
+    let token2 = token.clone();
+    let opened = tokio::task::spawn_blocking(
+        move || -> Result<Result<Value, links::Refusal>, CaseError> {
+            let mut conn = state2.db.get()?;
+            if token2.len() > 200 || code.len() > 32 {
+                return Ok(Err(links::Refusal::NotValid));
+            }
+            links::open(&mut conn, &state2.case_context(), &request, &token2, &code)
+        },
+    )
+    .await;
+    let frame = Frame::anonymous(lang, &state, &format!("/partner/{token}"));
+    let t = frame.t;
+    match opened {
+        Ok(Ok(Ok(v))) => {
+            let referral = referral_view(&t, &v);
+            render(&ReferralPage {
+                frame,
+                referral,
+                answers: Vec::new(),
+                problem: None,
+                notice: Some(t.t("partner-acknowledged")),
+                partner: true,
+            })
+        }
+        Ok(Ok(Err(refusal))) => {
+            let key = match refusal {
+                links::Refusal::WrongCode => "partner-wrong-code",
+                links::Refusal::NotValid => "partner-not-valid",
+            };
+            let status = match refusal {
+                links::Refusal::WrongCode => StatusCode::UNPROCESSABLE_ENTITY,
+                links::Refusal::NotValid => StatusCode::NOT_FOUND,
+            };
+            render_with(
+                status,
+                &PartnerPage {
+                    problem: Some(t.t(key)),
+                    frame,
+                    token,
+                },
+            )
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    }
+}
