@@ -228,9 +228,10 @@ pub fn tables(conn: &mut DbConnection) -> Result<Vec<Table>, StoreError> {
         }
     }
     // Kahn's algorithm; among the tables ready at once, alphabetical order.
-    let mut ordered = Vec::with_capacity(tables.len());
+    let total = tables.len();
+    let mut ordered = Vec::with_capacity(total);
     let mut done: BTreeSet<String> = BTreeSet::new();
-    while done.len() < tables.len() {
+    while done.len() < total {
         let ready: Vec<String> = depends
             .iter()
             .filter(|(name, deps)| !done.contains(*name) && deps.iter().all(|d| done.contains(d)))

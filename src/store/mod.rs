@@ -316,6 +316,12 @@ pub fn backup(
     verify: &Verification<'_>,
     out: &std::path::Path,
 ) -> Result<BackupReport, StoreError> {
+    if out.exists() {
+        return Err(StoreError::Io(format!(
+            "{} exists already; choose a new name (a backup is never overwritten)",
+            out.display()
+        )));
+    }
     // Recorded first, so the archive holds the record of its own making.
     write_transaction(conn, |conn| -> Result<(), StoreError> {
         verify.auditor.append(
