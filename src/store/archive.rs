@@ -80,7 +80,9 @@ impl ArchiveWriter {
         let mut name = path.as_os_str().to_owned();
         name.push(".partial");
         let partial = PathBuf::from(name);
-        let file = open_private(&partial)
+        // A `.partial` left by an interrupted backup is never worth keeping.
+        let _ = std::fs::remove_file(&partial);
+        let file = crate::crypto::keyring::open_private(&partial)
             .map_err(|e| StoreError::Io(format!("cannot create {}: {e}", partial.display())))?;
         let out = StreamWriter::new(BufWriter::new(file), keyring).map_err(|e| {
             let _ = std::fs::remove_file(&partial);
@@ -169,26 +171,6 @@ impl RowSink for ArchiveWriter {
         .map_err(encode)?;
         self.line(&line)
     }
-}
-
-#[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(path)
 }
 
 /// What reading a whole archive found.
