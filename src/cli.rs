@@ -92,6 +92,45 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Ask a running service whether it is ready (for container health
+    /// checks, where no curl exists): exit 0 when the URL answers 200.
+    Healthcheck {
+        /// A plain http:// URL on this host.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
+    /// Write an encrypted, integrity-checked archive of the whole store
+    /// (while the service runs). It holds no key: keep the keyring too.
+    Backup {
+        /// The archive to write (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore an archive made by `caseguard backup` into the configured,
+    /// empty store (either backend), then verify the audit chain and open
+    /// every case. Needs the keyring of the time of the backup.
+    Restore {
+        /// The archive.
+        file: PathBuf,
+        /// Keep the restored data even if the audit chain or a case does
+        /// not verify (the problems are reported).
+        #[arg(long)]
+        allow_unverified: bool,
+    },
+    /// Copy every table of one store into another, empty one (e.g. from
+    /// SQLite to PostgreSQL), then verify counts, the audit chain and every
+    /// case. Stop the service first.
+    MigrateStore {
+        /// The store to copy: sqlite://PATH or postgres://…
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// The empty store to fill: sqlite://PATH or postgres://…
+        #[arg(long, value_name = "URL")]
+        to: String,
+        /// Keep the copy even if the audit chain or a case does not verify.
+        #[arg(long)]
+        allow_unverified: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -246,6 +285,11 @@ impl Store {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // Before settings: a health check must not depend on the configuration
+    // the service was started with (nor log anything).
+    if let Command::Healthcheck { url } = &cli.command {
+        return healthcheck(url);
+    }
     let mut settings = Settings::load(cli.config.as_deref()).map_err(StartupError::from)?;
     if let Some(format) = cli.log_format {
         settings.log_format = match format {
@@ -290,6 +334,17 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Ok(())
         }
         Command::User { command } => user(&runtime, &settings, &clock, command),
+        Command::Healthcheck { url } => healthcheck(&url),
+        Command::Backup { out } => backup(&runtime, &settings, &clock, &out),
+        Command::Restore {
+            file,
+            allow_unverified,
+        } => restore(&settings, &clock, &file, allow_unverified),
+        Command::MigrateStore {
+            from,
+            to,
+            allow_unverified,
+        } => migrate_store(&settings, &clock, &from, &to, allow_unverified),
         Command::Keys { command } => keys(&runtime, &settings, &clock, &command),
         Command::Retention {
             command: RetentionCommand::Run,
@@ -370,6 +425,209 @@ async fn serve(settings: Settings) -> Result<(), Failure> {
     app.run_until_stopped()
         .await
         .map_err(|e| Failure::runtime(format!("the server stopped with an error: {e}")))
+}
+
+/// One HTTP/1.0 GET with a 5-second limit; success is status 200.
+fn healthcheck(url: &str) -> Result<(), Failure> {
+    use std::net::ToSocketAddrs;
+    let parsed = url::Url::parse(url).map_err(|e| Failure::usage(format!("--url: {e}")))?;
+    if parsed.scheme() != "http" {
+        return Err(Failure::usage(
+            "--url: only http:// (the service behind its proxy)",
+        ));
+    }
+    let host = parsed.host_str().unwrap_or("127.0.0.1");
+    let port = parsed.port_or_known_default().unwrap_or(80);
+    let timeout = std::time::Duration::from_secs(5);
+    let addr = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| Failure::runtime(format!("{host}: {e}")))?
+        .next()
+        .ok_or_else(|| Failure::runtime(format!("{host}: no address")))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)
+        .map_err(|e| Failure::runtime(format!("{url}: {e}")))?;
+    let _ = stream.set_read_timeout(Some(timeout));
+    let _ = stream.set_write_timeout(Some(timeout));
+    write!(
+        stream,
+        "GET {} HTTP/1.0\r\nHost: {host}\r\n\r\n",
+        parsed.path()
+    )
+    .map_err(|e| Failure::runtime(format!("{url}: {e}")))?;
+    let mut head = [0u8; 64];
+    let n = stream
+        .read(&mut head)
+        .map_err(|e| Failure::runtime(format!("{url}: {e}")))?;
+    let status_line = String::from_utf8_lossy(head.get(..n).unwrap_or_default()).into_owned();
+    let status = status_line.split_whitespace().nth(1).unwrap_or("none");
+    if status == "200" {
+        Ok(())
+    } else {
+        Err(Failure::runtime(format!("{url}: status {status}")))
+    }
+}
+
+/// The keyring for restoring: it must exist already (a new one could open
+/// nothing in the archive, and would be confusing to leave behind).
+fn existing_keyring(settings: &Settings, clock: &dyn Clock) -> Result<Keyring, Failure> {
+    if let crate::config::KeyringSource::File(path) = &settings.keyring
+        && !path.exists()
+    {
+        return Err(Failure::usage(format!(
+            "the keyring {} does not exist: restoring needs the keyring that was in use when the data was written; copy it there (mode 0600) or set `keyring`",
+            path.display()
+        )));
+    }
+    Ok(crate::startup::load_keyring(settings, clock)?)
+}
+
+fn store_failure(error: crate::store::StoreError) -> Failure {
+    use crate::store::StoreError as E;
+    match error {
+        E::NotEmpty(_) | E::Incompatible(_) => Failure::usage(error.to_string()),
+        other => Failure::runtime(other.to_string()),
+    }
+}
+
+fn print_counts(counts: &crate::store::Counts) {
+    for (table, rows) in counts {
+        print_line(&format!("  {table:<24} {rows:>10}"));
+    }
+    print_line(&format!(
+        "  {:<24} {:>10}",
+        "(all tables)",
+        counts.values().sum::<u64>()
+    ));
+}
+
+fn backup(
+    runtime: &tokio::runtime::Runtime,
+    settings: &Settings,
+    clock: &dyn Clock,
+    out: &Path,
+) -> Result<(), Failure> {
+    // No migrations here: a backup is taken of the store as it is (before
+    // an upgrade, say).
+    let keyring = crate::startup::load_keyring(settings, clock)?;
+    let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
+    let db = runtime.block_on(crate::startup::open_database(settings))?;
+    let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
+    let verify = crate::store::Verification {
+        keyring: &keyring,
+        auditor: &auditor,
+        clock,
+        allow_unverified: false,
+    };
+    let report = crate::store::backup(&mut conn, &verify, out).map_err(store_failure)?;
+    print_line(&format!(
+        "backup of {} written to {} ({} bytes, encrypted with backup key {}), read back and checked:",
+        db.url().redacted(),
+        out.display(),
+        report.bytes,
+        report.key_id
+    ));
+    print_counts(&report.counts);
+    print_line("To restore it you need this file AND the keyring (kept apart from it).");
+    Ok(())
+}
+
+fn restore(
+    settings: &Settings,
+    clock: &dyn Clock,
+    file: &Path,
+    allow_unverified: bool,
+) -> Result<(), Failure> {
+    let keyring = existing_keyring(settings, clock)?;
+    let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
+    let target = &settings.database;
+    target
+        .prepare()
+        .map_err(|e| Failure::usage(format!("cannot create the database directory: {e}")))?;
+    let mut conn = target
+        .connect()
+        .map_err(|e| Failure::runtime(format!("database {}: {e}", target.redacted())))?;
+    let verify = crate::store::Verification {
+        keyring: &keyring,
+        auditor: &auditor,
+        clock,
+        allow_unverified,
+    };
+    let (summary, report) = crate::store::restore(file, &mut conn, &verify).map_err(|e| {
+        let failure = store_failure(e);
+        Failure {
+            code: failure.code,
+            message: format!("{}; nothing was restored", failure.message),
+        }
+    })?;
+    print_line(&format!(
+        "restored {} (made {} by caseguard {} on {}) into {}:",
+        file.display(),
+        summary.manifest.created_at,
+        summary.manifest.release,
+        summary.manifest.backend,
+        target.redacted()
+    ));
+    print_counts(&report.counts);
+    print_line(&report.check.summary());
+    Ok(())
+}
+
+fn migrate_store(
+    settings: &Settings,
+    clock: &dyn Clock,
+    from: &str,
+    to: &str,
+    allow_unverified: bool,
+) -> Result<(), Failure> {
+    use secrecy::SecretString;
+    let parse = |flag: &str, text: &str| {
+        crate::db::DatabaseUrl::parse(&SecretString::from(text.to_owned()))
+            .map_err(|problem| Failure::usage(format!("{flag}: {problem}")))
+    };
+    let (from, to) = (parse("--from", from)?, parse("--to", to)?);
+    let keyring = existing_keyring(settings, clock)?;
+    let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
+    if let crate::db::DatabaseUrl::Sqlite { path } = &from
+        && !path.exists()
+    {
+        return Err(Failure::usage(format!(
+            "--from: {} does not exist",
+            path.display()
+        )));
+    }
+    let connect = |url: &crate::db::DatabaseUrl| {
+        url.prepare()
+            .map_err(|e| Failure::usage(format!("cannot create the database directory: {e}")))?;
+        url.connect()
+            .map_err(|e| Failure::runtime(format!("database {}: {e}", url.redacted())))
+    };
+    let mut source = connect(&from)?;
+    let mut target = connect(&to)?;
+    let verify = crate::store::Verification {
+        keyring: &keyring,
+        auditor: &auditor,
+        clock,
+        allow_unverified,
+    };
+    let report = crate::store::migrate_store(&mut source, &mut target, &verify).map_err(|e| {
+        let failure = store_failure(e);
+        Failure {
+            code: failure.code,
+            message: format!("{}; nothing was copied", failure.message),
+        }
+    })?;
+    print_line(&format!(
+        "copied {} to {}; rows per table (equal in both):",
+        from.redacted(),
+        to.redacted()
+    ));
+    print_counts(&report.counts);
+    print_line(&report.check.summary());
+    print_line(&format!(
+        "Point `database_url` at {} and start the service.",
+        to.redacted()
+    ));
+    Ok(())
 }
 
 fn migrate(db: &Db) -> Result<Vec<String>, Failure> {

@@ -80,6 +80,16 @@ struct RawSettings {
     mail_from: Option<String>,
     outbox_poll_seconds: u64,
     outbox_max_attempts: u32,
+    trusted_proxies: ProxyList,
+}
+
+/// `trusted_proxies` as written: a list, or (handy in an environment
+/// variable) one string with commas.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum ProxyList {
+    List(Vec<String>),
+    Text(String),
 }
 
 /// Defaults, as a provider figment can merge the file and environment over.
@@ -103,6 +113,7 @@ fn defaults() -> Serialized<serde_json::Value> {
         "attachment_max_bytes": 10_485_760,
         "outbox_poll_seconds": 5,
         "outbox_max_attempts": 10,
+        "trusted_proxies": [],
     }))
 }
 
@@ -133,6 +144,7 @@ const KNOWN_KEYS: &[&str] = &[
     "mail_from",
     "outbox_poll_seconds",
     "outbox_max_attempts",
+    "trusted_proxies",
 ];
 
 /// Where the keyring comes from.
@@ -191,6 +203,9 @@ pub struct Settings {
     pub outbox_poll_interval: Option<Duration>,
     /// Attempts to send a notification before it is given up (`dead`).
     pub outbox_max_attempts: u32,
+    /// Reverse proxies whose `X-Forwarded-For` gives the client's address
+    /// (for the sign-in limit and the audit log); nobody else's is believed.
+    pub trusted_proxies: std::sync::Arc<crate::web::forwarded::TrustedProxies>,
 }
 
 impl Settings {
@@ -356,6 +371,12 @@ impl Settings {
             }
             None => cores.saturating_sub(1).max(1),
         };
+        let proxies = match &raw.trusted_proxies {
+            ProxyList::List(list) => list.clone(),
+            ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
+        };
+        let trusted_proxies = crate::web::forwarded::TrustedProxies::parse(&proxies)
+            .map_err(|problem| ConfigError::key("trusted_proxies", problem))?;
         Ok(Self {
             listen,
             database,
@@ -389,6 +410,7 @@ impl Settings {
             mail_from,
             outbox_poll_interval: (poll > 0).then(|| Duration::from_secs(poll)),
             outbox_max_attempts: max_attempts,
+            trusted_proxies: std::sync::Arc::new(trusted_proxies),
         })
     }
 }

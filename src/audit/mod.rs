@@ -158,6 +158,9 @@ pub mod action {
     pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
     pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
     pub const ESCALATION_RAISED: &str = "escalation.raised";
+    pub const STORE_BACKUP: &str = "store.backup";
+    pub const STORE_RESTORED: &str = "store.restored";
+    pub const STORE_MIGRATED: &str = "store.migrated";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

@@ -6,9 +6,7 @@
 //! session cookie, and every state-changing request from a browser must also
 //! carry the CSRF token and come from our own origin (ASVS 3.5).
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 
@@ -72,13 +70,10 @@ pub fn request_context(parts: &Parts) -> RequestContext {
     }
 }
 
-/// The client's address as this server sees it. (Behind a reverse proxy,
-/// the deployment issue adds the trusted-proxy rule.)
+/// The client's address: the connection's peer, or behind a trusted reverse
+/// proxy the address it forwarded (`web::forwarded`).
 pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+    crate::web::forwarded::client_addr(parts)
 }
 
 fn bearer(headers: &HeaderMap) -> Option<&str> {

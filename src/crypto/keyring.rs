@@ -8,6 +8,7 @@
 //! | `credential_sealing` | AES-256 | TOTP secrets at rest |
 //! | `field_kek` | AES-256 | wrapping each case's data key (envelope encryption) |
 //! | `blind_index` | HMAC-SHA-256 | the pupil blind index (duplicate detection) |
+//! | `backup` | AES-256 | encrypting `caseguard backup` archives (`crypto/stream.rs`) |
 //!
 //! Several keys may exist per purpose: the newest signs or seals, older
 //! ones still verify or open, so keys rotate without breaking what exists.
@@ -41,10 +42,23 @@ pub enum KeyPurpose {
     CredentialSealing,
     FieldKek,
     BlindIndex,
+    Backup,
 }
 
 impl KeyPurpose {
     pub const ALL: &'static [KeyPurpose] = &[
+        KeyPurpose::TokenSigning,
+        KeyPurpose::AuditSigning,
+        KeyPurpose::CredentialSealing,
+        KeyPurpose::FieldKek,
+        KeyPurpose::BlindIndex,
+        KeyPurpose::Backup,
+    ];
+
+    /// The purposes a running service cannot start without. A keyring handed
+    /// over in the environment from before backups existed has no `backup`
+    /// key; only `caseguard backup` and `restore` need one.
+    pub const REQUIRED: &'static [KeyPurpose] = &[
         KeyPurpose::TokenSigning,
         KeyPurpose::AuditSigning,
         KeyPurpose::CredentialSealing,
@@ -59,6 +73,7 @@ impl KeyPurpose {
             Self::CredentialSealing => "cred",
             Self::FieldKek => "kek",
             Self::BlindIndex => "bidx",
+            Self::Backup => "bak",
         }
     }
 
@@ -71,9 +86,11 @@ impl KeyPurpose {
                     .map_err(|_| KeyringError::Invalid("cannot generate an Ed25519 key".into()))?;
                 Ok(pkcs8.as_ref().to_vec())
             }
-            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex => Ok(random_bytes::<32>()
-                .map_err(|e| KeyringError::Invalid(e.to_string()))?
-                .to_vec()),
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex | Self::Backup => {
+                Ok(random_bytes::<32>()
+                    .map_err(|e| KeyringError::Invalid(e.to_string()))?
+                    .to_vec())
+            }
         }
     }
 
@@ -83,10 +100,12 @@ impl KeyPurpose {
             Self::TokenSigning | Self::AuditSigning => Ed25519KeyPair::from_pkcs8(material)
                 .map(drop)
                 .map_err(|_| "not an Ed25519 PKCS#8 key".to_owned()),
-            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex if material.len() == 32 => {
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex | Self::Backup
+                if material.len() == 32 =>
+            {
                 Ok(())
             }
-            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex => {
+            Self::CredentialSealing | Self::FieldKek | Self::BlindIndex | Self::Backup => {
                 Err("not a 256-bit key".to_owned())
             }
         }
@@ -367,7 +386,7 @@ impl KeyProvider for EnvKeyProvider {
         let file: KeyringFile = toml::from_str(&text)
             .map_err(|e| fail(format!("is not a valid keyring: {}", e.message())))?;
         let keyring = Keyring::from_file(file).map_err(fail)?;
-        let missing: Vec<String> = KeyPurpose::ALL
+        let missing: Vec<String> = KeyPurpose::REQUIRED
             .iter()
             .filter(|p| keyring.keys(**p).is_empty())
             .map(|p| format!("{p:?}"))
@@ -464,8 +483,9 @@ impl KeyringHandle {
     }
 }
 
+/// A new file only its owner can read (mode 0600); fails if it exists.
 #[cfg(unix)]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .write(true)
@@ -475,7 +495,7 @@ fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
 }
 
 #[cfg(not(unix))]
-fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
+pub(crate) fn open_private(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

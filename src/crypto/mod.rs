@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod jwt;
 pub mod keyring;
 pub mod sealed;
+pub mod stream;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

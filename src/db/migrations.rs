@@ -70,6 +70,36 @@ pub fn run_pending(conn: &mut DbConnection) -> Result<Vec<String>, MigrationErro
     Ok(applied)
 }
 
+/// Applies pending migrations, oldest first, while the next one is among
+/// `wanted` (versions as `status` reports them); returns how many ran. Brings
+/// an empty store to the schema of a backup made by an older release.
+pub fn run_while_wanted(
+    conn: &mut DbConnection,
+    wanted: &[String],
+) -> Result<usize, MigrationError> {
+    let mut ran = 0;
+    loop {
+        let Some(next) = status(conn)?.pending.into_iter().next() else {
+            return Ok(ran);
+        };
+        if !wanted.contains(&next) {
+            return Ok(ran);
+        }
+        match conn {
+            DbConnection::Sqlite(c) => c.run_next_migration(SQLITE).map(drop).map_err(wrap)?,
+            DbConnection::Postgresql(c) => {
+                c.run_next_migration(POSTGRES).map(drop).map_err(wrap)?
+            }
+        }
+        ran += 1;
+    }
+}
+
+/// Every migration version this binary carries for the connection's backend.
+pub fn known(conn: &DbConnection) -> Vec<String> {
+    known_versions(conn)
+}
+
 /// Reverts every applied migration, newest first. For tests and for an
 /// operator who must rebuild a database from scratch.
 pub fn revert_all(conn: &mut DbConnection) -> Result<Vec<String>, MigrationError> {

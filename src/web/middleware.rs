@@ -48,6 +48,10 @@ pub fn apply(router: Router, state: &AppState) -> Router {
         ))
         .layer(from_fn(json_errors))
         .layer(from_fn(security_headers))
+        .layer(from_fn_with_state(
+            state.settings.trusted_proxies.clone(),
+            super::forwarded::resolve_client,
+        ))
         .layer(from_fn_with_state(state.metrics.clone(), observe))
 }
 

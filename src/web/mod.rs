@@ -6,6 +6,7 @@
 //! never build SQL or touch crypto themselves.
 
 pub mod api;
+pub mod forwarded;
 pub mod health;
 pub mod i18n;
 pub mod metrics;

@@ -24,6 +24,7 @@ mod health;
 mod leaks;
 mod migrations;
 mod notify;
+mod operations;
 mod org_import;
 mod referrals;
 mod shutdown;

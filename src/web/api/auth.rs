@@ -6,9 +6,9 @@
 //! `POST /api/v1/auth/logout-everywhere` ends every session and token of the
 //! caller. `GET /api/v1/me` says who the caller is.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +24,7 @@ use crate::authn::{accounts, sessions, tokens};
 use crate::db::{DbError, organisations, users};
 use crate::error::ApiError;
 use crate::web::AppState;
+use crate::web::forwarded::ClientAddr;
 use crate::web::middleware::RequestId;
 
 pub fn routes() -> Router<AppState> {
@@ -138,10 +139,10 @@ fn context<'a>(
     }
 }
 
-fn request_meta(headers_id: Option<&RequestId>, addr: SocketAddr) -> RequestContext {
+fn request_meta(headers_id: Option<&RequestId>, client: IpAddr) -> RequestContext {
     RequestContext {
         request_id: headers_id.map(|r| r.0.clone()),
-        client_ip: Some(addr.ip().to_string()),
+        client_ip: Some(client.to_string()),
     }
 }
 
@@ -154,15 +155,15 @@ pub struct TokenResponse {
 
 async fn issue_token(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     request_id: Option<axum::Extension<RequestId>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<TokenResponse>, ApiError> {
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     let attempt = body.into_attempt()?;
-    let request = request_meta(request_id.as_ref().map(|e| &e.0), addr);
+    let request = request_meta(request_id.as_ref().map(|e| &e.0), client);
     let authn = state.authn.clone();
     let clock = state.clock.clone();
     let (_, (token, claims)) = login::authenticate(
@@ -190,15 +191,15 @@ pub struct SessionResponse {
 
 async fn create_session(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     request_id: Option<axum::Extension<RequestId>>,
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Response, ApiError> {
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     let attempt = body.into_attempt()?;
-    let request = request_meta(request_id.as_ref().map(|e| &e.0), addr);
+    let request = request_meta(request_id.as_ref().map(|e| &e.0), client);
     let authn = state.authn.clone();
     let now = state.clock.now_naive();
     let (_, (token, session)) = login::authenticate(
@@ -430,10 +431,10 @@ fn invalid_link() -> ApiError {
 /// in the body, never in a URL the server logs.
 async fn enrol_start(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<EnrolStartBody>,
 ) -> Result<Json<EnrolStart>, ApiError> {
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     if body.token.len() > 128 {
@@ -470,10 +471,10 @@ pub struct EnrolBody {
 
 async fn enrol_complete(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<EnrolBody>,
 ) -> Result<StatusCode, ApiError> {
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     if body.token.len() > 128 || body.totp.len() > 16 {
