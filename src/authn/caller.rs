@@ -105,8 +105,13 @@ pub fn same_origin(headers: &HeaderMap, public_url: &url::Url) -> bool {
     {
         return false;
     }
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         None => true,
+        // Our pages send `Referrer-Policy: no-referrer`, under which browsers
+        // send `Origin: null` even for our own forms; Fetch Metadata then
+        // says where the form came from.
+        Some("null") => site == Some("same-origin"),
         Some(origin) => url::Url::parse(origin).is_ok_and(|o| o.origin() == public_url.origin()),
     }
 }

@@ -17,6 +17,7 @@ mod helpers;
 mod audit;
 mod auth;
 mod authz;
+mod browser;
 mod cases;
 mod cli_users;
 mod config_errors;

@@ -800,6 +800,14 @@ fn suggestion_lines(
         Err(_) => return Ok(Vec::new()),
     };
     let agencies = organisations::all(conn)?;
+    let mut list = list;
+    // Required first, then the earliest.
+    list.sort_by_key(|s| {
+        (
+            s.suggestion.need != crate::domain::protocol::Need::Required,
+            s.send_by,
+        )
+    });
     Ok(list
         .into_iter()
         .map(|s| {

@@ -1,0 +1,367 @@
+//! The web interface in a real browser: headless Chromium from Debian,
+//! driven over WebDriver (chromedriver) with fantoccini. Screenshots of
+//! every page go to `target/screenshots/*.png` for a reviewer.
+//!
+//! Skipped when chromedriver is not installed, unless
+//! `CG_TEST_REQUIRE_BROWSER=1` (as `.ci/run` sets, after installing it).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use caseguard::domain::user::Role;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::{Backend, TestApp, TestUser};
+
+struct Driver {
+    process: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn chromedriver() -> Option<Driver> {
+    let found = Command::new("chromedriver")
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        if std::env::var("CG_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+            panic!("CG_TEST_REQUIRE_BROWSER=1 but chromedriver is not installed");
+        }
+        eprintln!("skipping the browser test: chromedriver is not installed");
+        return None;
+    }
+    let port = free_port();
+    let process = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    Some(Driver { process, port })
+}
+
+async fn browser(driver: &Driver, javascript: bool) -> Client {
+    // fantoccini's connector needs a TLS provider even for plain HTTP.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut args = vec![
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        // A phone's screen.
+        "--window-size=412,915",
+    ];
+    if !javascript {
+        args.push("--blink-settings=scriptEnabled=false");
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("goog:chromeOptions".into(), json!({"args": args}));
+    for _ in 0..50 {
+        match ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+        {
+            Ok(client) => return client,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+    panic!("chromedriver did not answer");
+}
+
+async fn shot(client: &Client, name: &str) {
+    let png = client.screenshot().await.unwrap();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn fill(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn choose(client: &Client, id: &str, value: &str) {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .select_by_value(value)
+        .await
+        .unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Clicks something that loads a new page, and waits for it.
+async fn submit(client: &Client, css: &str) {
+    let old = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} did not load a page");
+}
+
+async fn text(client: &Client) -> String {
+    client
+        .find(Locator::Css("body"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn sign_in(app: &TestApp, client: &Client, user: &TestUser) {
+    client.goto(&app.url("/login")).await.unwrap();
+    fill(client, "email", &user.email).await;
+    fill(client, "password", &user.password).await;
+    app.clock.advance(chrono::Duration::seconds(30));
+    fill(client, "totp", &app.totp(user)).await;
+    submit(client, "form[action='/login'] button[type=submit]").await;
+}
+
+async fn sign_out(client: &Client) {
+    submit(client, "form[action='/logout'] button").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
+    let Some(driver) = chromedriver() else { return };
+    let port = free_port();
+    let app = TestApp::spawn_configured(
+        Backend::Sqlite,
+        None,
+        &[
+            ("listen", json!(format!("127.0.0.1:{port}"))),
+            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
+            ("outbox_poll_seconds", json!(0)),
+        ],
+    )
+    .await
+    .unwrap()
+    .with_demo_orgs()
+    .await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let client = browser(&driver, true).await;
+
+    // Sign-in page, Vietnamese first; a wrong password keeps the e-mail.
+    client.goto(&app.url("/login")).await.unwrap();
+    shot(&client, "01-login").await;
+    assert!(text(&client).await.contains("Đăng nhập"));
+    fill(&client, "email", &focal.email).await;
+    fill(&client, "password", "not the password at all").await;
+    submit(&client, "form[action='/login'] button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đăng nhập không thành công"), "{page}");
+    let kept = client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some(focal.email.as_str()));
+    sign_in(&app, &client, &focal).await;
+    assert!(
+        text(&client).await.contains("Tổng quan của trường"),
+        "{}",
+        text(&client).await
+    );
+    shot(&client, "02-dashboard").await;
+
+    // Intake: a rejected form shows its problems and keeps the values.
+    client.goto(&app.url("/cases/new")).await.unwrap();
+    shot(&client, "03-intake").await;
+    fill(&client, "pupil.name", "Lò Thị Canary Browser").await;
+    fill(
+        &client,
+        "incident.narrative",
+        "Em kể lại sự việc xảy ra sau giờ học.",
+    )
+    .await;
+    submit(&client, "#intake-submit").await;
+    let page = text(&client).await;
+    assert!(page.contains("Biểu mẫu có chỗ cần sửa"), "{page}");
+    assert!(page.contains("Chọn loại sự việc"), "{page}");
+    let kept = client
+        .find(Locator::Id("pupil.name"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Lò Thị Canary Browser"));
+    shot(&client, "04-intake-errors").await;
+
+    choose(&client, "incident.type", "physical_assault").await;
+    client
+        .execute("document.getElementById('incident.date').value = '2026-10-31'; document.getElementById('pupil.date_of_birth').value = '2014-05-05';", vec![])
+        .await
+        .unwrap();
+    choose(&client, "incident.location_type", "school_premises").await;
+    choose(&client, "incident.perpetrator_relation", "peer_pupil").await;
+    choose(&client, "pupil.sex", "female").await;
+    click(&client, "input[name=risk_level][value=high]").await;
+    submit(&client, "#intake-submit").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã lưu trường hợp"), "{page}");
+    assert!(page.contains("Gợi ý chuyển gửi theo quy chế"), "{page}");
+    assert!(page.contains("Bảo vệ trẻ em"), "{page}");
+    shot(&client, "05-case-suggestions").await;
+    let case_url = client.current_url().await.unwrap();
+
+    // Send the statutory report to child protection.
+    submit(
+        &client,
+        "#suggestion-social_protection form[action$='/referrals'] button[type=submit]",
+    )
+    .await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Đã gửi. Cơ quan nhận được thông báo."),
+        "{page}"
+    );
+    shot(&client, "06-referral-sent").await;
+    sign_out(&client).await;
+
+    // The agency officer: inbox, the referral through its profile, answers.
+    sign_in(&app, &client, &officer).await;
+    assert!(text(&client).await.contains("Hồ sơ chuyển đến"));
+    shot(&client, "07-inbox").await;
+    submit(&client, "#inbox a").await;
+    let page = text(&client).await;
+    assert!(page.contains("Lò Thị Canary Browser"), "{page}");
+    shot(&client, "08-referral").await;
+    click(&client, "input[name=to][value=accepted]").await;
+    submit(&client, "#answer-form button[type=submit]").await;
+    assert!(text(&client).await.contains("Đã lưu phản hồi"));
+    click(&client, "input[name=to][value=completed]").await;
+    fill(
+        &client,
+        "answer-text",
+        "Đã gặp em và gia đình; phản hồi Feedback4Browser.",
+    )
+    .await;
+    submit(&client, "#answer-form button[type=submit]").await;
+    assert!(text(&client).await.contains("Hoàn thành"));
+    shot(&client, "09-referral-completed").await;
+    sign_out(&client).await;
+
+    // The school sees the feedback in the chronology.
+    sign_in(&app, &client, &focal).await;
+    assert!(text(&client).await.contains("Phản hồi của các cơ quan"));
+    client.goto(case_url.as_str()).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Feedback4Browser"), "{page}");
+    shot(&client, "10-case-feedback").await;
+    sign_out(&client).await;
+
+    // A monitor reaches no case.
+    sign_in(&app, &client, &monitor).await;
+    client.goto(case_url.as_str()).await.unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("Không tìm thấy") && !page.contains("Canary"),
+        "{page}"
+    );
+    shot(&client, "11-monitor-no-case").await;
+
+    // English, chosen on the page, stays with the person.
+    submit(&client, "form[action='/lang'] button").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Welcome") && page.contains("Tiếng Việt"),
+        "{page}"
+    );
+    sign_out(&client).await;
+
+    // Quick exit leaves for a neutral page, replacing this one in the history.
+    client.goto(&app.url("/login")).await.unwrap();
+    click(&client, "#quick-exit").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let url = client.current_url().await.unwrap();
+    assert!(!url.as_str().contains("127.0.0.1"), "{url}");
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_without_javascript() {
+    let Some(driver) = chromedriver() else { return };
+    let port = free_port();
+    let app = TestApp::spawn_configured(
+        Backend::Sqlite,
+        None,
+        &[
+            ("listen", json!(format!("127.0.0.1:{port}"))),
+            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
+            ("outbox_poll_seconds", json!(0)),
+        ],
+    )
+    .await
+    .unwrap()
+    .with_demo_orgs()
+    .await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let client = browser(&driver, false).await;
+    sign_in(&app, &client, &focal).await;
+    client.goto(&app.url("/cases/new")).await.unwrap();
+    choose(&client, "incident.type", "psychological_abuse").await;
+    // Without scripts, dates are typed as the browser's date field takes them.
+    fill(&client, "incident.date", "10312026").await;
+    fill(&client, "pupil.date_of_birth", "05052013").await;
+    choose(&client, "incident.location_type", "online").await;
+    choose(&client, "incident.perpetrator_relation", "online_contact").await;
+    fill(
+        &client,
+        "incident.narrative",
+        "Em bị nhắn tin đe doạ trên mạng.",
+    )
+    .await;
+    fill(&client, "pupil.name", "Hà Văn NoScript").await;
+    choose(&client, "pupil.sex", "male").await;
+    click(&client, "input[name=risk_level][value=medium]").await;
+    submit(&client, "#intake-submit").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã lưu trường hợp"), "{page}");
+    shot(&client, "12-no-javascript-case").await;
+    client.close().await.unwrap();
+}
