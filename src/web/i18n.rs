@@ -293,6 +293,7 @@ mod tests {
                 "suggestion_skipped",
                 "case_moved",
                 "answer_saved",
+                "consent_recorded",
             ],
         ));
         for field in crate::domain::protocol::FIELDS {

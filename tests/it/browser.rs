@@ -261,6 +261,31 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         "{page}"
     );
     shot(&client, "06-referral-sent").await;
+    // Consent to services and to sharing with the Women's Union, then a
+    // service referral goes on that basis.
+    click(&client, "#consent-form input[name=services]").await;
+    click(
+        &client,
+        "#consent-form input[name=disclosure_to][value=womens_union]",
+    )
+    .await;
+    choose(&client, "given_by", "pupil_and_guardian").await;
+    choose(&client, "legal_basis", "consent").await;
+    submit(&client, "#consent-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã lưu sự đồng ý"), "{page}");
+    submit(
+        &client,
+        "#suggestion-womens_union form[action$='/referrals'] button[type=submit]",
+    )
+    .await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Đã gửi. Cơ quan nhận được thông báo."),
+        "{page}"
+    );
+    assert!(page.contains("Có sự đồng ý"), "{page}");
+    shot(&client, "06b-consent-and-referrals").await;
     sign_out(&client).await;
 
     // The agency officer: inbox, the referral through its profile, answers.
@@ -363,5 +388,80 @@ async fn the_pages_work_without_javascript() {
     let page = text(&client).await;
     assert!(page.contains("Đã lưu trường hợp"), "{page}");
     shot(&client, "12-no-javascript-case").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_account_is_activated_in_the_browser() {
+    let Some(driver) = chromedriver() else { return };
+    let port = free_port();
+    let app = TestApp::spawn_configured(
+        Backend::Sqlite,
+        None,
+        &[
+            ("listen", json!(format!("127.0.0.1:{port}"))),
+            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
+            ("outbox_poll_seconds", json!(0)),
+        ],
+    )
+    .await
+    .unwrap()
+    .with_demo_orgs()
+    .await;
+    let admin = app.user(Role::Admin, "SX-AL").await;
+    let token = app.token(&admin).await;
+    let created: serde_json::Value = app
+        .client
+        .post(app.url("/api/v1/organisations/SX-AL-AB-TH/users"))
+        .bearer_auth(&token)
+        .json(
+            &json!({"role": "focal_point", "email": "moi.kichhoat@example.org", "name": "Cô Mới"}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = created["enrolment_url"].as_str().unwrap();
+    let path = &url[url.find("/enrol/").unwrap()..];
+    let client = browser(&driver, true).await;
+    client.goto(&app.url(path)).await.unwrap();
+    assert!(
+        client.find(Locator::Css(".qr svg")).await.is_ok(),
+        "no QR code"
+    );
+    shot(&client, "13-enrol").await;
+    // Inside a closed <details>: its text is hidden, its content is there.
+    let uri = client
+        .find(Locator::Css("details code"))
+        .await
+        .unwrap()
+        .prop("textContent")
+        .await
+        .unwrap()
+        .unwrap();
+    let totp = totp_rs::TOTP::from_url_unchecked(&uri).unwrap();
+    let password = "mùa xuân trên cao nguyên đá 2026";
+    fill(&client, "password", password).await;
+    fill(&client, "password_again", "something else entirely").await;
+    submit(&client, "form[action^='/enrol/'] button[type=submit]").await;
+    assert!(
+        text(&client)
+            .await
+            .contains("Hai mật khẩu không giống nhau")
+    );
+    fill(&client, "password", password).await;
+    fill(&client, "password_again", password).await;
+    use caseguard::clock::Clock;
+    let now = u64::try_from(app.clock.now().timestamp()).unwrap();
+    fill(&client, "totp", &totp.generate(now)).await;
+    submit(&client, "form[action^='/enrol/'] button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Tài khoản đã được kích hoạt"), "{page}");
+    shot(&client, "14-enrolled").await;
+    // The link worked once.
+    client.goto(&app.url(path)).await.unwrap();
+    assert!(text(&client).await.contains("không còn hiệu lực"));
     client.close().await.unwrap();
 }

@@ -302,7 +302,8 @@ async fn damaged_backups_are_refused_and_restore_nothing() {
         (
             "flipped",
             flipped,
-            "the backup is corrupted: chunk 0 fails its integrity check",
+            // Which chunk depends on the archive's size.
+            "fails its integrity check",
         ),
         (
             "truncated",

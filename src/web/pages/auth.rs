@@ -198,3 +198,206 @@ pub async fn change_language(
         lang,
     )
 }
+
+#[derive(askama::Template)]
+#[template(path = "pages/enrol.html")]
+pub struct EnrolPage<'a> {
+    pub frame: Frame<'a>,
+    pub token: String,
+    /// The QR code as inline SVG (made here from the account's own URI).
+    pub qr_svg: String,
+    pub totp_uri: String,
+    pub problem: Option<String>,
+    pub done: bool,
+}
+
+/// First sign-in of a new account: choose a password, add the
+/// authenticator (QR code), prove it with a code.
+pub async fn enrol_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    parts: Parts,
+) -> Response {
+    let lang = request_lang(&parts);
+    enrol_form(&state, lang, token, None, StatusCode::OK).await
+}
+
+async fn enrol_form(
+    state: &AppState,
+    lang: Lang,
+    token: String,
+    problem: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let frame = Frame::anonymous(lang, state, "/login");
+    let invalid = || {
+        let t = frame.t;
+        render_with(
+            StatusCode::NOT_FOUND,
+            &EnrolPage {
+                problem: Some(t.t("enrol-invalid")),
+                frame: Frame::anonymous(lang, state, "/login"),
+                token: String::new(),
+                qr_svg: String::new(),
+                totp_uri: String::new(),
+                done: false,
+            },
+        )
+    };
+    if token.len() > 128 {
+        return invalid();
+    }
+    let keyring = state.keyring.current();
+    let clock = state.clock.clone();
+    let lookup = token.clone();
+    let started = state
+        .db
+        .read(move |conn| {
+            Ok(crate::authn::accounts::start_enrolment(
+                conn,
+                &keyring,
+                clock.as_ref(),
+                &lookup,
+            ))
+        })
+        .await;
+    let Ok(Ok(start)) = started else {
+        return invalid();
+    };
+    let Ok(qr_svg) = crate::authn::totp::qr_svg(&start.totp_uri) else {
+        return invalid();
+    };
+    render_with(
+        status,
+        &EnrolPage {
+            frame,
+            token,
+            qr_svg,
+            totp_uri: start.totp_uri,
+            problem,
+            done: false,
+        },
+    )
+}
+
+pub async fn enrol(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    parts: Parts,
+    form: PublicForm,
+) -> Response {
+    let lang = request_lang(&parts);
+    let t = crate::web::i18n::Tr::new(lang, &state.taxonomy);
+    if !state.authn.allow_login_attempt(addr.ip()) {
+        return enrol_form(
+            &state,
+            lang,
+            token,
+            Some(t.t("login-too-many")),
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
+    }
+    let password = form.get("password").unwrap_or_default();
+    if form.get("password_again").unwrap_or_default() != password {
+        return enrol_form(
+            &state,
+            lang,
+            token,
+            Some(t.t("enrol-mismatch")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let password = match crate::domain::user::NewPassword::parse(&password, &[]) {
+        Ok(password) => password,
+        Err(_) => {
+            return enrol_form(
+                &state,
+                lang,
+                token,
+                Some(t.t("enrol-weak")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        }
+    };
+    let Ok(hash) = state.authn.hasher.hash(password.expose().to_owned()).await else {
+        return enrol_form(
+            &state,
+            lang,
+            token,
+            Some(t.t("login-busy")),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+    };
+    let code: String = form
+        .get("totp")
+        .unwrap_or_default()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .take(8)
+        .collect();
+    let (keyring, auditor, clock, db) = (
+        state.keyring.current(),
+        state.auditor.clone(),
+        state.clock.clone(),
+        state.db.clone(),
+    );
+    let link = token.clone();
+    let result = tokio::task::spawn_blocking(move || -> Result<_, crate::db::DbError> {
+        let mut conn = db.get()?;
+        Ok(crate::authn::accounts::complete_enrolment(
+            &mut conn,
+            &keyring,
+            &auditor,
+            clock.as_ref(),
+            &link,
+            hash,
+            &code,
+        ))
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok(()))) => render(&EnrolPage {
+            frame: Frame::anonymous(lang, &state, "/login"),
+            token: String::new(),
+            qr_svg: String::new(),
+            totp_uri: String::new(),
+            problem: None,
+            done: true,
+        }),
+        Ok(Ok(Err(crate::authn::accounts::EnrolmentError::BadCode))) => {
+            enrol_form(
+                &state,
+                lang,
+                token,
+                Some(t.t("enrol-bad-code")),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
+        Ok(Ok(Err(_))) => {
+            enrol_form(
+                &state,
+                lang,
+                token,
+                Some(t.t("enrol-invalid")),
+                StatusCode::NOT_FOUND,
+            )
+            .await
+        }
+        _ => {
+            enrol_form(
+                &state,
+                lang,
+                token,
+                Some(t.t("error-server")),
+                StatusCode::INTERNAL_SERVER_ERROR,
+            )
+            .await
+        }
+    }
+}

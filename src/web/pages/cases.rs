@@ -501,6 +501,10 @@ pub struct CasePage<'a> {
     pub problem: Option<String>,
     pub others: Vec<String>,
     pub may_send: bool,
+    pub consent: Vec<FieldLine>,
+    pub consent_givers: Vec<Choice>,
+    pub legal_bases: Vec<Choice>,
+    pub agency_types: Vec<Choice>,
 }
 
 #[derive(Deserialize, Default)]
@@ -677,7 +681,57 @@ async fn case_page(
                 label: t.t(&format!("status-{s}")),
             })
             .collect();
+        let yes_no = |b: bool| t.t(if b { "yes" } else { "no" });
+        let consent = view
+            .consent
+            .as_ref()
+            .map(|(row, withheld)| {
+                let mut lines = vec![
+                    FieldLine {
+                        label: t.t("consent-given-by"),
+                        value: t.code("consent_giver", &row.given_by),
+                    },
+                    FieldLine {
+                        label: t.t("consent-services"),
+                        value: yes_no(row.services),
+                    },
+                    FieldLine {
+                        label: t.t("consent-reporting"),
+                        value: yes_no(row.reporting),
+                    },
+                    FieldLine {
+                        label: t.t("consent-disclosure"),
+                        value: if row.disclosure {
+                            row.disclosure_to
+                                .split(',')
+                                .filter(|a| !a.is_empty())
+                                .map(|a| t.t(&format!("agency-{a}")))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        } else {
+                            yes_no(false)
+                        },
+                    },
+                    FieldLine {
+                        label: t.t("consent-legal-basis"),
+                        value: t.code("legal_basis", &row.legal_basis),
+                    },
+                    FieldLine {
+                        label: t.t("consent-recorded"),
+                        value: t.datetime(row.recorded_at),
+                    },
+                ];
+                if let Some(withheld) = withheld {
+                    lines.push(FieldLine {
+                        label: t.t("consent-withheld"),
+                        value: reveal(withheld),
+                    });
+                }
+                lines
+            })
+            .unwrap_or_default();
         Ok(Some(CasePageData {
+            consent,
             id: case_id.clone(),
             version: view.case.version,
             status: t.t(&format!("status-{}", view.case.status)),
@@ -705,6 +759,16 @@ async fn case_page(
         status,
         &CasePage {
             closure_reasons: choices(&t, state, "closure_reason"),
+            consent_givers: choices(&t, state, "consent_giver"),
+            legal_bases: choices(&t, state, "legal_basis"),
+            agency_types: AgencyType::ALL
+                .iter()
+                .map(|a| Choice {
+                    code: a.as_str().to_owned(),
+                    label: t.t(&format!("agency-{a}")),
+                })
+                .collect(),
+            consent: data.consent,
             frame,
             short: short(&data.id),
             id: data.id,
@@ -741,6 +805,7 @@ struct CasePageData {
     escalations: Vec<EscalationLine>,
     next_statuses: Vec<Choice>,
     may_send: bool,
+    consent: Vec<FieldLine>,
 }
 
 fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
@@ -862,6 +927,9 @@ fn problem_key(error: &CaseError) -> &'static str {
             Some(("override_reason" | "reason" | "text", _)) => "problem-reason",
             Some(("status", _)) => "problem-open-referrals",
             Some(("closure_reason" | "note", _)) => "problem-closure",
+            Some(("given_by" | "legal_basis" | "withheld" | "disclosure_to", _)) => {
+                "problem-consent-form"
+            }
             Some(("agency_id", _)) => "problem-agency",
             _ => "problem-invalid",
         },
@@ -1079,4 +1147,51 @@ pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Respo
         Ok(None) => not_found(Frame::for_user(&user, &state, "/escalations")),
         Err(error) => server_error(error),
     }
+}
+
+pub async fn record_consent(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let raw = crate::cases::consent::RawConsent {
+        given_by: form.get("given_by").unwrap_or_default(),
+        services: form.get("services").is_some(),
+        reporting: form.get("reporting").is_some(),
+        disclosure: !form.all("disclosure_to").is_empty(),
+        disclosure_to: form.all("disclosure_to"),
+        legal_basis: form.get("legal_basis").unwrap_or_default(),
+        withheld: form.get("withheld"),
+    };
+    let input = match crate::cases::consent::ConsentInput::parse(&raw, &state.taxonomy) {
+        Ok(input) => input,
+        Err(problems) => {
+            let result = Ok(Err(CaseError::Invalid(problems)));
+            return after_action(&state, &user, &id, result, "consent_recorded").await;
+        }
+    };
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseUpdate,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        Ok(crate::cases::consent::record(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+            &input,
+        )
+        .map(drop))
+    })
+    .await;
+    after_action(&state, &user, &id, result, "consent_recorded").await
 }
