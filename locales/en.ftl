@@ -263,3 +263,8 @@ consent-withheld = What must not be shared, with whom
 consent-submit = Save consent
 done-consent_recorded = Consent saved.
 problem-consent-form = The consent is not valid (e.g. the basis "consent" when nobody consented).
+
+draft-save = Save draft
+draft-saved = Draft saved (encrypted). You can come back to it.
+draft-autosaved = Draft saved automatically.
+draft-restored = Your draft from { $time } is restored.

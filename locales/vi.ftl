@@ -264,3 +264,8 @@ consent-withheld = Những gì không được chia sẻ, với ai
 consent-submit = Lưu sự đồng ý
 done-consent_recorded = Đã lưu sự đồng ý.
 problem-consent-form = Thông tin đồng ý chưa hợp lệ (ví dụ: căn cứ "đồng ý" khi không ai đồng ý).
+
+draft-save = Lưu nháp
+draft-saved = Đã lưu nháp (được mã hoá). Bạn có thể quay lại sau.
+draft-autosaved = Đã tự lưu nháp.
+draft-restored = Đã khôi phục bản nháp lưu lúc { $time }.

@@ -232,6 +232,11 @@ async fn apply_retention(state: AppState) {
         let state = state.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().map_err(|e| e.to_string())?;
+            if let Err(error) =
+                crate::cases::drafts::purge_expired(&mut conn, state.clock.now_naive())
+            {
+                tracing::warn!(%error, "expired intake drafts could not be dropped");
+            }
             crate::cases::retention::run(
                 &mut conn,
                 &state.auditor,

@@ -27,10 +27,35 @@
       timer = setTimeout(function () {
         warning.textContent = document.body.getAttribute("data-warning");
         warning.hidden = false;
+        if (window.caseguardSaveDraft) { window.caseguardSaveDraft(); }
       }, (idle - 120) * 1000);
     };
     arm();
     document.addEventListener("input", arm);
+  }
+  // Autosave the intake form (sealed on the server) every 15 s when it
+  // changed, and when the session is about to expire.
+  var intake = document.querySelector("form[data-autosave]");
+  if (intake && window.fetch && window.URLSearchParams && window.FormData) {
+    var dirty = false;
+    var state = document.getElementById("autosave-state");
+    var save = function () {
+      if (!dirty) { return; }
+      dirty = false;
+      fetch(intake.getAttribute("data-autosave"), {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "x-autosave": "1", "content-type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(intake)).toString()
+      }).then(function (response) {
+        if (response.ok && state) { state.textContent = intake.getAttribute("data-saved"); }
+        if (!response.ok) { dirty = true; }
+      }).catch(function () { dirty = true; });
+    };
+    intake.addEventListener("input", function () { dirty = true; });
+    intake.addEventListener("change", function () { dirty = true; });
+    setInterval(save, 15000);
+    window.caseguardSaveDraft = function () { dirty = true; save(); };
   }
   // One submission per form: a double tap on a slow connection makes one case.
   var forms = document.querySelectorAll("form");

@@ -158,6 +158,7 @@ pub mod action {
     pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
     pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
     pub const ESCALATION_RAISED: &str = "escalation.raised";
+    pub const DRAFT_SAVED: &str = "case.draft_saved";
     pub const STORE_BACKUP: &str = "store.backup";
     pub const STORE_RESTORED: &str = "store.restored";
     pub const STORE_MIGRATED: &str = "store.migrated";

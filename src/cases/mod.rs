@@ -12,6 +12,7 @@
 
 pub mod attachments;
 pub mod consent;
+pub mod drafts;
 pub mod input;
 pub mod keys;
 pub mod lifecycle;

@@ -335,6 +335,17 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    drafts (user_id) {
+        user_id -> Text,
+        kek_id -> Text,
+        wrapped_dek -> Binary,
+        payload_enc -> Binary,
+        saved_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> organisations (org_id));
 diesel::joinable!(attachments -> cases (case_id));
 diesel::joinable!(perpetrators -> cases (case_id));
@@ -380,6 +391,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     escalations,
     partner_links,
     outbox,
+    drafts,
 );
 
 diesel::table! {

@@ -368,7 +368,30 @@ async fn the_pages_work_without_javascript() {
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let client = browser(&driver, false).await;
     sign_in(&app, &client, &focal).await;
+    // A draft, saved without scripts, sealed, and back on the next visit.
     client.goto(&app.url("/cases/new")).await.unwrap();
+    fill(&client, "pupil.name", "Hà Văn DraftCanary").await;
+    submit(&client, "#draft-save").await;
+    assert!(text(&client).await.contains("Đã lưu nháp"));
+    {
+        let path = app.db.url.trim_start_matches("sqlite://").to_owned();
+        let mut bytes = Vec::new();
+        for suffix in ["", "-wal"] {
+            bytes.extend(std::fs::read(format!("{path}{suffix}")).unwrap_or_default());
+        }
+        assert!(!String::from_utf8_lossy(&bytes).contains("DraftCanary"));
+    }
+    client.goto(&app.url("/cases/new")).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Đã khôi phục bản nháp"), "{page}");
+    let kept = client
+        .find(Locator::Id("pupil.name"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("Hà Văn DraftCanary"));
     choose(&client, "incident.type", "psychological_abuse").await;
     // Without scripts, dates are typed as the browser's date field takes them.
     fill(&client, "incident.date", "10312026").await;
@@ -388,6 +411,9 @@ async fn the_pages_work_without_javascript() {
     let page = text(&client).await;
     assert!(page.contains("Đã lưu trường hợp"), "{page}");
     shot(&client, "12-no-javascript-case").await;
+    // Saving the case dropped the draft.
+    client.goto(&app.url("/cases/new")).await.unwrap();
+    assert!(!text(&client).await.contains("Đã khôi phục bản nháp"));
     client.close().await.unwrap();
 }
 

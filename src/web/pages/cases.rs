@@ -267,6 +267,7 @@ impl IntakeValues {
 #[template(path = "pages/intake.html")]
 pub struct IntakePage<'a> {
     pub frame: Frame<'a>,
+    pub notice: Option<String>,
     pub values: IntakeValues,
     /// Field name → the localized problem.
     pub problems: Vec<(String, String)>,
@@ -296,6 +297,7 @@ fn intake_form<'a>(
 ) -> IntakePage<'a> {
     let t = frame.t;
     IntakePage {
+        notice: None,
         incident_types: choices(&t, state, "incident_type"),
         csa_subtypes: choices(&t, state, "csa_subtype"),
         contexts: choices(&t, state, "context"),
@@ -309,13 +311,104 @@ fn intake_form<'a>(
     }
 }
 
+/// The values of a submitted (or saved) intake form.
+fn intake_values(pairs: &[(String, String)]) -> IntakeValues {
+    let get = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let mut values = IntakeValues::default();
+    for name in INTAKE_FIELDS {
+        if let Some(value) = get(name) {
+            values.fields.insert((*name).to_owned(), value);
+        }
+    }
+    values.contexts = pairs
+        .iter()
+        .filter(|(k, v)| k == "incident.contexts" && !v.trim().is_empty())
+        .map(|(_, v)| v.trim().to_owned())
+        .collect();
+    values.disability = get("pupil.disability").is_some();
+    values
+}
+
+/// The form's fields worth keeping in a draft (not the CSRF token).
+fn draft_fields(pairs: &[(String, String)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .filter(|(k, _)| {
+            INTAKE_FIELDS.contains(&k.as_str())
+                || k == "incident.contexts"
+                || k == "pupil.disability"
+        })
+        .cloned()
+        .collect()
+}
+
 pub async fn intake_page(State(state): State<AppState>, user: PageUser) -> Response {
-    render(&intake_form(
-        Frame::for_user(&user, &state, "/cases/new"),
-        &state,
-        IntakeValues::default(),
-        Vec::new(),
-    ))
+    let user_id = user.caller.user.id.clone();
+    let draft = blocking(&state, move |conn, state| {
+        crate::cases::drafts::load(
+            conn,
+            &state.keyring.current(),
+            state.clock.as_ref(),
+            &user_id,
+        )
+        .map_err(|e| DbError::Task(e.to_string()))
+    })
+    .await
+    .ok()
+    .flatten();
+    let frame = Frame::for_user(&user, &state, "/cases/new");
+    let t = frame.t;
+    let mut page = intake_form(frame, &state, IntakeValues::default(), Vec::new());
+    if let Some((fields, saved_at)) = draft {
+        page.values = intake_values(&fields);
+        page.notice = Some(t.t1("draft-restored", "time", t.datetime(saved_at)));
+    }
+    render(&page)
+}
+
+/// Saves what was typed so far, sealed (the "save draft" button, and the
+/// script's autosave, which says so with `x-autosave` and gets 204).
+pub async fn save_draft(
+    State(state): State<AppState>,
+    user: PageUser,
+    headers: axum::http::HeaderMap,
+    form: CsrfForm,
+) -> Response {
+    let fields = draft_fields(&form.pairs);
+    let (actor, request) = (user.caller.actor(), user.caller.request.clone());
+    let kept = fields.clone();
+    let saved = blocking(&state, move |conn, state| {
+        Ok(crate::cases::drafts::save(
+            conn,
+            &state.keyring.current(),
+            &state.auditor,
+            state.clock.as_ref(),
+            &actor,
+            &request,
+            &kept,
+        ))
+    })
+    .await;
+    let autosave = headers.contains_key("x-autosave");
+    match saved {
+        Ok(Ok(())) if autosave => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(())) => {
+            let frame = Frame::for_user(&user, &state, "/cases/new");
+            let t = frame.t;
+            let mut page = intake_form(frame, &state, intake_values(&fields), Vec::new());
+            page.notice = Some(t.t("draft-saved"));
+            render(&page)
+        }
+        Ok(Err(CaseError::Invalid(_))) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
 }
 
 /// The fields of the intake form, in the order of the page.
@@ -348,14 +441,7 @@ fn localize(t: &Tr<'_>, problem: &FieldError) -> (String, String) {
 }
 
 pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfForm) -> Response {
-    let mut values = IntakeValues::default();
-    for name in INTAKE_FIELDS {
-        if let Some(value) = form.get(name) {
-            values.fields.insert((*name).to_owned(), value);
-        }
-    }
-    values.contexts = form.all("incident.contexts");
-    values.disability = form.get("pupil.disability").is_some();
+    let values = intake_values(&form.pairs);
     let raw = RawCase {
         risk_level: values.get("risk_level").to_owned(),
         pupil: RawPupil {
@@ -408,13 +494,19 @@ pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfFor
             Ok(capability) => capability,
             Err(_) => return Ok(Err(CaseError::NotFound)),
         };
-        Ok(cases::create(
+        let created = cases::create(
             conn,
             &state.case_context(),
             &capability,
             &input,
             key.as_deref(),
-        ))
+        );
+        if created.is_ok()
+            && let Err(error) = crate::cases::drafts::discard(conn, &caller.user.id)
+        {
+            tracing::warn!(%error, "an intake draft could not be dropped");
+        }
+        Ok(created)
     })
     .await;
     match created {

@@ -39,6 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/static/app.css", get(stylesheet))
         .route("/static/app.js", get(script))
         .route("/cases/new", get(cases::intake_page).post(cases::intake))
+        .route("/cases/new/draft", post(cases::save_draft))
         .route("/cases/{id}", get(cases::workspace))
         .route("/cases/{id}/referrals", post(cases::send_referral))
         .route("/cases/{id}/skip", post(cases::skip_suggestion))
