@@ -17,6 +17,9 @@ use crate::crypto::sealed::Binding;
 use crate::db::schema::drafts;
 use crate::db::{DbConnection, write_transaction};
 
+/// A draft's form fields, as typed.
+pub type DraftFields = Vec<(String, String)>;
+
 /// How long a draft is kept.
 pub const DRAFT_DAYS: i64 = 7;
 /// The most a draft may hold (the intake form's fields and their limits).
@@ -99,7 +102,7 @@ pub fn load(
     keyring: &Keyring,
     clock: &dyn Clock,
     user_id: &str,
-) -> Result<Option<(Vec<(String, String)>, NaiveDateTime)>, CaseError> {
+) -> Result<Option<(DraftFields, NaiveDateTime)>, CaseError> {
     let row: Option<DraftRow> = drafts::table
         .find(user_id)
         .select(DraftRow::as_select())
