@@ -268,3 +268,18 @@ draft-save = Save draft
 draft-saved = Draft saved (encrypted). You can come back to it.
 draft-autosaved = Draft saved automatically.
 draft-restored = Your draft from { $time } is restored.
+
+nav-account = Account
+account-title = Your account
+account-recovery = Recovery codes
+account-recovery-text = Use a recovery code to sign in without your phone. Each code works once.
+account-recovery-once = Copy or print these codes and keep them somewhere safe: they are shown only once.
+account-recovery-new = Make new recovery codes (the old ones stop working)
+
+break-glass-title = Open a case in an emergency
+break-glass-text = You will be able to see this case for { $hours } hours. The opening and its reason are written to the audit log; the school sees it.
+break-glass-reason = Reason (at least 20 characters)
+break-glass-reason-short = Explain the reason in 20 to 2000 characters.
+break-glass-submit = Open the case
+break-glass-link = Emergency open
+done-break_glass = The case is open for a limited time; every view is audited.

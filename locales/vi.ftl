@@ -269,3 +269,18 @@ draft-save = Lưu nháp
 draft-saved = Đã lưu nháp (được mã hoá). Bạn có thể quay lại sau.
 draft-autosaved = Đã tự lưu nháp.
 draft-restored = Đã khôi phục bản nháp lưu lúc { $time }.
+
+nav-account = Tài khoản
+account-title = Tài khoản của bạn
+account-recovery = Mã khôi phục
+account-recovery-text = Dùng một mã khôi phục để đăng nhập khi không có điện thoại. Mỗi mã dùng được một lần.
+account-recovery-once = Hãy chép hoặc in các mã này và cất ở nơi an toàn: chúng chỉ hiện một lần.
+account-recovery-new = Tạo mã khôi phục mới (các mã cũ hết hiệu lực)
+
+break-glass-title = Mở hồ sơ khẩn cấp
+break-glass-text = Bạn sẽ xem được trường hợp này trong { $hours } giờ. Việc mở và lý do được ghi vào nhật ký kiểm toán; trường được thấy việc này.
+break-glass-reason = Lý do (ít nhất 20 ký tự)
+break-glass-reason-short = Hãy ghi rõ lý do trong 20 đến 2000 ký tự.
+break-glass-submit = Mở hồ sơ
+break-glass-link = Mở khẩn cấp
+done-break_glass = Đã mở hồ sơ trong thời gian giới hạn; mọi lần xem đều được ghi nhật ký.

@@ -294,6 +294,7 @@ mod tests {
                 "case_moved",
                 "answer_saved",
                 "consent_recorded",
+                "break_glass",
             ],
         ));
         for field in crate::domain::protocol::FIELDS {

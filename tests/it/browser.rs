@@ -181,6 +181,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
     let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
     let client = browser(&driver, true).await;
 
     // Sign-in page, Vietnamese first; a wrong password keeps the e-mail.
@@ -329,6 +330,50 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         "{page}"
     );
     shot(&client, "11-monitor-no-case").await;
+
+    // Recovery codes, shown once.
+    client.goto(&app.url("/account")).await.unwrap();
+    submit(&client, "form[action='/account/recovery-codes'] button").await;
+    let codes = client
+        .find_all(Locator::Css("#recovery-codes li"))
+        .await
+        .unwrap();
+    assert!(codes.len() >= 8, "{}", codes.len());
+    sign_out(&client).await;
+
+    // Nobody acted on the missed deadlines for two days: the district
+    // officer sees the escalation and opens the case with a reason.
+    app.clock.advance(chrono::Duration::hours(48));
+    let state = app.state.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::referrals::escalation::pass(&mut conn, &state.case_context(), 100).unwrap()
+    })
+    .await
+    .unwrap();
+    sign_in(&app, &client, &district).await;
+    let page = text(&client).await;
+    assert!(page.contains("Cảnh báo quá hạn"), "{page}");
+    shot(&client, "11b-escalations").await;
+    submit(&client, "#escalations a").await;
+    fill(&client, "reason", "ngắn").await;
+    submit(&client, "form[action$='/break-glass'] button").await;
+    assert!(text(&client).await.contains("20 đến 2000"));
+    fill(
+        &client,
+        "reason",
+        "Trường không phản hồi, cần kiểm tra an toàn của em ngay hôm nay.",
+    )
+    .await;
+    submit(&client, "form[action$='/break-glass'] button").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Lò Thị Canary Browser") && page.contains("Đã mở hồ sơ"),
+        "{page}"
+    );
+    shot(&client, "11c-break-glass").await;
+    sign_out(&client).await;
+    sign_in(&app, &client, &monitor).await;
 
     // English, chosen on the page, stays with the person.
     submit(&client, "form[action='/lang'] button").await;

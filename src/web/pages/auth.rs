@@ -401,3 +401,47 @@ pub async fn enrol(
         }
     }
 }
+
+#[derive(askama::Template)]
+#[template(path = "pages/account.html")]
+pub struct AccountPage<'a> {
+    pub frame: Frame<'a>,
+    /// Shown once, right after they were made.
+    pub codes: Vec<String>,
+}
+
+/// The person's own account: recovery codes.
+pub async fn account(State(state): State<AppState>, user: PageUser) -> Response {
+    render(&AccountPage {
+        frame: Frame::for_user(&user, &state, "/account"),
+        codes: Vec::new(),
+    })
+}
+
+/// New recovery codes (the old ones stop working), shown once.
+pub async fn recovery_codes(
+    State(state): State<AppState>,
+    user: PageUser,
+    _form: CsrfForm,
+) -> Response {
+    let (auditor, clock, db) = (state.auditor.clone(), state.clock.clone(), state.db.clone());
+    let actor = user.caller.actor();
+    let made = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
+        let mut conn = db.get().map_err(|e| e.to_string())?;
+        crate::authn::accounts::regenerate_recovery_codes(
+            &mut conn,
+            &auditor,
+            clock.as_ref(),
+            &actor,
+        )
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    match made {
+        Ok(Ok(codes)) => render(&AccountPage {
+            frame: Frame::for_user(&user, &state, "/account"),
+            codes,
+        }),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+    }
+}

@@ -1287,3 +1287,90 @@ pub async fn record_consent(
     .await;
     after_action(&state, &user, &id, result, "consent_recorded").await
 }
+
+#[derive(askama::Template)]
+#[template(path = "pages/break_glass.html")]
+pub struct BreakGlassPage<'a> {
+    pub frame: Frame<'a>,
+    pub id: String,
+    pub short: String,
+    pub hours: i64,
+    pub reason: String,
+    pub problem: Option<String>,
+}
+
+fn break_glass_form<'a>(
+    frame: Frame<'a>,
+    id: &str,
+    reason: String,
+    problem: Option<String>,
+) -> BreakGlassPage<'a> {
+    BreakGlassPage {
+        frame,
+        id: id.to_owned(),
+        short: short(id),
+        hours: cases::BREAK_GLASS_HOURS,
+        reason,
+        problem,
+    }
+}
+
+/// A district officer opens one case of the area, with a written reason
+/// and for a limited time (audited).
+pub async fn break_glass_page(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+) -> Response {
+    render(&break_glass_form(
+        Frame::for_user(&user, &state, &format!("/cases/{id}/break-glass")),
+        &id,
+        String::new(),
+        None,
+    ))
+}
+
+pub async fn break_glass(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let reason = form.get("reason").unwrap_or_default();
+    let frame = Frame::for_user(&user, &state, &format!("/cases/{id}/break-glass"));
+    if !(20..=2000).contains(&reason.chars().count()) {
+        let problem = frame.t.t("break-glass-reason-short");
+        return render_with(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &break_glass_form(frame, &id, reason, Some(problem)),
+        );
+    }
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let sealed_reason = SecretText::new(reason);
+    let granted = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseBreakGlass,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        Ok(cases::break_glass(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+            &sealed_reason,
+        ))
+    })
+    .await;
+    match granted {
+        Ok(Ok(_)) => Redirect::to(&format!("/cases/{id}?done=break_glass")).into_response(),
+        Ok(Err(CaseError::NotFound)) => not_found(frame),
+        Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}

@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(cases::home))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/account", get(auth::account))
+        .route("/account/recovery-codes", post(auth::recovery_codes))
         .route("/enrol/{token}", get(auth::enrol_page).post(auth::enrol))
         .route("/lang/{code}", get(auth::switch_language))
         .route("/lang", post(auth::change_language))
@@ -45,6 +47,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/skip", post(cases::skip_suggestion))
         .route("/cases/{id}/transitions", post(cases::transition))
         .route("/cases/{id}/consent", post(cases::record_consent))
+        .route(
+            "/cases/{id}/break-glass",
+            get(cases::break_glass_page).post(cases::break_glass),
+        )
         .route("/escalations", get(cases::escalations))
         .route("/referrals", get(referrals::inbox))
         .route("/referrals/{id}", get(referrals::referral_page))
