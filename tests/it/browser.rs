@@ -86,6 +86,25 @@ async fn browser(driver: &Driver, javascript: bool) -> Client {
     panic!("chromedriver did not answer");
 }
 
+/// The server on a port known before it starts, so its public URL (which
+/// the forms' origin check compares with) is the address the browser uses.
+async fn spawn_app() -> TestApp {
+    let port = free_port();
+    TestApp::spawn_configured(
+        Backend::Sqlite,
+        None,
+        &[
+            ("listen", json!(format!("127.0.0.1:{port}"))),
+            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
+            ("outbox_poll_seconds", json!(0)),
+        ],
+    )
+    .await
+    .unwrap()
+    .with_demo_orgs()
+    .await
+}
+
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
@@ -164,20 +183,7 @@ async fn sign_out(client: &Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     let Some(driver) = chromedriver() else { return };
-    let port = free_port();
-    let app = TestApp::spawn_configured(
-        Backend::Sqlite,
-        None,
-        &[
-            ("listen", json!(format!("127.0.0.1:{port}"))),
-            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
-            ("outbox_poll_seconds", json!(0)),
-        ],
-    )
-    .await
-    .unwrap()
-    .with_demo_orgs()
-    .await;
+    let app = spawn_app().await;
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
     let monitor = app.user(Role::Monitor, "SX-AL").await;
@@ -396,20 +402,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pages_work_without_javascript() {
     let Some(driver) = chromedriver() else { return };
-    let port = free_port();
-    let app = TestApp::spawn_configured(
-        Backend::Sqlite,
-        None,
-        &[
-            ("listen", json!(format!("127.0.0.1:{port}"))),
-            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
-            ("outbox_poll_seconds", json!(0)),
-        ],
-    )
-    .await
-    .unwrap()
-    .with_demo_orgs()
-    .await;
+    let app = spawn_app().await;
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let client = browser(&driver, false).await;
     sign_in(&app, &client, &focal).await;
@@ -465,20 +458,7 @@ async fn the_pages_work_without_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_account_is_activated_in_the_browser() {
     let Some(driver) = chromedriver() else { return };
-    let port = free_port();
-    let app = TestApp::spawn_configured(
-        Backend::Sqlite,
-        None,
-        &[
-            ("listen", json!(format!("127.0.0.1:{port}"))),
-            ("public_url", json!(format!("http://127.0.0.1:{port}/"))),
-            ("outbox_poll_seconds", json!(0)),
-        ],
-    )
-    .await
-    .unwrap()
-    .with_demo_orgs()
-    .await;
+    let app = spawn_app().await;
     let admin = app.user(Role::Admin, "SX-AL").await;
     let token = app.token(&admin).await;
     let created: serde_json::Value = app

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::{CsrfForm, Frame, PageUser, not_found, render, render_with};
+use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::cases::input::{RawCase, RawIncident, RawPupil};
@@ -1059,53 +1060,85 @@ async fn after_action(
     }
 }
 
+/// A workspace action: the policy's check for `action` on the case, the
+/// work, then the workspace again (with the outcome or the problem).
+async fn act_on_case<F>(
+    state: &AppState,
+    user: &PageUser,
+    id: &str,
+    action: Action,
+    done: &str,
+    work: F,
+) -> Response
+where
+    F: FnOnce(
+            &mut crate::db::PooledConnection,
+            &AppState,
+            &Caller,
+            &Capability,
+        ) -> Result<(), CaseError>
+        + Send
+        + 'static,
+{
+    let caller = user.caller.clone();
+    let case_id = id.to_owned();
+    let result = blocking(state, move |conn, state| {
+        let Ok((capability, _)) =
+            state
+                .authz
+                .check_case(conn, &caller.actor(), &caller.request, action, &case_id)
+        else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        Ok(work(conn, state, &caller, &capability))
+    })
+    .await;
+    after_action(state, user, id, result, done).await
+}
+
 pub async fn send_referral(
     State(state): State<AppState>,
     user: PageUser,
     Path(id): Path<String>,
     form: CsrfForm,
 ) -> Response {
-    let caller = user.caller.clone();
     let case_id = id.clone();
-    let result = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::ReferralSend,
-            &case_id,
-        ) else {
-            return Ok(Err(CaseError::NotFound));
-        };
-        let override_reason = form.get("override_reason");
-        let may_override = override_reason.is_some()
-            && state
-                .authz
-                .check_case(
-                    conn,
-                    &caller.actor(),
-                    &caller.request,
-                    Action::ReferralOverrideConsent,
-                    &case_id,
-                )
-                .is_ok();
-        let outgoing = crate::referrals::Outgoing {
-            agency_id: form.get("agency_id").unwrap_or_default(),
-            note: form.get("note").map(SecretText::new),
-            override_reason,
-        };
-        Ok(crate::referrals::send(
-            conn,
-            &state.case_context(),
-            &capability,
-            may_override,
-            &case_id,
-            &outgoing,
-        )
-        .map(drop))
-    })
-    .await;
-    after_action(&state, &user, &id, result, "referral_sent").await
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::ReferralSend,
+        "referral_sent",
+        move |conn, state, caller, capability| {
+            let override_reason = form.get("override_reason");
+            let may_override = override_reason.is_some()
+                && state
+                    .authz
+                    .check_case(
+                        conn,
+                        &caller.actor(),
+                        &caller.request,
+                        Action::ReferralOverrideConsent,
+                        &case_id,
+                    )
+                    .is_ok();
+            let outgoing = crate::referrals::Outgoing {
+                agency_id: form.get("agency_id").unwrap_or_default(),
+                note: form.get("note").map(SecretText::new),
+                override_reason,
+            };
+            crate::referrals::send(
+                conn,
+                &state.case_context(),
+                capability,
+                may_override,
+                &case_id,
+                &outgoing,
+            )
+            .map(drop)
+        },
+    )
+    .await
 }
 
 pub async fn skip_suggestion(
@@ -1114,38 +1147,31 @@ pub async fn skip_suggestion(
     Path(id): Path<String>,
     form: CsrfForm,
 ) -> Response {
-    let caller = user.caller.clone();
     let case_id = id.clone();
-    let result = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::ReferralSend,
-            &case_id,
-        ) else {
-            return Ok(Err(CaseError::NotFound));
-        };
-        let Some(agency_type) = form
-            .get("agency_type")
-            .and_then(|a| AgencyType::parse(&a).ok())
-        else {
-            return Ok(Err(CaseError::Invalid(vec![FieldError::new(
-                "agency_type",
-                "is missing",
-            )])));
-        };
-        Ok(crate::referrals::skip(
-            conn,
-            &state.case_context(),
-            &capability,
-            &case_id,
-            agency_type,
-            form.get("reason").as_deref(),
-        ))
-    })
-    .await;
-    after_action(&state, &user, &id, result, "suggestion_skipped").await
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::ReferralSend,
+        "suggestion_skipped",
+        move |conn, state, _, capability| {
+            let agency_type = form
+                .get("agency_type")
+                .and_then(|a| AgencyType::parse(&a).ok())
+                .ok_or_else(|| {
+                    CaseError::Invalid(vec![FieldError::new("agency_type", "is missing")])
+                })?;
+            crate::referrals::skip(
+                conn,
+                &state.case_context(),
+                capability,
+                &case_id,
+                agency_type,
+                form.get("reason").as_deref(),
+            )
+        },
+    )
+    .await
 }
 
 pub async fn transition(
@@ -1154,38 +1180,60 @@ pub async fn transition(
     Path(id): Path<String>,
     form: CsrfForm,
 ) -> Response {
-    let caller = user.caller.clone();
     let case_id = id.clone();
-    let result = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &case_id,
-        ) else {
-            return Ok(Err(CaseError::NotFound));
-        };
-        let change = cases::lifecycle::Transition {
-            to: form.get("to").unwrap_or_default(),
-            expected_version: form
-                .get("version")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_default(),
-            note: form.get("note").map(SecretText::new),
-            closure_reason: form.get("closure_reason"),
-        };
-        Ok(cases::lifecycle::transition(
-            conn,
-            &state.case_context(),
-            &capability,
-            &case_id,
-            &change,
-        )
-        .map(drop))
-    })
-    .await;
-    after_action(&state, &user, &id, result, "case_moved").await
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::CaseUpdate,
+        "case_moved",
+        move |conn, state, _, capability| {
+            let change = cases::lifecycle::Transition {
+                to: form.get("to").unwrap_or_default(),
+                expected_version: form
+                    .get("version")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or_default(),
+                note: form.get("note").map(SecretText::new),
+                closure_reason: form.get("closure_reason"),
+            };
+            cases::lifecycle::transition(conn, &state.case_context(), capability, &case_id, &change)
+                .map(drop)
+        },
+    )
+    .await
+}
+
+pub async fn record_consent(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let raw = crate::cases::consent::RawConsent {
+        given_by: form.get("given_by").unwrap_or_default(),
+        services: form.get("services").is_some(),
+        reporting: form.get("reporting").is_some(),
+        disclosure: !form.all("disclosure_to").is_empty(),
+        disclosure_to: form.all("disclosure_to"),
+        legal_basis: form.get("legal_basis").unwrap_or_default(),
+        withheld: form.get("withheld"),
+    };
+    let input = crate::cases::consent::ConsentInput::parse(&raw, &state.taxonomy);
+    let case_id = id.clone();
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::CaseUpdate,
+        "consent_recorded",
+        move |conn, state, _, capability| {
+            let input = input.map_err(CaseError::Invalid)?;
+            crate::cases::consent::record(conn, &state.case_context(), capability, &case_id, &input)
+                .map(drop)
+        },
+    )
+    .await
 }
 
 #[derive(askama::Template)]
@@ -1239,53 +1287,6 @@ pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Respo
         Ok(None) => not_found(Frame::for_user(&user, &state, "/escalations")),
         Err(error) => server_error(error),
     }
-}
-
-pub async fn record_consent(
-    State(state): State<AppState>,
-    user: PageUser,
-    Path(id): Path<String>,
-    form: CsrfForm,
-) -> Response {
-    let raw = crate::cases::consent::RawConsent {
-        given_by: form.get("given_by").unwrap_or_default(),
-        services: form.get("services").is_some(),
-        reporting: form.get("reporting").is_some(),
-        disclosure: !form.all("disclosure_to").is_empty(),
-        disclosure_to: form.all("disclosure_to"),
-        legal_basis: form.get("legal_basis").unwrap_or_default(),
-        withheld: form.get("withheld"),
-    };
-    let input = match crate::cases::consent::ConsentInput::parse(&raw, &state.taxonomy) {
-        Ok(input) => input,
-        Err(problems) => {
-            let result = Ok(Err(CaseError::Invalid(problems)));
-            return after_action(&state, &user, &id, result, "consent_recorded").await;
-        }
-    };
-    let caller = user.caller.clone();
-    let case_id = id.clone();
-    let result = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::CaseUpdate,
-            &case_id,
-        ) else {
-            return Ok(Err(CaseError::NotFound));
-        };
-        Ok(crate::cases::consent::record(
-            conn,
-            &state.case_context(),
-            &capability,
-            &case_id,
-            &input,
-        )
-        .map(drop))
-    })
-    .await;
-    after_action(&state, &user, &id, result, "consent_recorded").await
 }
 
 #[derive(askama::Template)]
