@@ -92,6 +92,17 @@ pub struct EscalationLine {
     pub resolved: Option<String>,
 }
 
+fn escalation_line(t: &Tr<'_>, e: referral_table::EscalationRow) -> EscalationLine {
+    EscalationLine {
+        short: short(&e.case_id),
+        case_id: e.case_id,
+        reason: t.t(&format!("reason-{}", e.reason)),
+        level: e.level,
+        raised: t.datetime(e.raised_at),
+        resolved: e.resolved_at.map(|r| t.datetime(r)),
+    }
+}
+
 pub struct ReplyLine {
     pub case_id: String,
     pub short: String,
@@ -208,14 +219,7 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
         let school_ids = vec![school.clone()];
         let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)?
             .into_iter()
-            .map(|e| EscalationLine {
-                short: short(&e.case_id),
-                case_id: e.case_id,
-                reason: t.t(&format!("reason-{}", e.reason)),
-                level: e.level,
-                raised: t.datetime(e.raised_at),
-                resolved: e.resolved_at.map(|r| t.datetime(r)),
-            })
+            .map(|e| escalation_line(&t, e))
             .collect();
         let replies = referral_table::answered_of_school(conn, &school, 10)?
             .into_iter()
@@ -743,14 +747,7 @@ async fn case_page(
             .collect();
         let escalations = referral_table::escalations_of_case(conn, &case_id)?
             .into_iter()
-            .map(|e| EscalationLine {
-                short: short(&e.case_id),
-                case_id: e.case_id,
-                reason: t.t(&format!("reason-{}", e.reason)),
-                level: e.level,
-                raised: t.datetime(e.raised_at),
-                resolved: e.resolved_at.map(|r| t.datetime(r)),
-            })
+            .map(|e| escalation_line(&t, e))
             .collect();
         let send = state
             .authz
@@ -1265,16 +1262,7 @@ pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Respo
             Err(_) => return Ok(None),
         };
         Ok(Some(
-            rows.into_iter()
-                .map(|e| EscalationLine {
-                    short: short(&e.case_id),
-                    case_id: e.case_id,
-                    reason: t.t(&format!("reason-{}", e.reason)),
-                    level: e.level,
-                    raised: t.datetime(e.raised_at),
-                    resolved: e.resolved_at.map(|r| t.datetime(r)),
-                })
-                .collect(),
+            rows.into_iter().map(|e| escalation_line(&t, e)).collect(),
         ))
     })
     .await;
