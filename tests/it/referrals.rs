@@ -954,6 +954,56 @@ async fn each_missed_deadline_escalates_once_then_one_level_up_and_resolving_clo
         "{}",
         view["escalations"]
     );
+    // A report to the hotline nobody acknowledges, and still no plan: both
+    // climb to the second level.
+    let (status, hotline) = world.send(&case, "SX-111", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{hotline}");
+    world.app.clock.advance(Duration::hours(13));
+    world.escalate().await;
+    world.app.clock.advance(Duration::hours(25));
+    world.escalate().await;
+    let (_, view) = world
+        .call(&world.focal, "GET", &format!("/api/v1/cases/{case}"), None)
+        .await;
+    for reason in [
+        "not_assessed",
+        "plan_not_made",
+        "referral_not_sent",
+        "not_acknowledged",
+    ] {
+        for level in [1, 2] {
+            assert!(
+                view["escalations"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["reason"] == reason && e["level"] == level),
+                "{reason} at level {level}: {}",
+                view["escalations"]
+            );
+        }
+    }
+    // Making the plan resolves both of its escalations.
+    let (status, _) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{case}/transitions"),
+            Some(json!({"to": "action_planned", "version": view["version"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, view) = world
+        .call(&world.focal, "GET", &format!("/api/v1/cases/{case}"), None)
+        .await;
+    assert!(
+        view["escalations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["reason"] == "plan_not_made")
+            .all(|e| e["resolved_at"].is_string())
+    );
     // Each clock and level once, whatever the number of passes.
     let mut pairs: Vec<(String, i64)> = view["escalations"]
         .as_array()
