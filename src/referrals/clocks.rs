@@ -82,6 +82,7 @@ pub fn plan(
             .within
             .deadline(utc(now), context.calendar)
             .naive_utc();
+        warn_outside_calendar(context, due);
         match table::open_deadline(conn, case_id, kind, kind)? {
             Some(open) if open.due_at > due => {
                 table::retime(conn, &open.id, &clock.code, &clock.source, due)?;
@@ -120,6 +121,7 @@ pub fn plan(
             .send_within
             .deadline(utc(now), context.calendar)
             .naive_utc();
+        warn_outside_calendar(context, due);
         let (rule, source) = rule_and_source(context, &suggestion);
         table::insert_deadline(
             conn,
@@ -127,6 +129,17 @@ pub fn plan(
         )?;
     }
     Ok(())
+}
+
+/// Working days past the calendar's last year count weekends only: say so
+/// in the log, so an operator loads the next year's holidays.
+fn warn_outside_calendar(context: &CaseContext<'_>, due: NaiveDateTime) {
+    if !context.calendar.covers(due.date()) {
+        tracing::warn!(
+            due = %due.date(),
+            "a deadline falls outside the years policies/calendar-vn.toml knows: public holidays are not counted; add the next year's"
+        );
+    }
 }
 
 fn rule_and_source(context: &CaseContext<'_>, suggestion: &Suggestion) -> (String, String) {
