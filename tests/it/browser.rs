@@ -460,24 +460,27 @@ async fn a_new_account_is_activated_in_the_browser() {
     let Some(driver) = chromedriver() else { return };
     let app = spawn_app().await;
     let admin = app.user(Role::Admin, "SX-AL").await;
-    let token = app.token(&admin).await;
-    let created: serde_json::Value = app
-        .client
-        .post(app.url("/api/v1/organisations/SX-AL-AB-TH/users"))
-        .bearer_auth(&token)
-        .json(
-            &json!({"role": "focal_point", "email": "moi.kichhoat@example.org", "name": "Cô Mới"}),
-        )
-        .send()
+    let auditor = app.user(Role::Auditor, "SX-AL").await;
+    let client = browser(&driver, true).await;
+    // The administrator makes the account on the accounts page.
+    sign_in(&app, &client, &admin).await;
+    client.goto(&app.url("/users")).await.unwrap();
+    fill(&client, "name", "Cô Mới").await;
+    fill(&client, "email", "moi.kichhoat@example.org").await;
+    choose(&client, "role", "focal_point").await;
+    choose(&client, "org", "SX-AL-AB-TH").await;
+    submit(&client, "#new-user button[type=submit]").await;
+    shot(&client, "15-users").await;
+    let url = client
+        .find(Locator::Id("enrolment-link"))
         .await
         .unwrap()
-        .json()
+        .text()
         .await
         .unwrap();
-    let url = created["enrolment_url"].as_str().unwrap();
-    let path = &url[url.find("/enrol/").unwrap()..];
-    let client = browser(&driver, true).await;
-    client.goto(&app.url(path)).await.unwrap();
+    let path = url[url.find("/enrol/").unwrap()..].to_owned();
+    sign_out(&client).await;
+    client.goto(&app.url(&path)).await.unwrap();
     assert!(
         client.find(Locator::Css(".qr svg")).await.is_ok(),
         "no QR code"
@@ -512,7 +515,16 @@ async fn a_new_account_is_activated_in_the_browser() {
     assert!(page.contains("Tài khoản đã được kích hoạt"), "{page}");
     shot(&client, "14-enrolled").await;
     // The link worked once.
-    client.goto(&app.url(path)).await.unwrap();
+    client.goto(&app.url(&path)).await.unwrap();
     assert!(text(&client).await.contains("không còn hiệu lực"));
+    // The auditor sees the chain intact and the account's creation.
+    sign_in(&app, &client, &auditor).await;
+    client.goto(&app.url("/audit")).await.unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("Chuỗi nhật ký nguyên vẹn") && page.contains("user.created"),
+        "{page}"
+    );
+    shot(&client, "16-audit").await;
     client.close().await.unwrap();
 }

@@ -9,6 +9,7 @@
 //! handler sees the form; a page handler that takes form data cannot forget
 //! it because `CsrfForm` is the only way to read one.
 
+pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod referrals;
@@ -52,6 +53,8 @@ pub fn routes() -> Router<AppState> {
             get(cases::break_glass_page).post(cases::break_glass),
         )
         .route("/escalations", get(cases::escalations))
+        .route("/users", get(admin::users).post(admin::create_user))
+        .route("/audit", get(admin::audit))
         .route("/referrals", get(referrals::inbox))
         .route("/referrals/{id}", get(referrals::referral_page))
         .route("/referrals/{id}/answer", post(referrals::answer))
