@@ -17,5 +17,6 @@ pub mod notify;
 pub mod orgs;
 pub mod referrals;
 pub mod startup;
+pub mod stats;
 pub mod telemetry;
 pub mod web;

@@ -157,6 +157,11 @@ pub mod action {
     pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
     pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
     pub const ESCALATION_RAISED: &str = "escalation.raised";
+    pub const STATS_REPORT_COMPUTED: &str = "stats.report_computed";
+    pub const STATS_REPORT_RELEASED: &str = "stats.report_released";
+    pub const STATS_EXPORTED: &str = "stats.exported";
+    pub const INDICATORS_SUBMITTED: &str = "stats.indicators_submitted";
+    pub const DEMO_CASES_GENERATED: &str = "demo.cases_generated";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

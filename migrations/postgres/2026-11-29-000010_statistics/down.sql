@@ -1,0 +1,7 @@
+DROP TABLE indicator_entries;
+DROP TABLE stats_reports;
+DROP FUNCTION stats_reports_frozen();
+DROP INDEX referrals_stats_idx;
+DROP INDEX incidents_stats_idx;
+DROP INDEX cases_closed_stats_idx;
+DROP INDEX cases_stats_idx;
