@@ -163,15 +163,22 @@ pub fn grid(report: &Report, language: &str) -> Vec<Vec<Out>> {
 /// CSV (UTF-8 with a byte-order mark, so spreadsheet programs read the
 /// Vietnamese letters right).
 pub fn csv(report: &Report, language: &str) -> Result<Vec<u8>, String> {
-    let mut writer = csv::WriterBuilder::new()
-        .flexible(true)
-        .from_writer(vec![0xEF, 0xBB, 0xBF]);
+    let mut out = vec![0xEF, 0xBB, 0xBF];
     for row in grid(report, language) {
+        if row.is_empty() {
+            // A blank line between sections (a writer would quote it).
+            out.push(b'\n');
+            continue;
+        }
+        let mut writer = csv::WriterBuilder::new()
+            .flexible(true)
+            .from_writer(&mut out);
         writer
             .write_record(row.iter().map(Out::as_csv))
             .map_err(|e| e.to_string())?;
+        writer.flush().map_err(|e| e.to_string())?;
     }
-    writer.into_inner().map_err(|e| e.to_string())
+    Ok(out)
 }
 
 /// XLSX: the same grid on one sheet, counts as numbers.

@@ -443,8 +443,9 @@ mod tests {
                 if r != rank {
                     let f = m[r][col] / p;
                     if f != 0.0 {
-                        for c in 0..cols {
-                            m[r][c] -= f * m[rank][c];
+                        let pivot_row = m[rank].clone();
+                        for (value, p) in m[r].iter_mut().zip(&pivot_row) {
+                            *value -= f * p;
                         }
                     }
                 }
@@ -486,7 +487,7 @@ mod tests {
             let grid = augment(&cells, cols);
             let mask = suppress(&grid, 5, None, false);
             no_small_published(&grid, &mask, 5);
-            let determined = determined(&[grid.clone()], &[mask.clone()]);
+            let determined = determined(std::slice::from_ref(&grid), std::slice::from_ref(&mask));
             prop_assert!(determined.is_empty(), "recoverable {determined:?} in {grid:?} / {mask:?}");
         }
 
