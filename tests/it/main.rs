@@ -28,3 +28,4 @@ mod org_import;
 mod referrals;
 mod shutdown;
 mod smtp_sink;
+mod stats;
