@@ -469,7 +469,7 @@ async fn no_published_count_is_small_and_exports_match_the_json(backend: Backend
     // Inputs are refused with a reason; schools are not areas.
     for (path, code) in [
         (
-            format!("/api/v1/stats/report?area=SX-AL&period=weekly-2026"),
+            "/api/v1/stats/report?area=SX-AL&period=weekly-2026".to_owned(),
             "invalid_period",
         ),
         (
