@@ -24,6 +24,21 @@ fn for_backend(conn: &DbConnection, sql: &str) -> String {
     }
 }
 
+/// Runs `sql` with the area (`$1`) and the window (`$2`, `$3`) bound.
+fn in_window<T: QueryableByName<crate::db::MultiBackend> + 'static>(
+    conn: &mut DbConnection,
+    sql: &str,
+    area_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> QueryResult<Vec<T>> {
+    diesel::sql_query(for_backend(conn, sql))
+        .bind::<Text, _>(area_id)
+        .bind::<Timestamp, _>(from)
+        .bind::<Timestamp, _>(to)
+        .load(conn)
+}
+
 /// Cases recorded in the window, by school, sex, age band and school level.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct CaseCount {
@@ -53,11 +68,7 @@ FROM cases c
 WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
 GROUP BY c.school_id, c.survivor_sex, c.age_band, c.school_level"
     );
-    diesel::sql_query(for_backend(conn, &sql))
-        .bind::<Text, _>(area_id)
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)
+    in_window(conn, &sql, area_id, from, to)
 }
 
 /// Incidents recorded in the window, by the survivor's sex, type,
@@ -90,11 +101,7 @@ FROM incidents i JOIN cases c ON c.id = i.case_id
 WHERE c.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
 GROUP BY c.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
     );
-    diesel::sql_query(for_backend(conn, &sql))
-        .bind::<Text, _>(area_id)
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)
+    in_window(conn, &sql, area_id, from, to)
 }
 
 /// Referrals sent in the window, by agency type, status and timeliness of
@@ -177,11 +184,7 @@ WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
   AND r.acknowledged_at IS NOT NULL
 GROUP BY 1"
     );
-    diesel::sql_query(for_backend(conn, &sql))
-        .bind::<Text, _>(area_id)
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)
+    in_window(conn, &sql, area_id, from, to)
 }
 
 /// Whole days from recording to closing, for cases closed in the window.
@@ -199,11 +202,7 @@ FROM cases c
 WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
 GROUP BY 1"
     );
-    diesel::sql_query(for_backend(conn, &sql))
-        .bind::<Text, _>(area_id)
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)
+    in_window(conn, &sql, area_id, from, to)
 }
 
 /// The lower median of a histogram and how many values it holds.
