@@ -24,7 +24,10 @@ RUNS=5
 WORK="$(mktemp -d)"
 SERVER_PID=""
 cleanup() {
-    if [ -n "$SERVER_PID" ]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    if [ -n "$SERVER_PID" ]; then
+        kill -TERM "$(pgrep -P "$SERVER_PID")" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
     psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS caseguard_bench_stats WITH (FORCE)" >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
@@ -95,9 +98,15 @@ print(o["email"], o["password"].replace(" ", "\u00a0"), o["totp_uri"])')"
     "$BIN" stats report --area SX-AL --period "$p" --format xlsx --out "$dir/report.xlsx" 2>/dev/null
     cli_end=$(date +%s.%N)
     printf '   cli    %.2f s (stats report --format xlsx, whole process)\n' "$(echo "$cli_end - $cli_start" | bc)"
-    kill -INT "$SERVER_PID"; wait "$SERVER_PID" || true; SERVER_PID=""
+    # GNU time ignores SIGINT itself: stop the server it runs.
+    kill -TERM "$(pgrep -P "$SERVER_PID")" 2>/dev/null || true
+    wait "$SERVER_PID" || true; SERVER_PID=""
     echo "   server peak RSS: $(grep 'Maximum resident' "$dir/time.log" | awk '{print $NF}') KiB"
-    echo "   store size: $(du -sh "$dir/data" 2>/dev/null | cut -f1) (SQLite file and keyring)"
+    if [ "$name" = sqlite ]; then
+        echo "   store size: $(du -sh "$dir/data" | cut -f1) (SQLite file and keyring)"
+    else
+        echo "   store size: $(psql "$PG_ADMIN" -tAc "SELECT pg_size_pretty(pg_database_size('caseguard_bench_stats'))")"
+    fi
     unset CASEGUARD_DATABASE_URL CASEGUARD_DATA_DIR
     echo "   ($((SECONDS - started)) s for the measurements)"
 }

@@ -177,6 +177,8 @@ diesel::table! {
         narrative_enc -> Binary,
         created_by -> Text,
         created_at -> Timestamp,
+        school_id -> Nullable<Text>,
+        survivor_sex -> Nullable<Text>,
     }
 }
 

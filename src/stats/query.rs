@@ -72,7 +72,9 @@ GROUP BY c.school_id, c.survivor_sex, c.age_band, c.school_level"
 }
 
 /// Incidents recorded in the window, by the survivor's sex, type,
-/// perpetrator relation and reporting delay.
+/// perpetrator relation and reporting delay. The case's school and the
+/// survivor's sex are on the incident (copied by triggers, migration
+/// `000010_statistics`): no join.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct IncidentCount {
     #[diesel(sql_type = Text)]
@@ -95,11 +97,11 @@ pub fn incidents(
 ) -> QueryResult<Vec<IncidentCount>> {
     let sql = format!(
         "{SUBTREE}
-SELECT c.survivor_sex AS sex, i.incident_type AS incident_type,
+SELECT COALESCE(i.survivor_sex, '') AS sex, i.incident_type AS incident_type,
        i.perpetrator_relation AS relation, i.reporting_delay AS delay, COUNT(*) AS n
-FROM incidents i JOIN cases c ON c.id = i.case_id
-WHERE c.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
-GROUP BY c.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
+FROM incidents i
+WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
+GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
     );
     in_window(conn, &sql, area_id, from, to)
 }

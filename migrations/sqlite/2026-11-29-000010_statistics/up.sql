@@ -6,7 +6,29 @@
 -- in a window, referrals sent in a window.
 CREATE INDEX cases_stats_idx ON cases (school_id, created_at, survivor_sex, age_band, school_level);
 CREATE INDEX cases_closed_stats_idx ON cases (school_id, closed_at, created_at);
-CREATE INDEX incidents_stats_idx ON incidents (created_at, case_id, incident_type, perpetrator_relation, reporting_delay);
+
+-- The school and the survivor's sex of an incident's case, copied onto the
+-- incident by triggers (a case's school never changes; its sex is followed),
+-- so the incident tables read one index instead of joining every incident
+-- of the window to its case (see docs/PERFORMANCE.md).
+ALTER TABLE incidents ADD COLUMN school_id TEXT;
+ALTER TABLE incidents ADD COLUMN survivor_sex TEXT;
+UPDATE incidents SET
+    school_id = (SELECT c.school_id FROM cases c WHERE c.id = incidents.case_id),
+    survivor_sex = (SELECT c.survivor_sex FROM cases c WHERE c.id = incidents.case_id);
+CREATE TRIGGER incidents_copy_case_codes AFTER INSERT ON incidents
+BEGIN
+    UPDATE incidents SET
+        school_id = (SELECT c.school_id FROM cases c WHERE c.id = NEW.case_id),
+        survivor_sex = (SELECT c.survivor_sex FROM cases c WHERE c.id = NEW.case_id)
+    WHERE id = NEW.id;
+END;
+CREATE TRIGGER cases_sex_to_incidents AFTER UPDATE OF survivor_sex ON cases
+WHEN OLD.survivor_sex IS NOT NEW.survivor_sex
+BEGIN
+    UPDATE incidents SET survivor_sex = NEW.survivor_sex WHERE case_id = NEW.id;
+END;
+CREATE INDEX incidents_stats_idx ON incidents (school_id, created_at, survivor_sex, incident_type, perpetrator_relation, reporting_delay);
 CREATE INDEX referrals_stats_idx ON referrals (school_id, sent_at, agency_type, status, acknowledge_by, acknowledged_at);
 
 -- A report of an area for a period: computed (draft), reviewed and released
