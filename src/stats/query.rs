@@ -106,9 +106,10 @@ GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_de
     in_window(conn, &sql, area_id, from, to)
 }
 
-/// Referrals sent in the window, by agency type, status and timeliness of
+/// Referrals sent in the window, by agency type, status, timeliness of
 /// acknowledgement (`on_time`, `late`, `overdue` — not acknowledged and past
-/// its deadline at `now` — or `pending`).
+/// its deadline at `now` — or `pending`) and whole hours to acknowledge (one
+/// scan gives the outcome table and the histogram of the median).
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
 pub struct ReferralCount {
     #[diesel(sql_type = Text)]
@@ -117,6 +118,8 @@ pub struct ReferralCount {
     pub status: String,
     #[diesel(sql_type = Text)]
     pub timeliness: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+    pub hours: Option<i64>,
     #[diesel(sql_type = BigInt)]
     pub n: i64,
 }
@@ -128,6 +131,7 @@ pub fn referrals(
     to: NaiveDateTime,
     now: NaiveDateTime,
 ) -> QueryResult<Vec<ReferralCount>> {
+    let hours = whole_units(conn.backend(), "r.acknowledged_at", "r.sent_at", 3600);
     let sql = format!(
         "{SUBTREE}
 SELECT r.agency_type AS agency_type, r.status AS status,
@@ -135,10 +139,11 @@ SELECT r.agency_type AS agency_type, r.status AS status,
             WHEN r.acknowledged_at IS NOT NULL THEN 'late'
             WHEN r.acknowledge_by < $4 THEN 'overdue'
             ELSE 'pending' END AS timeliness,
+       {hours} AS hours,
        COUNT(*) AS n
 FROM referrals r
 WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
-GROUP BY r.agency_type, r.status, 3"
+GROUP BY r.agency_type, r.status, 3, 4"
     );
     diesel::sql_query(for_backend(conn, &sql))
         .bind::<Text, _>(area_id)
@@ -167,26 +172,6 @@ fn whole_units(backend: Backend, later: &str, earlier: &str, seconds: u32) -> St
             format!("CAST(FLOOR(EXTRACT(EPOCH FROM ({later} - {earlier})) / {seconds}) AS BIGINT)")
         }
     }
-}
-
-/// Whole hours from sending to acknowledgement, for referrals sent in the
-/// window and acknowledged.
-pub fn hours_to_acknowledge(
-    conn: &mut DbConnection,
-    area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<Bucket>> {
-    let hours = whole_units(conn.backend(), "r.acknowledged_at", "r.sent_at", 3600);
-    let sql = format!(
-        "{SUBTREE}
-SELECT {hours} AS value, COUNT(*) AS n
-FROM referrals r
-WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
-  AND r.acknowledged_at IS NOT NULL
-GROUP BY 1"
-    );
-    in_window(conn, &sql, area_id, from, to)
 }
 
 /// Whole days from recording to closing, for cases closed in the window.

@@ -525,10 +525,14 @@ pub fn compute(
         statuses,
     );
     let mut timeliness: BTreeMap<String, u64> = BTreeMap::new();
+    let mut hours_to_acknowledge: Vec<query::Bucket> = Vec::new();
     for row in &referral_counts {
         let n = u64::try_from(row.n).unwrap_or(0);
         by_agency.add(&row.agency_type, &row.status, n);
         *timeliness.entry(row.timeliness.clone()).or_default() += n;
+        if let Some(value) = row.hours {
+            hours_to_acknowledge.push(query::Bucket { value, n: row.n });
+        }
     }
 
     // Disclosure control, table group by table group.
@@ -591,7 +595,7 @@ pub fn compute(
         unit: "percent".into(),
         value: share(policy, count("on_time"), due),
     }];
-    let (hours, n) = query::median(&query::hours_to_acknowledge(conn, &area.id, from, to)?);
+    let (hours, n) = query::median(&hours_to_acknowledge);
     kpis.push(median_kpi(
         policy,
         "median_hours_to_acknowledge",
