@@ -17,6 +17,7 @@ pub mod notify;
 pub mod orgs;
 pub mod referrals;
 pub mod startup;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -109,6 +109,10 @@ impl Application {
         let retention =
             crate::cases::retention::RetentionPolicy::load(settings.policy_dir.as_deref())
                 .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let reporting = crate::stats::ReportingPolicy::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let disclosure = crate::stats::DisclosurePolicy::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let auditor = Arc::new(auditor);
         let authz = Authz::new(policies, auditor.clone(), clock.clone());
         let state = AppState {
@@ -119,6 +123,8 @@ impl Application {
             protocol: Arc::new(protocol),
             calendar: Arc::new(calendar),
             retention,
+            reporting: Arc::new(reporting),
+            disclosure: Arc::new(disclosure),
             keyring: Arc::new(match keyring_source {
                 KeyringSource::File(path) => {
                     KeyringHandle::watching(FileKeyProvider::new(path), keyring)

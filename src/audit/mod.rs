@@ -162,6 +162,11 @@ pub mod action {
     pub const STORE_BACKUP: &str = "store.backup";
     pub const STORE_RESTORED: &str = "store.restored";
     pub const STORE_MIGRATED: &str = "store.migrated";
+    pub const STATS_REPORT_COMPUTED: &str = "stats.report_computed";
+    pub const STATS_REPORT_RELEASED: &str = "stats.report_released";
+    pub const STATS_EXPORTED: &str = "stats.exported";
+    pub const INDICATORS_SUBMITTED: &str = "stats.indicators_submitted";
+    pub const DEMO_CASES_GENERATED: &str = "demo.cases_generated";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

@@ -69,6 +69,9 @@ actions! {
     ReferralRespond => "referral.respond",
     ReferralManage => "referral.manage",
     EscalationList => "escalation.list",
+    StatsRead => "stats.read",
+    StatsRelease => "stats.release",
+    IndicatorsSubmit => "indicators.submit",
 }
 
 /// The loaded, validated policies.

@@ -14,6 +14,7 @@ pub mod migrations;
 pub mod organisations;
 pub mod referrals;
 pub mod schema;
+pub mod stats;
 pub mod users;
 
 use std::path::PathBuf;

@@ -177,6 +177,8 @@ diesel::table! {
         narrative_enc -> Binary,
         created_by -> Text,
         created_at -> Timestamp,
+        school_id -> Nullable<Text>,
+        survivor_sex -> Nullable<Text>,
     }
 }
 
@@ -392,6 +394,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     partner_links,
     outbox,
     drafts,
+    stats_reports,
+    indicator_entries,
 );
 
 diesel::table! {
@@ -410,5 +414,35 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    stats_reports (id) {
+        id -> Text,
+        area_id -> Text,
+        period -> Text,
+        window_start -> Timestamp,
+        window_end -> Timestamp,
+        status -> Text,
+        body -> Text,
+        body_sha256 -> Text,
+        computed_by -> Text,
+        computed_at -> Timestamp,
+        released_by -> Nullable<Text>,
+        released_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    indicator_entries (id) {
+        id -> Text,
+        school_id -> Text,
+        period -> Text,
+        figure -> Text,
+        women -> Integer,
+        men -> Integer,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
     }
 }

@@ -3,6 +3,8 @@
 //! invented. The demo's passwords and TOTP secrets are public, so the
 //! command refuses to run in production.
 
+pub mod generate;
+
 use crate::audit::Auditor;
 use crate::authn::accounts::{self, AccountError, NewAccount};
 use crate::authn::password;

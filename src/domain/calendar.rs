@@ -146,6 +146,11 @@ impl Calendar {
         !self.weekend.contains(&date.weekday()) && !self.holidays.contains(&date)
     }
 
+    /// The local time's offset from UTC.
+    pub fn utc_offset(&self) -> Duration {
+        self.offset
+    }
+
     /// The local date of an instant.
     pub fn local_date(&self, at: DateTime<Utc>) -> NaiveDate {
         (at + self.offset).date_naive()

@@ -42,6 +42,8 @@ pub struct AppState {
     pub protocol: Arc<crate::domain::protocol::Protocol>,
     pub calendar: Arc<crate::domain::calendar::Calendar>,
     pub retention: crate::cases::retention::RetentionPolicy,
+    pub reporting: Arc<crate::stats::ReportingPolicy>,
+    pub disclosure: Arc<crate::stats::DisclosurePolicy>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
@@ -58,6 +60,19 @@ impl AppState {
             protocol: &self.protocol,
             calendar: &self.calendar,
             public_url: self.settings.public_url.as_str(),
+        }
+    }
+}
+
+impl AppState {
+    /// What the statistics functions need from the state.
+    pub fn stats_context(&self) -> crate::stats::StatsContext<'_> {
+        crate::stats::StatsContext {
+            reporting: &self.reporting,
+            disclosure: &self.disclosure,
+            taxonomy: &self.taxonomy,
+            utc_offset: self.calendar.utc_offset(),
+            clock: self.clock.as_ref(),
         }
     }
 }

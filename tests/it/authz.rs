@@ -201,7 +201,7 @@ async fn matrix() {
 }
 
 /// Every route behind authentication, with the action it is checked for.
-const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
+pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
     ("GET", "/api/v1/me", None),
     ("PATCH", "/api/v1/me", None),
     ("DELETE", "/api/v1/auth/token", None),
@@ -325,6 +325,32 @@ const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         Some("referral.manage"),
     ),
     ("GET", "/api/v1/escalations", Some("escalation.list")),
+    ("GET", "/api/v1/stats/periods", None),
+    ("GET", "/api/v1/stats/report", Some("stats.read")),
+    ("GET", "/api/v1/stats/report/export", Some("stats.read")),
+    ("GET", "/api/v1/stats/chart", Some("stats.read")),
+    ("GET", "/api/v1/stats/reports", Some("stats.read")),
+    ("POST", "/api/v1/stats/reports", Some("stats.release")),
+    (
+        "GET",
+        "/api/v1/stats/reports/0193a000-0000-7000-8000-000000000000",
+        Some("stats.read"),
+    ),
+    (
+        "GET",
+        "/api/v1/stats/reports/0193a000-0000-7000-8000-000000000000/export",
+        Some("stats.read"),
+    ),
+    (
+        "POST",
+        "/api/v1/stats/reports/0193a000-0000-7000-8000-000000000000/release",
+        Some("stats.release"),
+    ),
+    (
+        "POST",
+        "/api/v1/stats/indicators",
+        Some("indicators.submit"),
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,3 +30,4 @@ mod org_import;
 mod referrals;
 mod shutdown;
 mod smtp_sink;
+mod stats;

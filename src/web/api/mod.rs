@@ -5,6 +5,7 @@ pub mod auth;
 pub mod cases;
 pub mod openapi;
 pub mod referrals;
+pub mod stats;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -19,6 +20,7 @@ pub fn routes() -> axum::Router<AppState> {
         .merge(admin::routes())
         .merge(cases::routes())
         .merge(referrals::routes())
+        .merge(stats::routes())
         .route("/openapi.json", axum::routing::get(openapi::serve))
 }
 

@@ -285,7 +285,138 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     add_list_filters(&mut doc, taxonomy);
     add_attachments(&mut doc);
     add_referrals(&mut doc);
+    add_stats(&mut doc);
     doc
+}
+
+/// Statistics without disclosure (DESIGN §5).
+fn add_stats(doc: &mut Value) {
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let uuid = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let query = |name: &str, required: bool, schema: Value, description: &str| json!({"name": name, "in": "query", "required": required, "schema": schema, "description": description});
+    let area = query(
+        "area",
+        true,
+        json!({"type": "string"}),
+        "Code of an area (never a school).",
+    );
+    let period = query(
+        "period",
+        true,
+        json!({"type": "string"}),
+        "`<kind>-<year>`, e.g. `six_month-2026` (kinds in policies/reporting.toml).",
+    );
+    let lang = query(
+        "lang",
+        false,
+        json!({"enum": ["vi", "en"]}),
+        "Labels' language (default vi).",
+    );
+    let format = query(
+        "format",
+        true,
+        json!({"enum": ["csv", "xlsx"]}),
+        "File format.",
+    );
+    let cell = json!({"oneOf": [{"type": "integer"}, {"type": "string", "description": "The policy's mark: hidden (1 to k−1, or hidden so that such a count cannot be worked out)."}]});
+    let table = json!({"type": "object", "properties": {
+        "code": {"type": "string"}, "vi": {"type": "string"}, "en": {"type": "string"}, "unit": {"enum": ["cases", "incidents", "referrals"]},
+        "rows": {"type": "array"}, "columns": {"type": "array"},
+        "cells": {"type": "array", "items": {"type": "array", "items": cell.clone()}},
+        "row_totals": {"type": "array", "items": cell.clone()}, "column_totals": {"type": "array", "items": cell.clone()}, "total": cell}});
+    let report = json!({"type": "object", "properties": {
+        "area": {"type": "object"}, "period": {"type": "object"}, "min_count": {"type": "integer"}, "suppressed_mark": {"type": "string"},
+        "tables": {"type": "array", "items": table}, "kpis": {"type": "array"}, "schools": {"type": "array"},
+        "indicators": {"type": "array"}, "notes": {"type": "array"}}});
+    let file = |description: &str| {
+        json!({"description": description, "content": {
+        "text/csv": {"schema": {"type": "string"}},
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {"schema": {"type": "string", "format": "binary"}}}})
+    };
+    let paths = [
+        (
+            "/stats/periods",
+            json!({"get": {
+            "summary": "Report periods whose window is open or ended within a year, with due dates",
+            "security": security.clone(),
+            "responses": responses(&[("200", ok("Periods.", json!({"type": "array", "items": {"type": "object"}})))])}}),
+        ),
+        (
+            "/stats/report",
+            json!({"get": {
+            "summary": "Monitors and district officers: the area's report for the period after disclosure control — the released one if any, else computed now (`released: false`)",
+            "security": security.clone(), "parameters": [area.clone(), period.clone()],
+            "responses": responses(&[("200", ok("The report.", report.clone()))])}}),
+        ),
+        (
+            "/stats/report/export",
+            json!({"get": {
+            "summary": "The same report as CSV or XLSX, laid out like the office's tables (audited)",
+            "security": security.clone(), "parameters": [area.clone(), period.clone(), format.clone(), lang.clone()],
+            "responses": responses(&[("200", file("The file."))])}}),
+        ),
+        (
+            "/stats/chart",
+            json!({"get": {
+            "summary": "One table of the report as an SVG bar chart (published cells only)",
+            "security": security.clone(),
+            "parameters": [area.clone(), period.clone(), lang.clone(), query("table", true, json!({"type": "string"}), "A table code, e.g. incidents_by_type.")],
+            "responses": responses(&[("200", json!({"description": "The chart.", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}))])}}),
+        ),
+        (
+            "/stats/reports",
+            json!({
+            "post": {
+                "summary": "District officers: compute and store a draft of the area's report for review (audited)",
+                "security": security.clone(),
+                "requestBody": body(json!({"type": "object", "required": ["area", "period"], "additionalProperties": false, "properties": {"area": {"type": "string"}, "period": {"type": "string"}}}), json!({"area": "SX-AL", "period": "six_month-2026"})),
+                "responses": responses(&[("201", ok("The draft.", report.clone()))])},
+            "get": {
+                "summary": "Released reports of the area and below",
+                "security": security.clone(), "parameters": [area],
+                "responses": responses(&[("200", ok("Released reports.", json!({"type": "array", "items": {"type": "object"}})))])}}),
+        ),
+        (
+            "/stats/reports/{id}",
+            json!({"get": {
+            "summary": "A stored report: released (statistics readers) or draft (district officers); a released report never changes",
+            "security": security.clone(), "parameters": [uuid.clone()],
+            "responses": responses(&[("200", ok("The report.", report.clone()))])}}),
+        ),
+        (
+            "/stats/reports/{id}/export",
+            json!({"get": {
+            "summary": "A stored report as CSV or XLSX (audited)",
+            "security": security.clone(), "parameters": [uuid.clone(), format, lang],
+            "responses": responses(&[("200", file("The file."))])}}),
+        ),
+        (
+            "/stats/reports/{id}/release",
+            json!({"post": {
+            "summary": "District officers: release a reviewed draft once its period is over; from then on it never changes (audited)",
+            "security": security.clone(), "parameters": [uuid],
+            "responses": responses(&[("200", ok("Released.", report)), ("409", error("Already released for this area and period, or the period is not over."))])}}),
+        ),
+        (
+            "/stats/indicators",
+            json!({"post": {
+            "summary": "Focal points: the school's staff figures by sex for the plan's indicators, once per period",
+            "security": security,
+            "requestBody": body(json!({"type": "object", "required": ["period", "figures"], "additionalProperties": false, "properties": {
+                "period": {"type": "string"},
+                "figures": {"type": "object", "additionalProperties": {"type": "object", "required": ["women", "men"], "additionalProperties": false,
+                    "properties": {"women": {"type": "integer", "minimum": 0}, "men": {"type": "integer", "minimum": 0}}}}}}),
+                json!({"period": "year_end-2026", "figures": {
+                    "leadership_planning": {"women": 3, "men": 2}, "planning_trained": {"women": 3, "men": 1},
+                    "key_leadership": {"women": 1, "men": 1}, "masters": {"women": 4, "men": 3}, "st_task_leads": {"women": 1, "men": 2}}})),
+            "responses": responses(&[("201", json!({"description": "Stored."})), ("409", error("Already entered for this period."))])}}),
+        ),
+    ];
+    if let Some(map) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths {
+            map.insert(path.to_owned(), item);
+        }
+    }
 }
 
 /// Referrals, partner links and escalations (DESIGN §3).

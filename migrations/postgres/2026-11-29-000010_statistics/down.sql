@@ -1,0 +1,13 @@
+DROP TABLE indicator_entries;
+DROP TABLE stats_reports;
+DROP FUNCTION stats_reports_frozen();
+DROP INDEX referrals_stats_idx;
+DROP INDEX incidents_stats_idx;
+DROP TRIGGER cases_sex_to_incidents ON cases;
+DROP FUNCTION cases_sex_to_incidents();
+DROP TRIGGER incidents_copy_case_codes ON incidents;
+DROP FUNCTION incidents_copy_case_codes();
+ALTER TABLE incidents DROP COLUMN survivor_sex;
+ALTER TABLE incidents DROP COLUMN school_id;
+DROP INDEX cases_closed_stats_idx;
+DROP INDEX cases_stats_idx;

@@ -1,0 +1,10 @@
+DROP TABLE indicator_entries;
+DROP TABLE stats_reports;
+DROP INDEX referrals_stats_idx;
+DROP INDEX incidents_stats_idx;
+DROP TRIGGER cases_sex_to_incidents;
+DROP TRIGGER incidents_copy_case_codes;
+ALTER TABLE incidents DROP COLUMN survivor_sex;
+ALTER TABLE incidents DROP COLUMN school_id;
+DROP INDEX cases_closed_stats_idx;
+DROP INDEX cases_stats_idx;

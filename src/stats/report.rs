@@ -1,0 +1,793 @@
+//! A report of an area for a period: the gender-disaggregated tables, the
+//! partners' KPIs, schools' totals and the plan's indicators, after
+//! disclosure control. What this module returns is what may be published;
+//! the raw counts never leave it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::Duration;
+use serde::{Deserialize, Serialize};
+
+use super::policy::{DisclosurePolicy, Period, ReportingPolicy};
+use super::query;
+use super::suppress::{Mask, augment, suppress, suppress_linked};
+use super::{StatsError, indicators};
+use crate::clock::Clock;
+use crate::db::organisations::{self, OrganisationRow};
+use crate::db::stats as table;
+use crate::db::{DbConnection, DbError};
+use crate::domain::taxonomy::Taxonomy;
+
+/// What computing a report needs.
+pub struct StatsContext<'a> {
+    pub reporting: &'a ReportingPolicy,
+    pub disclosure: &'a DisclosurePolicy,
+    pub taxonomy: &'a Taxonomy,
+    pub utc_offset: Duration,
+    pub clock: &'a dyn Clock,
+}
+
+/// A published cell: a count, or the mark of a hidden one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Cell {
+    Count(u64),
+    Hidden(String),
+}
+
+impl Cell {
+    pub fn count(&self) -> Option<u64> {
+        match self {
+            Self::Count(n) => Some(*n),
+            Self::Hidden(_) => None,
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Self::Count(n) => n.to_string(),
+            Self::Hidden(mark) => mark.clone(),
+        }
+    }
+}
+
+/// A code with its labels.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Label {
+    pub code: String,
+    pub vi: String,
+    pub en: String,
+}
+
+impl Label {
+    pub fn new(code: &str, vi: &str, en: &str) -> Self {
+        Self {
+            code: code.to_owned(),
+            vi: vi.to_owned(),
+            en: en.to_owned(),
+        }
+    }
+
+    pub fn text(&self, language: &str) -> &str {
+        if language == "en" { &self.en } else { &self.vi }
+    }
+}
+
+/// A published two-way table with its totals.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub code: String,
+    pub vi: String,
+    pub en: String,
+    /// What is counted: `cases`, `incidents` or `referrals`.
+    pub unit: String,
+    pub rows: Vec<Label>,
+    pub columns: Vec<Label>,
+    pub cells: Vec<Vec<Cell>>,
+    pub row_totals: Vec<Cell>,
+    pub column_totals: Vec<Cell>,
+    pub total: Cell,
+}
+
+/// A derived figure (share, median), published only from safe counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kpi {
+    pub code: String,
+    pub vi: String,
+    pub en: String,
+    /// `percent`, `hours` or `days`.
+    pub unit: String,
+    /// `None` when it would rest on a count that may not be published.
+    pub value: Option<f64>,
+}
+
+/// A school's total number of cases (the only per-school figure).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchoolTotal {
+    pub code: String,
+    pub name: String,
+    pub cases: Cell,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Note {
+    pub vi: String,
+    pub en: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AreaRef {
+    pub id: String,
+    pub code: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeriodRef {
+    pub id: String,
+    pub vi: String,
+    pub en: String,
+    pub first_day: String,
+    pub last_day: String,
+    pub due: Option<String>,
+}
+
+/// The published body of a report: stored as is when released.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub area: AreaRef,
+    pub period: PeriodRef,
+    pub computed_at: String,
+    pub min_count: u64,
+    pub suppressed_mark: String,
+    pub rounding_base: u64,
+    pub tables: Vec<Table>,
+    pub kpis: Vec<Kpi>,
+    pub schools: Vec<SchoolTotal>,
+    pub indicators: Vec<indicators::AreaIndicators>,
+    pub notes: Vec<Note>,
+}
+
+impl Report {
+    pub fn table(&self, code: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.code == code)
+    }
+}
+
+/// A table before disclosure control.
+struct RawTable {
+    code: &'static str,
+    vi: &'static str,
+    en: &'static str,
+    unit: &'static str,
+    rows: Vec<Label>,
+    columns: Vec<Label>,
+    cells: Vec<Vec<u64>>,
+}
+
+impl RawTable {
+    fn new(
+        (code, vi, en, unit): (&'static str, &'static str, &'static str, &'static str),
+        rows: Vec<Label>,
+        columns: Vec<Label>,
+    ) -> Self {
+        let cells = vec![vec![0; columns.len()]; rows.len()];
+        Self {
+            code,
+            vi,
+            en,
+            unit,
+            rows,
+            columns,
+            cells,
+        }
+    }
+
+    /// Adds `n` at the row and column with these codes (unknown codes get
+    /// their own row or column, labelled with the code).
+    fn add(&mut self, row: &str, column: &str, n: u64) {
+        let r = position(&mut self.rows, row);
+        let c = position(&mut self.columns, column);
+        for line in &mut self.cells {
+            line.resize(self.columns.len(), 0);
+        }
+        self.cells
+            .resize(self.rows.len(), vec![0; self.columns.len()]);
+        if let Some(cell) = self.cells.get_mut(r).and_then(|line| line.get_mut(c)) {
+            *cell += n;
+        }
+    }
+
+    fn grid(&self) -> Vec<Vec<u64>> {
+        augment(&self.cells, self.columns.len())
+    }
+
+    fn publish(self, grid: &[Vec<u64>], mask: &Mask, policy: &DisclosurePolicy) -> Table {
+        let cell = |r: usize, c: usize| {
+            let hidden = mask.get(r).and_then(|l| l.get(c)).copied().unwrap_or(true);
+            let value = grid.get(r).and_then(|l| l.get(c)).copied().unwrap_or(0);
+            if hidden {
+                Cell::Hidden(policy.suppressed_mark.clone())
+            } else {
+                Cell::Count(policy.round(value))
+            }
+        };
+        let (rows, cols) = (self.rows.len(), self.columns.len());
+        Table {
+            code: self.code.to_owned(),
+            vi: self.vi.to_owned(),
+            en: self.en.to_owned(),
+            unit: self.unit.to_owned(),
+            cells: (0..rows)
+                .map(|r| (0..cols).map(|c| cell(r, c)).collect())
+                .collect(),
+            row_totals: (0..rows).map(|r| cell(r, cols)).collect(),
+            column_totals: (0..cols).map(|c| cell(rows, c)).collect(),
+            total: cell(rows, cols),
+            rows: self.rows,
+            columns: self.columns,
+        }
+    }
+}
+
+fn position(labels: &mut Vec<Label>, code: &str) -> usize {
+    if let Some(i) = labels.iter().position(|l| l.code == code) {
+        return i;
+    }
+    labels.push(Label::new(code, code, code));
+    labels.len() - 1
+}
+
+fn terms(taxonomy: &Taxonomy, category: &str) -> Vec<Label> {
+    taxonomy
+        .terms(category)
+        .iter()
+        .map(|t| Label::new(&t.code, &t.vi, &t.en))
+        .collect()
+}
+
+const UNKNOWN_AGE: &str = "unknown";
+
+/// Rows that group schools: a row holding fewer than two schools would be
+/// one school's breakdown, so such rows are merged into "other"; when that
+/// still holds a single school it joins the smallest remaining row.
+fn merge_small_rows(
+    mut rows: Vec<(Label, BTreeSet<String>)>,
+    other: Label,
+) -> Vec<(Label, BTreeSet<String>)> {
+    let mut merged = BTreeSet::new();
+    rows.retain(|(_, schools)| {
+        if schools.len() >= 2 {
+            true
+        } else {
+            merged.extend(schools.iter().cloned());
+            false
+        }
+    });
+    if merged.len() == 1
+        && let Some((label, schools)) = rows.iter_mut().min_by_key(|(_, s)| s.len())
+    {
+        schools.extend(merged);
+        label.vi = format!("{} và khác", label.vi);
+        label.en = format!("{} and other", label.en);
+        return rows;
+    }
+    if !merged.is_empty() {
+        rows.push((other, merged));
+    }
+    rows
+}
+
+/// The organisations of the tree, by id, and the children of each.
+struct Tree {
+    by_id: HashMap<String, OrganisationRow>,
+    children: HashMap<String, Vec<String>>,
+}
+
+impl Tree {
+    fn load(conn: &mut DbConnection) -> Result<Self, DbError> {
+        let all = organisations::all(conn)?;
+        let mut children: HashMap<String, Vec<String>> = HashMap::new();
+        for org in &all {
+            if let Some(parent) = &org.parent_id {
+                children
+                    .entry(parent.clone())
+                    .or_default()
+                    .push(org.id.clone());
+            }
+        }
+        Ok(Self {
+            by_id: all.into_iter().map(|o| (o.id.clone(), o)).collect(),
+            children,
+        })
+    }
+
+    fn schools_under(&self, id: &str) -> BTreeSet<String> {
+        let mut found = BTreeSet::new();
+        let mut stack = vec![id.to_owned()];
+        let mut guard = 0;
+        while let Some(next) = stack.pop() {
+            guard += 1;
+            if guard > 100_000 {
+                break;
+            }
+            if self.by_id.get(&next).is_some_and(|o| o.kind == "school") {
+                found.insert(next.clone());
+            }
+            stack.extend(self.children.get(&next).cloned().unwrap_or_default());
+        }
+        found
+    }
+}
+
+fn date_text(date: chrono::NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// Computes the published report of `area` for `period` from the live data.
+/// `forced`: cells to hide in each table (by table code, augmented grid),
+/// from comparing with released reports.
+pub fn compute(
+    conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    area: &OrganisationRow,
+    period: &Period,
+) -> Result<Report, StatsError> {
+    if area.kind != "area" {
+        return Err(StatsError::NotAnArea);
+    }
+    let tree = Tree::load(conn)?;
+    let schools = tree.schools_under(&area.id);
+    if schools.len() < 2 {
+        return Err(StatsError::TooFewSchools);
+    }
+    let (from, to) = period.window_utc(ctx.utc_offset);
+    let now = ctx.clock.now_naive();
+    let policy = ctx.disclosure;
+    let k = policy.min_count;
+    let sexes = terms(ctx.taxonomy, "sex");
+
+    // Cases: by age band, by school level, by area; schools' totals.
+    let case_counts = query::cases(conn, &area.id, from, to)?;
+    let mut ages = terms(ctx.taxonomy, "age_band");
+    ages.push(Label::new(UNKNOWN_AGE, "Không rõ tuổi", "Age unknown"));
+    let mut by_age = RawTable::new(
+        (
+            "cases_by_age",
+            "Số vụ việc theo độ tuổi và giới tính của học sinh",
+            "Cases by the pupil's age and sex",
+            "cases",
+        ),
+        ages,
+        sexes.clone(),
+    );
+    // School levels and areas as rows of at least two schools.
+    let level_rows: Vec<(Label, BTreeSet<String>)> = terms(ctx.taxonomy, "school_level")
+        .into_iter()
+        .map(|label| {
+            let set = schools
+                .iter()
+                .filter(|s| {
+                    tree.by_id.get(*s).and_then(|o| o.school_level.as_deref())
+                        == Some(label.code.as_str())
+                })
+                .cloned()
+                .collect();
+            (label, set)
+        })
+        .filter(|(_, set): &(Label, BTreeSet<String>)| !set.is_empty())
+        .collect();
+    let level_rows = merge_small_rows(
+        level_rows,
+        Label::new("other_levels", "Cấp học khác", "Other school levels"),
+    );
+    let mut area_rows: Vec<(Label, BTreeSet<String>)> = Vec::new();
+    let mut direct = BTreeSet::new();
+    for child in tree.children.get(&area.id).cloned().unwrap_or_default() {
+        let Some(org) = tree.by_id.get(&child) else {
+            continue;
+        };
+        match org.kind.as_str() {
+            "area" => {
+                let set = tree.schools_under(&child);
+                if !set.is_empty() {
+                    area_rows.push((Label::new(&org.code, &org.name, &org.name), set));
+                }
+            }
+            "school" => {
+                direct.insert(child.clone());
+            }
+            _ => {}
+        }
+    }
+    if !direct.is_empty() {
+        area_rows.push((
+            Label::new(
+                "direct_schools",
+                "Trường trực thuộc",
+                "Schools directly under the area",
+            ),
+            direct,
+        ));
+    }
+    let area_rows = merge_small_rows(
+        area_rows,
+        Label::new("other_areas", "Địa bàn khác", "Other areas"),
+    );
+    let row_of = |rows: &[(Label, BTreeSet<String>)], school: &str| {
+        rows.iter()
+            .find(|(_, set)| set.contains(school))
+            .map(|(label, _)| label.code.clone())
+    };
+    let mut by_level = RawTable::new(
+        (
+            "cases_by_school_level",
+            "Số vụ việc theo cấp học và giới tính của học sinh",
+            "Cases by school level and the pupil's sex",
+            "cases",
+        ),
+        level_rows.iter().map(|(l, _)| l.clone()).collect(),
+        sexes.clone(),
+    );
+    let mut by_area = RawTable::new(
+        (
+            "cases_by_area",
+            "Số vụ việc theo địa bàn và giới tính của học sinh",
+            "Cases by area and the pupil's sex",
+            "cases",
+        ),
+        area_rows.iter().map(|(l, _)| l.clone()).collect(),
+        sexes.clone(),
+    );
+    let mut school_totals: BTreeMap<String, u64> = schools.iter().map(|s| (s.clone(), 0)).collect();
+    for row in &case_counts {
+        let n = u64::try_from(row.n).unwrap_or(0);
+        let age = if row.age_band.is_empty() {
+            UNKNOWN_AGE
+        } else {
+            &row.age_band
+        };
+        by_age.add(age, &row.sex, n);
+        if let Some(level) = row_of(&level_rows, &row.school_id) {
+            by_level.add(&level, &row.sex, n);
+        }
+        if let Some(place) = row_of(&area_rows, &row.school_id) {
+            by_area.add(&place, &row.sex, n);
+        }
+        *school_totals.entry(row.school_id.clone()).or_default() += n;
+    }
+
+    // Incidents: by type, perpetrator relation, reporting delay.
+    let incident_counts = query::incidents(conn, &area.id, from, to)?;
+    let mut by_type = RawTable::new(
+        (
+            "incidents_by_type",
+            "Số sự việc theo loại hành vi và giới tính của học sinh",
+            "Incidents by type and the pupil's sex",
+            "incidents",
+        ),
+        terms(ctx.taxonomy, "incident_type"),
+        sexes.clone(),
+    );
+    let mut by_relation = RawTable::new(
+        (
+            "incidents_by_relation",
+            "Số sự việc theo quan hệ của người gây hại và giới tính của học sinh",
+            "Incidents by the perpetrator's relation and the pupil's sex",
+            "incidents",
+        ),
+        terms(ctx.taxonomy, "perpetrator_relation"),
+        sexes.clone(),
+    );
+    let mut by_delay = RawTable::new(
+        (
+            "incidents_by_reporting_delay",
+            "Số sự việc theo thời gian từ khi xảy ra đến khi được báo cáo",
+            "Incidents by time from incident to report",
+            "incidents",
+        ),
+        terms(ctx.taxonomy, "reporting_delay"),
+        sexes.clone(),
+    );
+    for row in &incident_counts {
+        let n = u64::try_from(row.n).unwrap_or(0);
+        by_type.add(&row.incident_type, &row.sex, n);
+        by_relation.add(&row.relation, &row.sex, n);
+        by_delay.add(&row.delay, &row.sex, n);
+    }
+
+    // Referrals: by agency type and status (outcome); timeliness.
+    let referral_counts = query::referrals(conn, &area.id, from, to, now)?;
+    let statuses = [
+        ("sent", "Đã gửi", "Sent"),
+        ("acknowledged", "Đã tiếp nhận", "Acknowledged"),
+        ("accepted", "Đã chấp nhận", "Accepted"),
+        ("declined", "Từ chối", "Declined"),
+        ("in_service", "Đang hỗ trợ", "In service"),
+        ("completed", "Hoàn thành", "Completed"),
+        ("withdrawn", "Đã rút lại", "Withdrawn"),
+    ]
+    .iter()
+    .map(|(c, vi, en)| Label::new(c, vi, en))
+    .collect();
+    let agencies = crate::domain::org::AgencyType::ALL
+        .iter()
+        .map(|a| Label::new(a.as_str(), agency_vi(a.as_str()), agency_en(a.as_str())))
+        .collect();
+    let mut by_agency = RawTable::new(
+        (
+            "referrals_by_agency_and_status",
+            "Số lượt chuyển gửi theo cơ quan tiếp nhận và kết quả",
+            "Referrals by receiving agency and outcome",
+            "referrals",
+        ),
+        agencies,
+        statuses,
+    );
+    let mut timeliness: BTreeMap<String, u64> = BTreeMap::new();
+    let mut hours_to_acknowledge: Vec<query::Bucket> = Vec::new();
+    for row in &referral_counts {
+        let n = u64::try_from(row.n).unwrap_or(0);
+        by_agency.add(&row.agency_type, &row.status, n);
+        *timeliness.entry(row.timeliness.clone()).or_default() += n;
+        if let Some(value) = row.hours {
+            hours_to_acknowledge.push(query::Bucket { value, n: row.n });
+        }
+    }
+
+    // Disclosure control, table group by table group.
+    let mut published = Vec::new();
+    for group in [
+        vec![by_age, by_level, by_area],
+        vec![by_type, by_relation, by_delay],
+        vec![by_agency],
+    ] {
+        let grids: Vec<Vec<Vec<u64>>> = group.iter().map(RawTable::grid).collect();
+        let masks = suppress_linked(&grids, k, &vec![None; grids.len()]);
+        for ((raw, grid), mask) in group.into_iter().zip(&grids).zip(&masks) {
+            published.push(raw.publish(grid, mask, policy));
+        }
+    }
+    // The area table is left out when its rows still single out a school.
+    if area_rows.len() < 2 {
+        published.retain(|t| t.code != "cases_by_area");
+    }
+
+    // Schools: totals only, above the size threshold, protected like a table.
+    let school_list: Vec<(String, u64)> = school_totals.into_iter().collect();
+    let school_grid = augment(
+        &school_list
+            .iter()
+            .map(|(_, n)| vec![*n])
+            .collect::<Vec<_>>(),
+        1,
+    );
+    let school_mask = suppress(&school_grid, policy.school_min_total, None, false);
+    let schools_out = school_list
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (id, n))| {
+            let org = tree.by_id.get(id)?;
+            let hidden = school_mask
+                .get(i)
+                .and_then(|l| l.first())
+                .copied()
+                .unwrap_or(true);
+            Some(SchoolTotal {
+                code: org.code.clone(),
+                name: org.name.clone(),
+                cases: if hidden {
+                    Cell::Hidden(policy.suppressed_mark.clone())
+                } else {
+                    Cell::Count(policy.round(*n))
+                },
+            })
+        })
+        .collect();
+
+    // KPIs, each from counts that are safe to publish.
+    let count = |key: &str| timeliness.get(key).copied().unwrap_or(0);
+    let due = count("on_time") + count("late") + count("overdue");
+    let mut kpis = vec![Kpi {
+        code: "referrals_acknowledged_on_time".into(),
+        vi: "Tỷ lệ chuyển gửi được tiếp nhận đúng hạn".into(),
+        en: "Referrals acknowledged within their deadline".into(),
+        unit: "percent".into(),
+        value: share(policy, count("on_time"), due),
+    }];
+    let (hours, n) = query::median(&hours_to_acknowledge);
+    kpis.push(median_kpi(
+        policy,
+        "median_hours_to_acknowledge",
+        "Thời gian tiếp nhận (trung vị, giờ)",
+        "Median time to acknowledge (hours)",
+        "hours",
+        hours,
+        n,
+    ));
+    let first_band = ctx
+        .taxonomy
+        .terms("reporting_delay")
+        .first()
+        .map(|t| t.code.clone())
+        .unwrap_or_default();
+    let incidents_total: u64 = incident_counts
+        .iter()
+        .map(|r| u64::try_from(r.n).unwrap_or(0))
+        .sum();
+    let quick: u64 = incident_counts
+        .iter()
+        .filter(|r| r.delay == first_band)
+        .map(|r| u64::try_from(r.n).unwrap_or(0))
+        .sum();
+    kpis.push(Kpi {
+        code: "incidents_reported_quickly".into(),
+        vi: "Tỷ lệ sự việc được báo cáo trong khoảng thời gian ngắn nhất (0–3 ngày)".into(),
+        en: "Incidents reported within the shortest delay band (0–3 days)".into(),
+        unit: "percent".into(),
+        value: share(policy, quick, incidents_total),
+    });
+    let (days, n) = query::median(&query::days_to_closure(conn, &area.id, from, to)?);
+    kpis.push(median_kpi(
+        policy,
+        "median_days_to_closure",
+        "Thời gian giải quyết đến khi đóng hồ sơ (trung vị, ngày)",
+        "Median time to closure (days)",
+        "days",
+        days,
+        n,
+    ));
+
+    let indicators = indicators::progress(conn, ctx, area, &tree.children, &tree.by_id, period)?;
+    let mut notes = Vec::new();
+    if period.last_day >= ctx.clock.now().naive_utc().date() {
+        notes.push(Note {
+            vi: "Kỳ báo cáo chưa kết thúc: số liệu còn thay đổi.".into(),
+            en: "The period is not over yet: figures will still change.".into(),
+        });
+    }
+    Ok(Report {
+        area: AreaRef {
+            id: area.id.clone(),
+            code: area.code.clone(),
+            name: area.name.clone(),
+        },
+        period: PeriodRef {
+            id: period.id.clone(),
+            vi: period.vi.clone(),
+            en: period.en.clone(),
+            first_day: date_text(period.first_day),
+            last_day: date_text(period.last_day),
+            due: period.due.map(date_text),
+        },
+        computed_at: now.and_utc().to_rfc3339(),
+        min_count: k,
+        suppressed_mark: policy.suppressed_mark.clone(),
+        rounding_base: policy.rounding_base,
+        tables: published,
+        kpis,
+        schools: schools_out,
+        indicators,
+        notes,
+    })
+}
+
+/// `part / whole` in percent, only when `part`, `whole` and the rest are
+/// each publishable.
+pub fn share(policy: &DisclosurePolicy, part: u64, whole: u64) -> Option<f64> {
+    if whole == 0 || part > whole {
+        return None;
+    }
+    if !(policy.safe(part) && policy.safe(whole) && policy.safe(whole - part)) {
+        return None;
+    }
+    let (part, whole) = (policy.round(part), policy.round(whole));
+    if whole == 0 {
+        return None;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
+    let percent = part as f64 * 100.0 / whole as f64;
+    Some((percent * 10.0).round() / 10.0)
+}
+
+fn median_kpi(
+    policy: &DisclosurePolicy,
+    code: &str,
+    vi: &str,
+    en: &str,
+    unit: &str,
+    value: Option<i64>,
+    n: u64,
+) -> Kpi {
+    #[expect(clippy::cast_precision_loss, reason = "durations far below 2^52")]
+    let value = value.filter(|_| n >= policy.min_count).map(|v| v as f64);
+    Kpi {
+        code: code.into(),
+        vi: vi.into(),
+        en: en.into(),
+        unit: unit.into(),
+        value,
+    }
+}
+
+fn agency_vi(code: &str) -> &'static str {
+    match code {
+        "police" => "Công an",
+        "health" => "Y tế",
+        "social_protection" => "Bảo vệ trẻ em, xã hội",
+        "womens_union" => "Hội Liên hiệp Phụ nữ",
+        "legal_aid" => "Trợ giúp pháp lý",
+        "hotline" => "Tổng đài 111",
+        _ => "Cơ quan khác",
+    }
+}
+
+fn agency_en(code: &str) -> &'static str {
+    match code {
+        "police" => "Police",
+        "health" => "Health",
+        "social_protection" => "Child and social protection",
+        "womens_union" => "Women's Union",
+        "legal_aid" => "Legal aid",
+        "hotline" => "Hotline 111",
+        _ => "Other agency",
+    }
+}
+
+/// The correction note for the latest report released before `period`
+/// whose figures changed since (the released one stays as it was).
+pub fn corrections(
+    conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    area: &OrganisationRow,
+    period: &Period,
+) -> Result<Vec<Note>, StatsError> {
+    let (start, _) = period.window_utc(ctx.utc_offset);
+    let earlier = table::released_of(conn, std::slice::from_ref(&area.id))?
+        .into_iter()
+        .filter(|r| r.window_end <= start)
+        .max_by_key(|r| r.window_end);
+    let Some(row) = earlier else {
+        return Ok(Vec::new());
+    };
+    let Ok(before) = serde_json::from_str::<Report>(&row.body) else {
+        return Ok(Vec::new());
+    };
+    let Ok(old_period) = ctx.reporting.period(&row.period) else {
+        return Ok(Vec::new());
+    };
+    let now = compute(conn, ctx, area, &old_period)?;
+    let mut notes = Vec::new();
+    for table in &before.tables {
+        let Some(current) = now.table(&table.code) else {
+            continue;
+        };
+        if current.total == table.total {
+            continue;
+        }
+        let text = match (table.total.count(), current.total.count()) {
+            (Some(was), Some(is)) if ctx.disclosure.safe(was.abs_diff(is)) => (
+                format!("{}: {} → {}", table.vi, was, is),
+                format!("{}: {} → {}", table.en, was, is),
+            ),
+            _ => (
+                format!(
+                    "{}: đã thay đổi (mức thay đổi quá nhỏ để công bố)",
+                    table.vi
+                ),
+                format!("{}: changed (the change is too small to publish)", table.en),
+            ),
+        };
+        notes.push(Note {
+            vi: format!(
+                "Đính chính số liệu {} (đã công bố, không sửa báo cáo cũ) — {}",
+                old_period.vi, text.0
+            ),
+            en: format!(
+                "Correction to {} (released; the released report is not changed) — {}",
+                old_period.en, text.1
+            ),
+        });
+    }
+    Ok(notes)
+}

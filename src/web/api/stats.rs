@@ -1,0 +1,540 @@
+//! Statistics endpoints (DESIGN §5): aggregate reports and charts of an
+//! area (monitors, district officers), drafts and releases (district
+//! officers), exports, and a school's staff figures for the plan's
+//! indicators (focal points). Nothing here reaches a case row.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::{JsonBody, blocking};
+use crate::authn::caller::Caller;
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::db::PooledConnection;
+use crate::error::ApiError;
+use crate::stats::{self, Period, Report, StatsError, StoredReport, chart, export};
+use crate::web::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/stats/periods", get(periods))
+        .route("/stats/report", get(live_report))
+        .route("/stats/report/export", get(live_export))
+        .route("/stats/chart", get(chart_svg))
+        .route("/stats/reports", post(create_draft).get(list_released))
+        .route("/stats/reports/{id}", get(read_stored))
+        .route("/stats/reports/{id}/export", get(stored_export))
+        .route("/stats/reports/{id}/release", post(release))
+        .route("/stats/indicators", post(submit_indicators))
+}
+
+pub(super) fn stats_error(error: StatsError) -> ApiError {
+    match error {
+        StatsError::NotFound => ApiError::not_found(),
+        StatsError::NotAnArea => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_an_area",
+            "`area` must be the code of an area (a district, commune…): statistics are never published for one school or agency.",
+        ),
+        StatsError::TooFewSchools => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_few_schools",
+            "This area has fewer than two schools, so its figures would be one school's; ask for the area above it.",
+        ),
+        StatsError::PeriodNotOver => ApiError::new(
+            StatusCode::CONFLICT,
+            "period_not_over",
+            "The period is not over yet; a report can be released only after its last day.",
+        ),
+        StatsError::AlreadyReleased => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_released",
+            "A report for this area and period is already released; it never changes. Later corrections appear in the next period's report.",
+        ),
+        StatsError::AlreadySubmitted => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_submitted",
+            "This school already entered its figures for this period; they are entered once per period.",
+        ),
+        StatsError::Invalid(problems) => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_figures",
+            problems.join("; "),
+        ),
+        other => ApiError::internal(other),
+    }
+}
+
+fn period_of(state: &AppState, id: Option<&str>) -> Result<Period, ApiError> {
+    let id = id.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            "`period` is required, e.g. six_month-2026.",
+        )
+    })?;
+    state.reporting.period(id).map_err(|e| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_period",
+            format!("`period`: {e}"),
+        )
+    })
+}
+
+fn language(lang: Option<&str>) -> Result<&'static str, ApiError> {
+    match lang {
+        None | Some("vi") => Ok("vi"),
+        Some("en") => Ok("en"),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_query",
+            "`lang` must be `vi` or `en`.",
+        )),
+    }
+}
+
+/// The caller's capability for `action` on the area with code `code`; an
+/// unknown code is refused (and audited) like a forbidden one.
+fn area_capability(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    action: Action,
+    code: Option<&str>,
+) -> Result<(Capability, crate::db::organisations::OrganisationRow), ApiError> {
+    let code = code.ok_or_else(|| {
+        ApiError::bad_request("invalid_query", "`area` (an area's code) is required.")
+    })?;
+    let area = crate::db::organisations::find_by_code(conn, code.trim())
+        .map_err(crate::db::DbError::Query)?;
+    let id = area.as_ref().map_or(code, |a| a.id.as_str()).to_owned();
+    let capability = state
+        .authz
+        .check(conn, &caller.actor(), &caller.request, action, &id)?;
+    Ok((capability, area.ok_or_else(ApiError::not_found)?))
+}
+
+#[derive(Serialize)]
+pub struct PeriodDto {
+    id: String,
+    vi: String,
+    en: String,
+    first_day: String,
+    last_day: String,
+    due: Option<String>,
+}
+
+async fn periods(State(state): State<AppState>, _caller: Caller) -> Json<Vec<PeriodDto>> {
+    let today = state.calendar.local_date(state.clock.now());
+    Json(
+        state
+            .reporting
+            .recent(today)
+            .into_iter()
+            .map(|p| PeriodDto {
+                first_day: p.first_day.to_string(),
+                last_day: p.last_day.to_string(),
+                due: p.due.map(|d| d.to_string()),
+                id: p.id,
+                vi: p.vi,
+                en: p.en,
+            })
+            .collect(),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    area: Option<String>,
+    period: Option<String>,
+    format: Option<String>,
+    lang: Option<String>,
+    table: Option<String>,
+}
+
+/// The released report, or the live one marked as such.
+#[derive(Serialize)]
+struct LiveDto {
+    released: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    released_at: Option<String>,
+    #[serde(flatten)]
+    report: Report,
+}
+
+fn live(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    query: &ReportQuery,
+) -> Result<(Capability, Report, Option<StoredReport>), ApiError> {
+    let period = period_of(state, query.period.as_deref())?;
+    let (capability, area) = area_capability(
+        conn,
+        state,
+        caller,
+        Action::StatsRead,
+        query.area.as_deref(),
+    )?;
+    let (report, stored) =
+        stats::live_or_released(conn, &state.stats_context(), &capability, &area, &period)
+            .map_err(stats_error)?;
+    Ok((capability, report, stored))
+}
+
+async fn live_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let (_, report, stored) = live(conn, state, &caller, &query)?;
+        let dto = LiveDto {
+            released: stored.is_some(),
+            id: stored.as_ref().map(|s| s.id.clone()),
+            released_at: stored.and_then(|s| s.released_at),
+            report,
+        };
+        serde_json::to_value(dto)
+            .map(Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
+/// A file download.
+fn file(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Result<Response, ApiError> {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+    );
+    Ok(response)
+}
+
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+fn export_file(report: &Report, format: Option<&str>, lang: &str) -> Result<Response, ApiError> {
+    let name = format!("{}-{}", report.area.code, report.period.id);
+    match format {
+        Some("csv") => file(
+            export::csv(report, lang).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+            "text/csv; charset=utf-8",
+            &format!("{name}.csv"),
+        ),
+        Some("xlsx") => file(
+            export::xlsx(report, lang).map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
+            XLSX,
+            &format!("{name}.xlsx"),
+        ),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            "`format` must be `csv` or `xlsx`.",
+        )),
+    }
+}
+
+fn check_format(format: Option<&str>) -> Result<&'static str, ApiError> {
+    match format {
+        Some("csv") => Ok("csv"),
+        Some("xlsx") => Ok("xlsx"),
+        _ => Err(ApiError::bad_request(
+            "invalid_query",
+            "`format` must be `csv` or `xlsx`.",
+        )),
+    }
+}
+
+async fn live_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let format = check_format(query.format.as_deref())?;
+    let lang = language(query.lang.as_deref())?;
+    blocking(&state, move |conn, state| {
+        let (capability, report, _) = live(conn, state, &caller, &query)?;
+        stats::audit_export(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &report.area.id,
+            &report.period.id,
+            format,
+        )
+        .map_err(stats_error)?;
+        export_file(&report, Some(format), lang)
+    })
+    .await
+}
+
+async fn chart_svg(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let lang = language(query.lang.as_deref())?;
+    let table = query.table.clone().ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_query",
+            "`table` is required, e.g. incidents_by_type.",
+        )
+    })?;
+    let svg = blocking(&state, move |conn, state| {
+        let (_, report, _) = live(conn, state, &caller, &query)?;
+        let found = report.table(&table).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_table",
+                format!(
+                    "`table` must be one of: {}",
+                    report
+                        .tables
+                        .iter()
+                        .map(|t| t.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        chart::svg(found, lang, &report.suppressed_mark)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))
+    })
+    .await?;
+    let mut response = svg.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DraftBody {
+    area: String,
+    period: String,
+}
+
+async fn create_draft(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<DraftBody>,
+) -> Result<(StatusCode, Json<StoredReport>), ApiError> {
+    blocking(&state, move |conn, state| {
+        let period = period_of(state, Some(&body.period))?;
+        let (capability, area) =
+            area_capability(conn, state, &caller, Action::StatsRelease, Some(&body.area))?;
+        let stored = stats::draft(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &area,
+            &period,
+        )
+        .map_err(stats_error)?;
+        Ok((StatusCode::CREATED, Json(stored)))
+    })
+    .await
+}
+
+#[derive(Serialize)]
+pub struct ReleasedDto {
+    id: String,
+    period: String,
+    released_at: Option<String>,
+    body_sha256: String,
+}
+
+async fn list_released(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ReportQuery>,
+) -> Result<Json<Vec<ReleasedDto>>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let (capability, area) = area_capability(
+            conn,
+            state,
+            &caller,
+            Action::StatsRead,
+            query.area.as_deref(),
+        )?;
+        if !capability.allows(Action::StatsRead, &area.id) {
+            return Err(ApiError::not_found());
+        }
+        let ids = crate::db::organisations::subtree_ids(conn, &area.id)
+            .map_err(crate::db::DbError::Query)?;
+        let rows = crate::db::stats::released_of(conn, &ids).map_err(crate::db::DbError::Query)?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|r| ReleasedDto {
+                    id: r.id,
+                    period: r.period,
+                    released_at: r.released_at.map(|t| t.and_utc().to_rfc3339()),
+                    body_sha256: r.body_sha256,
+                })
+                .collect(),
+        ))
+    })
+    .await
+}
+
+fn stored_for(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(Capability, StoredReport), ApiError> {
+    let mut held = None;
+    let stored = stats::stored(
+        conn,
+        |conn, area_id, draft| {
+            let action = if draft {
+                Action::StatsRelease
+            } else {
+                Action::StatsRead
+            };
+            let capability = state
+                .authz
+                .check(conn, &caller.actor(), &caller.request, action, area_id)
+                .map_err(|_| StatsError::NotFound)?;
+            held = Some(capability.clone());
+            Ok(capability)
+        },
+        id,
+    )
+    .map_err(stats_error)?;
+    Ok((held.ok_or_else(ApiError::not_found)?, stored))
+}
+
+async fn read_stored(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StoredReport>, ApiError> {
+    blocking(&state, move |conn, state| {
+        Ok(Json(stored_for(conn, state, &caller, &id)?.1))
+    })
+    .await
+}
+
+async fn stored_export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(query): Query<ReportQuery>,
+) -> Result<Response, ApiError> {
+    let format = check_format(query.format.as_deref())?;
+    let lang = language(query.lang.as_deref())?;
+    blocking(&state, move |conn, state| {
+        let (capability, stored) = stored_for(conn, state, &caller, &id)?;
+        stats::audit_export(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &stored.report.area.id,
+            &stored.report.period.id,
+            format,
+        )
+        .map_err(stats_error)?;
+        export_file(&stored.report, Some(format), lang)
+    })
+    .await
+}
+
+async fn release(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StoredReport>, ApiError> {
+    blocking(&state, move |conn, state| {
+        let row = crate::db::stats::find_report(conn, &id).map_err(crate::db::DbError::Query)?;
+        let area_id = row
+            .as_ref()
+            .map_or(id.as_str(), |r| r.area_id.as_str())
+            .to_owned();
+        let capability = state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::StatsRelease,
+            &area_id,
+        )?;
+        stats::release(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &id,
+        )
+        .map(Json)
+        .map_err(stats_error)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FigureBody {
+    women: u32,
+    men: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorsBody {
+    period: String,
+    figures: BTreeMap<String, FigureBody>,
+}
+
+async fn submit_indicators(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(body): JsonBody<IndicatorsBody>,
+) -> Result<StatusCode, ApiError> {
+    blocking(&state, move |conn, state| {
+        let school_id = caller.user.org_id.clone();
+        let capability = state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::IndicatorsSubmit,
+            &school_id,
+        )?;
+        let period = period_of(state, Some(&body.period))?;
+        let school = crate::db::organisations::find(conn, &school_id)
+            .map_err(crate::db::DbError::Query)?
+            .ok_or_else(ApiError::not_found)?;
+        let figures = body
+            .figures
+            .into_iter()
+            .map(|(code, f)| (code, (f.women, f.men)))
+            .collect();
+        stats::indicators::submit(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &school,
+            &period,
+            &figures,
+        )
+        .map_err(stats_error)?;
+        Ok(StatusCode::CREATED)
+    })
+    .await
+}
