@@ -316,3 +316,14 @@ audit-when = When
 audit-action = Action
 audit-outcome = Outcome
 audit-target = Target
+
+nav-stats = Statistics
+stats-title = Statistics of the area
+stats-released = Released
+stats-live = Current figures (not released)
+stats-period = Period
+stats-show = Show
+stats-hint = Counts below the threshold are hidden (e.g. "<5"), with the cells that would reveal them, so nobody can be recognised.
+stats-kpis = Indicators
+stats-total = Total
+stats-notes = Notes

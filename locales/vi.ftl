@@ -317,3 +317,14 @@ audit-when = Lúc
 audit-action = Hành động
 audit-outcome = Kết quả
 audit-target = Đối tượng
+
+nav-stats = Thống kê
+stats-title = Thống kê của địa bàn
+stats-released = Đã công bố
+stats-live = Số liệu hiện tại (chưa công bố)
+stats-period = Kỳ báo cáo
+stats-show = Xem
+stats-hint = Số nhỏ hơn ngưỡng được ẩn (ví dụ "<5"), cùng các ô có thể suy ra chúng, để không ai bị nhận ra.
+stats-kpis = Chỉ số
+stats-total = Tổng
+stats-notes = Ghi chú

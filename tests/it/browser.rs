@@ -327,8 +327,15 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     shot(&client, "10-case-feedback").await;
     sign_out(&client).await;
 
-    // A monitor reaches no case.
+    // A monitor sees the area's statistics, and reaches no case.
     sign_in(&app, &client, &monitor).await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Thống kê của địa bàn") && !page.contains("Canary"),
+        "{page}"
+    );
+    assert!(client.find(Locator::Css("table[id^=table-]")).await.is_ok());
+    shot(&client, "11a-statistics").await;
     client.goto(case_url.as_str()).await.unwrap();
     let page = text(&client).await;
     assert!(
@@ -385,7 +392,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     submit(&client, "form[action='/lang'] button").await;
     let page = text(&client).await;
     assert!(
-        page.contains("Welcome") && page.contains("Tiếng Việt"),
+        page.contains("Statistics of the area") && page.contains("Tiếng Việt"),
         "{page}"
     );
     sign_out(&client).await;

@@ -172,6 +172,7 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
     match user.caller.role {
         Role::AgencyOfficer => return Redirect::to("/referrals").into_response(),
         Role::DistrictOfficer => return Redirect::to("/escalations").into_response(),
+        Role::Monitor => return Redirect::to("/stats").into_response(),
         Role::FocalPoint | Role::Reporter => {}
         _ => {
             return render(&WelcomePage {

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod cases;
 pub mod referrals;
+pub mod stats;
 
 use axum::Router;
 use axum::extract::{FromRequest, FromRequestParts, Request};
@@ -55,6 +56,7 @@ pub fn routes() -> Router<AppState> {
         .route("/escalations", get(cases::escalations))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/audit", get(admin::audit))
+        .route("/stats", get(stats::stats))
         .route("/referrals", get(referrals::inbox))
         .route("/referrals/{id}", get(referrals::referral_page))
         .route("/referrals/{id}/answer", post(referrals::answer))
