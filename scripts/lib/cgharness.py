@@ -175,10 +175,13 @@ def sign_in(base, login):
 
 
 def case_body(marker):
+    """A case for `marker`; the same marker always gives the same body (a
+    retry with the same Idempotency-Key must be the same request)."""
+    rng = random.Random(marker)
     return {
-        "risk_level": random.choice(["low", "medium", "high"]),
-        "pupil": {"name": f"Học sinh {marker}", "date_of_birth": "2013-04-0" + str(random.randint(1, 9)),
-                  "sex": random.choice(["female", "male"]), "class": "7A", "guardian": f"Mẹ {marker}"},
+        "risk_level": rng.choice(["low", "medium", "high"]),
+        "pupil": {"name": f"Học sinh {marker}", "date_of_birth": "2013-04-0" + str(rng.randint(1, 9)),
+                  "sex": rng.choice(["female", "male"]), "class": "7A", "guardian": f"Mẹ {marker}"},
         "incident": {"type": "sexual_assault", "contexts": ["on_premises"], "date": "2026-01-05",
                      "location_type": "school_premises", "perpetrator_relation": "teacher_or_staff",
                      "narrative": f"Tường thuật {marker}"},
