@@ -294,23 +294,8 @@ async fn hostile_inputs_are_refused_and_store_nothing(backend: Backend) {
     let created: Value = created.json().await.unwrap();
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let case = created["id"].as_str().unwrap().to_owned();
-    let org_id = |code: &str| {
-        let state = app.state.clone();
-        let code = code.to_owned();
-        async move {
-            tokio::task::spawn_blocking(move || {
-                let mut conn = state.db.get().unwrap();
-                caseguard::db::organisations::find_by_code(&mut conn, &code)
-                    .unwrap()
-                    .unwrap()
-                    .id
-            })
-            .await
-            .unwrap()
-        }
-    };
-    let police_id = org_id(POLICE).await;
-    let health_id = org_id(HEALTH).await;
+    let police_id = app.org_id(POLICE).await;
+    let health_id = app.org_id(HEALTH).await;
     let sent = app
         .client
         .post(app.url(&format!("/api/v1/cases/{case}/referrals")))
@@ -1022,7 +1007,7 @@ async fn metacharacters_are_stored_verbatim(
         .unwrap();
     assert_eq!(consent.status(), StatusCode::CREATED);
     world.tally.valid_text_stored += 1;
-    let police_id = world_org_id(world, POLICE).await;
+    let police_id = world.app.org_id(POLICE).await;
     for (agency, extra) in [
         (police_id, json!({"note": all})),
         (
@@ -1114,18 +1099,4 @@ async fn metacharacters_are_stored_verbatim(
         html.contains("{{7*7}}") && html.contains("${7*7}"),
         "template text not shown as text"
     );
-}
-
-async fn world_org_id(world: &World, code: &str) -> String {
-    let state = world.app.state.clone();
-    let code = code.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = state.db.get().unwrap();
-        caseguard::db::organisations::find_by_code(&mut conn, &code)
-            .unwrap()
-            .unwrap()
-            .id
-    })
-    .await
-    .unwrap()
 }
