@@ -46,16 +46,50 @@ pub fn sniff(declared: &str, bytes: &[u8]) -> Result<&'static str, FieldError> {
     Ok(kind)
 }
 
-/// Checks an attachment's name: plain text, at most 200 characters.
+/// Checks an attachment's name: a plain file name of at most 200
+/// characters. Names are never used as paths here, but a name with a path
+/// in it (`/`, `\`, `.` or `..`) is no file name and could mislead whoever
+/// saves the download, so it is refused.
 pub fn parse_name(raw: &str) -> Result<SecretText, FieldError> {
     let name = raw.trim();
-    if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+    if name.is_empty()
+        || name.chars().count() > 200
+        || name.chars().any(char::is_control)
+        || name.contains(['/', '\\'])
+        || name == "."
+        || name == ".."
+    {
         return Err(FieldError::new(
             "X-Attachment-Name",
-            "must be 1 to 200 characters without control characters",
+            "must be a file name of 1 to 200 characters, without control characters or a path (`/`, `\\`, `..`)",
         ));
     }
     Ok(SecretText::new(name.to_owned()))
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::parse_name;
+
+    #[test]
+    fn names_with_paths_or_control_characters_are_refused() {
+        for bad in [
+            "",
+            " ",
+            "..",
+            ".",
+            "../x.pdf",
+            "a/b.pdf",
+            "..\\x.pdf",
+            "a\0b",
+            "a\r\nb",
+        ] {
+            assert!(parse_name(bad).is_err(), "{bad:?}");
+        }
+        for good in ["Biên bản.pdf", "..hidden.pdf", "ảnh 1.png", "{{7*7}}.pdf"] {
+            assert!(parse_name(good).is_ok(), "{good:?}");
+        }
+    }
 }
 
 /// Stores an attachment of the case.

@@ -23,6 +23,7 @@ use crate::crypto::{random_bytes, random_token, sha256_hex};
 use crate::db::cases::{self as case_table, ChronologyRow};
 use crate::db::referrals::{self as table, OPEN_STATUSES, PartnerLinkRow};
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::user::EmailAddress;
 
 /// How long a link lives.
 pub const LINK_HOURS: i64 = 72;
@@ -41,18 +42,6 @@ fn code_hash(link_id: &str, code: &str) -> String {
     sha256_hex(format!("{link_id}:{code}").as_bytes())
 }
 
-fn valid_email(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && domain.contains('.')
-        && address.len() <= 254
-        && !address.chars().any(|c| {
-            c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';' | '"')
-        })
-}
-
 /// Makes a link for `recipient` and puts the e-mail in the outbox.
 pub fn create(
     conn: &mut DbConnection,
@@ -64,13 +53,12 @@ pub fn create(
     if !by.allows_referral(Action::ReferralManage, referral_id) {
         return Err(CaseError::NotFound);
     }
-    let recipient = recipient.trim();
-    if !valid_email(recipient) {
-        return Err(CaseError::Invalid(vec![FieldError::new(
-            "email",
-            "is not an e-mail address",
-        )]));
-    }
+    // The same parser as the outbox's: an address it would refuse must be
+    // refused here, as bad input, not fail later inside the transaction.
+    let recipient = EmailAddress::parse(recipient).map_err(|_| {
+        CaseError::Invalid(vec![FieldError::new("email", "is not an e-mail address")])
+    })?;
+    let recipient = recipient.as_str();
     let token = random_token()
         .map_err(|_| CaseError::Db(crate::db::DbError::Task("no randomness".into())))?;
     let number = random_bytes::<4>()

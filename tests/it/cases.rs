@@ -1345,10 +1345,18 @@ async fn attachments_are_sniffed_sealed_and_returned_intact(backend: Backend) {
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
     png.extend_from_slice(b"....Canary-png-77....");
     png.extend(std::iter::repeat_n(7u8, 4096));
-    // "ảnh ../../etc/passwd.png", percent-encoded: a name, never a path.
+    // A name with a path in it is refused (issue 9); one with quotes,
+    // dots and semicolons is a name, percent-encoded on the way in and out.
     let (status, body) = upload(
         "image/png",
         Some("%E1%BA%A3nh%20..%2F..%2Fetc%2Fpasswd.png"),
+        png.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let (status, body) = upload(
+        "image/png",
+        Some("%E1%BA%A3nh%20%22..%3Bb%E1%BA%B1ng%20ch%E1%BB%A9ng%22.png"),
         png.clone(),
     )
     .await;
@@ -1384,7 +1392,7 @@ async fn attachments_are_sniffed_sealed_and_returned_intact(backend: Backend) {
         1,
         "a refused upload was stored"
     );
-    assert_eq!(case["attachments"][0]["name"], "ảnh ../../etc/passwd.png");
+    assert_eq!(case["attachments"][0]["name"], "ảnh \"..;bằng chứng\".png");
     assert_eq!(case["attachments"][0]["size_bytes"], png.len());
 
     let download = app
@@ -1403,7 +1411,9 @@ async fn attachments_are_sniffed_sealed_and_returned_intact(backend: Backend) {
         disposition.starts_with("attachment; filename*=UTF-8''"),
         "{disposition}"
     );
-    assert!(!disposition.contains('/'), "{disposition}");
+    // Quotes and semicolons are encoded: the header cannot be split.
+    assert_eq!(disposition.matches(';').count(), 1, "{disposition}");
+    assert!(!disposition.contains('"'), "{disposition}");
     assert!(
         download.headers()["content-security-policy"]
             .to_str()

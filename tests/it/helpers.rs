@@ -358,6 +358,21 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// The id of the organisation with `code`.
+    pub async fn org_id(&self, code: &str) -> String {
+        let state = self.state.clone();
+        let code = code.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            caseguard::db::organisations::find_by_code(&mut conn, &code)
+                .unwrap()
+                .unwrap()
+                .id
+        })
+        .await
+        .unwrap()
+    }
+
     pub async fn get_with_token(&self, path: &str, token: &str) -> reqwest::Response {
         self.client
             .get(self.url(path))

@@ -1,5 +1,6 @@
-//! Canary personal data sent through the real binary must not appear in any
-//! log line, at the most verbose level, nor in any error body.
+//! Canary personal data sent through the real binary — through the API and
+//! the web forms — must not appear in any log line (at the most verbose
+//! level), any e-mail, the metrics page, or any JSON error body.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -29,6 +30,7 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
         .env_clear()
         .env("CASEGUARD_LISTEN", format!("127.0.0.1:{port}"))
         .env("CASEGUARD_LOG_LEVEL", "trace")
+        .env("CASEGUARD_OUTBOX_POLL_SECONDS", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -134,6 +136,166 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
             .unwrap();
         bodies.push(response.text().await.unwrap());
     }
+    // Referrals, notes, consent and a partner link, each carrying canaries,
+    // so that notices go out as e-mails.
+    let police_id = org_id(dir.path(), "SX-AL-CA");
+    let health_id = org_id(dir.path(), "SX-AL-YT");
+    let post = |path: String, body: Value| {
+        let request = client
+            .post(format!("{base}{path}"))
+            .bearer_auth(&token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            (response.status(), response.text().await.unwrap())
+        }
+    };
+    let (status, referral) = post(
+        format!("/api/v1/cases/{id}/referrals"),
+        json!({"agency_id": police_id, "note": format!("Ghi chú {CANARY}"),
+               "override_reason": format!("Khẩn cấp {CANARY}")}),
+    )
+    .await;
+    assert_eq!(status, 201, "{referral}");
+    let referral: Value = serde_json::from_str(&referral).unwrap();
+    let referral_id = referral["id"].as_str().unwrap().to_owned();
+    for (path, body, expected) in [
+        (
+            format!("/api/v1/cases/{id}/referrals"),
+            json!({"agency_id": health_id, "note": CANARY, "override_reason": format!("Lý do {CANARY}")}),
+            201,
+        ),
+        (
+            format!("/api/v1/cases/{id}/notes"),
+            json!({"note": format!("Note {CANARY}")}),
+            201,
+        ),
+        (
+            format!("/api/v1/cases/{id}/consent"),
+            json!({"given_by": "guardian", "services": true, "reporting": true,
+                   "disclosure": false, "legal_basis": "consent", "withheld": CANARY}),
+            201,
+        ),
+        (
+            format!("/api/v1/referrals/{referral_id}/links"),
+            json!({"email": "partner.canary-test@example.org"}),
+            201,
+        ),
+        (
+            "/api/v1/partner-links/open".to_owned(),
+            json!({"token": CANARY, "code": CANARY}),
+            400,
+        ),
+        (
+            format!("/api/v1/referrals/{referral_id}/links"),
+            json!({"email": format!("{CANARY}@@example.org")}),
+            422,
+        ),
+    ] {
+        let (status, text) = post(path.clone(), body).await;
+        assert_eq!(status.as_u16() / 100, expected / 100, "{path}: {text}");
+        if !status.is_success() {
+            bodies.push(text);
+        }
+    }
+    // The web forms: a session, an intake with canaries, a rejected intake,
+    // a partner form with a wrong code.
+    let now = {
+        use caseguard::clock::Clock;
+        u64::try_from(caseguard::clock::SystemClock.now().timestamp()).unwrap()
+    };
+    let next_step = totp.generate(now + 30);
+    let session = client
+        .post(format!("{base}/api/v1/auth/session"))
+        .json(&json!({"email": focal["email"], "password": focal["password"], "totp": next_step}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(session.status(), 200);
+    let cookie = session.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = session.json::<Value>().await.unwrap()["csrf_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let form = |born: &str| {
+        serde_urlencoded::to_string([
+            ("csrf", csrf.as_str()),
+            ("risk_level", "high"),
+            ("pupil.name", &format!("Web {CANARY}")),
+            ("pupil.date_of_birth", born),
+            ("pupil.sex", "female"),
+            ("pupil.class", &format!("8C {CANARY}")),
+            ("pupil.guardian", &format!("Mẹ {CANARY}")),
+            ("pupil.contact", &format!("09 {CANARY}")),
+            ("incident.type", "physical_assault"),
+            ("incident.contexts", "bullying"),
+            ("incident.date", "2026-01-06"),
+            ("incident.location_type", "way_to_school"),
+            ("incident.perpetrator_relation", "peer_pupil"),
+            ("incident.narrative", &format!("Web narrative {CANARY}")),
+        ])
+        .unwrap()
+    };
+    for (born, ok) in [("2012-02-02", true), (CANARY, false)] {
+        let response = client
+            .post(format!("{base}/cases/new"))
+            .header("cookie", &cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(born))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let _page = response.text().await.unwrap();
+        assert_eq!(
+            status.is_redirection() || status.is_success(),
+            ok,
+            "{status}"
+        );
+    }
+    let partner = client
+        .post(format!("{base}/partner/{CANARY}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("code={CANARY}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(partner.status().is_client_error(), "{}", partner.status());
+    // The notices reach the outbox directory (file transport).
+    let outbox = dir.path().join("data").join("outbox");
+    let mut emails = Vec::new();
+    for _ in 0..150 {
+        emails = std::fs::read_dir(&outbox)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default();
+        if emails.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(emails.len() >= 3, "too few e-mails to judge: {emails:?}");
+    let metrics = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("http_requests"), "{metrics}");
+
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
@@ -156,7 +318,44 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
         );
         assert!(!line.contains(&token), "token in the log: {line}");
     }
-    for body in bodies {
+    let mut hits = 0;
+    for body in &bodies {
+        hits += usize::from(body.contains(CANARY));
         assert!(!body.contains(CANARY), "canary in an error body: {body}");
     }
+    for path in &emails {
+        let raw = std::fs::read(path).unwrap();
+        let decoded = quoted_printable::decode(&raw, quoted_printable::ParseMode::Robust)
+            .unwrap_or_else(|_| raw.clone());
+        for text in [raw, decoded] {
+            let text = String::from_utf8_lossy(&text);
+            hits += usize::from(text.contains(CANARY));
+            assert!(!text.contains(CANARY), "canary in an e-mail: {text}");
+        }
+    }
+    hits += usize::from(metrics.contains(CANARY));
+    assert!(!metrics.contains(CANARY), "canary in /metrics");
+    eprintln!(
+        "canary scan: {} log lines, {} e-mails, {} bytes of metrics, {} error bodies; canary hits: {hits}",
+        log.lines().count(),
+        emails.len(),
+        metrics.len(),
+        bodies.len()
+    );
+}
+
+/// An organisation's id, read from the binary's SQLite store.
+fn org_id(dir: &std::path::Path, code: &str) -> String {
+    let url = format!(
+        "sqlite://{}",
+        dir.join("data").join("caseguard.db").display()
+    );
+    let mut conn = caseguard::db::DatabaseUrl::parse(&secrecy::SecretString::from(url))
+        .unwrap()
+        .connect()
+        .unwrap();
+    caseguard::db::organisations::find_by_code(&mut conn, code)
+        .unwrap()
+        .unwrap()
+        .id
 }

@@ -22,6 +22,7 @@ mod cases;
 mod cli_users;
 mod config_errors;
 mod health;
+mod hostile;
 mod leaks;
 mod migrations;
 mod notify;

@@ -43,6 +43,10 @@ fn reference(name: &str) -> Value {
 /// Responses every authenticated operation may give.
 fn common(mut responses: Map<String, Value>) -> Value {
     responses.insert(
+        "400".into(),
+        error("The body is not valid JSON, or a query parameter or header (such as `Idempotency-Key`) is malformed."),
+    );
+    responses.insert(
         "401".into(),
         error("Missing, invalid, expired or revoked credentials."),
     );
@@ -638,7 +642,9 @@ mod tests {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();
                 assert!(
-                    responses.contains_key("401") && responses.contains_key("422"),
+                    ["400", "401", "422"]
+                        .iter()
+                        .all(|code| responses.contains_key(*code)),
                     "{method} {path}"
                 );
                 // JSON bodies carry an example; file uploads carry files.
