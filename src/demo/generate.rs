@@ -260,6 +260,14 @@ pub fn generate_cases(
         made += size;
         progress(made);
     }
+    // A bulk load leaves PostgreSQL without statistics and visibility maps
+    // until autovacuum comes round: plans then sort on disk and index-only
+    // scans visit every row. Do now what autovacuum would do.
+    if let DbConnection::Postgresql(pg) = conn {
+        use diesel::connection::SimpleConnection;
+        pg.batch_execute("VACUUM (ANALYZE) cases, incidents, referrals")
+            .map_err(|e| invalid(&e))?;
+    }
     write_transaction(conn, |conn| {
         auditor.append(
             conn,
