@@ -643,7 +643,7 @@ async fn transition(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NoteBody {
-    note: String,
+    pub(super) note: String,
 }
 
 async fn add_note(

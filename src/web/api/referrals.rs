@@ -10,7 +10,7 @@ use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::cases::{case_error, context, may};
+use super::cases::{NoteBody, case_error, context, may};
 use super::{JsonBody, blocking};
 use crate::authn::caller::{Caller, request_context};
 use crate::authz::Action;
@@ -341,12 +341,6 @@ async fn answer(
         Ok(Json(view::summary(&row)))
     })
     .await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoteBody {
-    note: String,
 }
 
 async fn service_note(
