@@ -113,6 +113,8 @@ impl Application {
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let disclosure = crate::stats::DisclosurePolicy::load(settings.policy_dir.as_deref())
             .map_err(|e| StartupError::Config(ConfigError(e)))?;
+        let policy_files = crate::domain::policy_files::load(settings.policy_dir.as_deref())
+            .map_err(|e| StartupError::Config(ConfigError(e)))?;
         let auditor = Arc::new(auditor);
         let authz = Authz::new(policies, auditor.clone(), clock.clone());
         let state = AppState {
@@ -125,6 +127,7 @@ impl Application {
             retention,
             reporting: Arc::new(reporting),
             disclosure: Arc::new(disclosure),
+            policy_files: Arc::new(policy_files),
             keyring: Arc::new(match keyring_source {
                 KeyringSource::File(path) => {
                     KeyringHandle::watching(FileKeyProvider::new(path), keyring)

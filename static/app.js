@@ -1,6 +1,8 @@
 // caseguard: progressive enhancement only; every page works without this.
 (function () {
   "use strict";
+  // Scripts run here (the browser tests and the CSS may ask).
+  document.documentElement.setAttribute("data-js", "1");
   // Quick exit: leave at once and take this page out of the history.
   var exit = document.getElementById("quick-exit");
   function leave(event) {

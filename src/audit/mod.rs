@@ -17,6 +17,7 @@
 //! client address) and codes in `details`. Never a field value, a name, a
 //! token or a password.
 
+pub mod search;
 pub mod verify;
 
 use std::collections::BTreeMap;

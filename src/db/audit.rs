@@ -107,17 +107,44 @@ pub fn insert_checkpoint(conn: &mut DbConnection, row: &CheckpointRow) -> QueryR
         .map(drop)
 }
 
-/// The newest entries first, optionally only those whose actor belongs to
-/// one of `orgs`.
-pub fn latest_in(
+/// The newest entries matching `filter` first, optionally only those whose
+/// actor belongs to one of `orgs`.
+pub fn search(
     conn: &mut DbConnection,
-    before: Option<i64>,
+    filter: &crate::audit::search::AuditFilter,
     limit: i64,
     orgs: Option<&[String]>,
 ) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_log::table.into_boxed();
-    if let Some(before) = before {
+    if let Some(before) = filter.before {
         query = query.filter(audit_log::seq.lt(before));
+    }
+    if let Some(action) = &filter.action {
+        // The code itself or any code below it (`case` finds `case.read`).
+        let below = format!(
+            "{}.%",
+            action
+                .replace('\\', "\\\\")
+                .replace('_', "\\_")
+                .replace('%', "\\%")
+        );
+        query = query.filter(
+            audit_log::action
+                .eq(action.clone())
+                .or(audit_log::action.like(below).escape('\\')),
+        );
+    }
+    if let Some(outcome) = &filter.outcome {
+        query = query.filter(audit_log::outcome.eq(outcome.clone()));
+    }
+    if let Some(target) = &filter.target_id {
+        query = query.filter(audit_log::target_id.eq(target.clone()));
+    }
+    if let Some(from) = filter.from {
+        query = query.filter(audit_log::occurred_at.ge(from));
+    }
+    if let Some(until) = filter.until {
+        query = query.filter(audit_log::occurred_at.lt(until));
     }
     if let Some(orgs) = orgs {
         query = query.filter(audit_log::actor_org_id.eq_any(orgs.to_vec()));

@@ -7,6 +7,7 @@
 
 pub mod calendar;
 pub mod org;
+pub mod policy_files;
 pub mod protocol;
 pub mod taxonomy;
 pub mod user;

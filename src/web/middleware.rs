@@ -111,8 +111,9 @@ pub struct BodyLimits {
     pub uploads: usize,
 }
 
-/// The one route that takes large bodies.
-pub const UPLOAD_ROUTE: &str = "/api/v1/cases/{id}/attachments";
+/// The routes that take large bodies: attachment uploads, by the API and
+/// by the case page's form.
+pub const UPLOAD_ROUTES: [&str; 2] = ["/api/v1/cases/{id}/attachments", "/cases/{id}/attachments"];
 
 /// Refuses a declared length over the route's limit at once, and stops a
 /// body without a declared length once it passes the limit.
@@ -121,7 +122,7 @@ async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Ne
         && request
             .extensions()
             .get::<MatchedPath>()
-            .is_some_and(|path| path.as_str() == UPLOAD_ROUTE);
+            .is_some_and(|path| UPLOAD_ROUTES.contains(&path.as_str()));
     let limit = if upload {
         limits.uploads
     } else {

@@ -44,6 +44,8 @@ pub struct AppState {
     pub retention: crate::cases::retention::RetentionPolicy,
     pub reporting: Arc<crate::stats::ReportingPolicy>,
     pub disclosure: Arc<crate::stats::DisclosurePolicy>,
+    /// The policy files as read at start (the read-only policies page).
+    pub policy_files: Arc<Vec<crate::domain::policy_files::PolicyFile>>,
     pub clock: SharedClock,
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,

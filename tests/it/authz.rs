@@ -10,7 +10,7 @@ use caseguard::orgs::import;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp};
+use crate::helpers::{Backend, TestApp, test_start};
 
 /// A second district, for "another area" and "an unrelated agency".
 const OTHER_DISTRICT: &str = "kind,code,name,parent,level,agency_type\n\
@@ -453,6 +453,68 @@ async fn http_answers_follow_the_policy() {
             .any(|e| e["action"] == "authz.denied" && e["details"]["action"] == "user.list")
     );
     assert!(entries.iter().any(|e| e["action"] == "user.created"));
+    // Searching: denials only; an action and everything below it; a day.
+    let denied: Vec<Value> = app
+        .get_with_token("/api/v1/audit?outcome=denied&limit=500", &auditor_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!denied.is_empty() && denied.len() < entries.len());
+    assert!(
+        denied.iter().all(|e| e["outcome"] == "denied"),
+        "{denied:?}"
+    );
+    let users: Vec<Value> = app
+        .get_with_token("/api/v1/audit?action=user&limit=500", &auditor_token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(!users.is_empty());
+    assert!(
+        users
+            .iter()
+            .all(|e| e["action"].as_str().unwrap().starts_with("user.")),
+        "{users:?}"
+    );
+    let day = test_start().date_naive();
+    let next_day: Vec<Value> = app
+        .get_with_token(
+            &format!("/api/v1/audit?from={}", day.succ_opt().unwrap()),
+            &auditor_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(next_day.is_empty(), "{next_day:?}");
+    let on_the_day: Vec<Value> = app
+        .get_with_token(
+            &format!("/api/v1/audit?from={day}&until={day}&limit=500"),
+            &auditor_token,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    // What the first listing saw, and the four reads since.
+    assert_eq!(on_the_day.len(), entries.len() + 4);
+    for bad in [
+        "action=user%25",
+        "action=User",
+        "outcome=maybe",
+        "target=1%20OR%201%3D1",
+        "from=2026-02-30",
+        "from=2026-11-05&until=2026-11-01",
+    ] {
+        let response = app
+            .get_with_token(&format!("/api/v1/audit?{bad}"), &auditor_token)
+            .await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{bad}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "invalid_filter", "{bad}: {body}");
+    }
     let verify: Value = app
         .get_with_token("/api/v1/audit/verify", &auditor_token)
         .await

@@ -105,11 +105,92 @@ async fn spawn_app() -> TestApp {
     .await
 }
 
+/// Where `npm ci --prefix tests/browser` puts axe-core (scripts/test does
+/// it when npm is there).
+fn axe_source() -> Option<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/browser/node_modules/axe-core/axe.min.js");
+    match std::fs::read_to_string(&path) {
+        Ok(source) => Some(source),
+        Err(error) => {
+            if std::env::var("CG_TEST_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+                panic!(
+                    "CG_TEST_REQUIRE_BROWSER=1 but {} is missing ({error}): run `npm ci --prefix tests/browser`",
+                    path.display()
+                );
+            }
+            eprintln!("no accessibility check: {} is missing", path.display());
+            None
+        }
+    }
+}
+
+/// Takes a screenshot of the page for a reviewer, then (where the browser
+/// runs scripts) checks it: every resource it loaded came from its own
+/// origin, and axe-core finds no serious or critical accessibility
+/// violation (WCAG 2.0–2.2 A and AA rules, contrast included). The full
+/// axe result goes next to the screenshot.
 async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    // app.js marks the page when it runs; WebDriver itself can run scripts
+    // even where the page's own are off, so ask the page.
+    let scripted = client
+        .execute(
+            "return document.documentElement.getAttribute('data-js') === '1'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    if scripted != json!(true) {
+        return;
+    }
+
+    let origins = client
+        .execute(
+            "const here = location.origin;
+             return performance.getEntriesByType('resource')
+               .map(e => e.name)
+               .filter(u => new URL(u).origin !== here);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(origins, json!([]), "{name}: requests to another origin");
+
+    let Some(axe) = axe_source() else { return };
+    client.execute(&axe, vec![]).await.unwrap();
+    let result = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {runOnly: {type: 'tag',
+                 values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice']}})
+               .then(r => done(r.violations.map(v => ({
+                   id: v.id, impact: v.impact, help: v.help,
+                   nodes: v.nodes.slice(0, 5).map(n => n.target.join(' '))}))))
+               .catch(e => done({error: String(e)}));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.axe.json")),
+        serde_json::to_string_pretty(&result).unwrap(),
+    )
+    .unwrap();
+    let violations = result
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: axe failed: {result}"));
+    let grave: Vec<_> = violations
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .collect();
+    assert!(
+        grave.is_empty(),
+        "{name}: accessibility violations {grave:#?}"
+    );
 }
 
 async fn fill(client: &Client, id: &str, text: &str) {
@@ -176,6 +257,46 @@ async fn sign_in(app: &TestApp, client: &Client, user: &TestUser) {
     submit(client, "form[action='/login'] button[type=submit]").await;
 }
 
+fn earlier_case(i: u32) -> serde_json::Value {
+    json!({
+        "risk_level": "low",
+        "pupil": {
+            "name": format!("Earlier Canary {i}"),
+            "date_of_birth": "2013-03-03",
+            "sex": "male",
+            "class": "6B",
+            "disability": false,
+            "guardian": "Earlier guardian",
+            "contact": "0912 000 000"
+        },
+        "incident": {
+            "type": "psychological_abuse",
+            "contexts": ["bullying"],
+            "date": "2026-10-20",
+            "location_type": "school_premises",
+            "perpetrator_relation": "peer_pupil",
+            "narrative": "Earlier narrative"
+        }
+    })
+}
+
+/// The published number of cases of the area in the statistics page's
+/// period (the grand total of the cases-by-age table).
+async fn cases_total(client: &Client) -> u64 {
+    let total = client
+        .find(Locator::Css("#table-cases_by_age .grand-total"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    total
+        .replace(['.', ','], "")
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("the cases total is {total:?}"))
+}
+
 async fn sign_out(client: &Client) {
     submit(client, "form[action='/logout'] button").await;
 }
@@ -189,6 +310,26 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     let monitor = app.user(Role::Monitor, "SX-AL").await;
     let district = app.user(Role::DistrictOfficer, "SX-AL").await;
     let client = browser(&driver, true).await;
+
+    // Five cases the school recorded earlier, so the area's count is at
+    // least k and published: the monitor notes it now, and sees it grow by
+    // the case recorded below.
+    let token = app.token(&focal).await;
+    for i in 0..5 {
+        let response = app
+            .client
+            .post(app.url("/api/v1/cases"))
+            .bearer_auth(&token)
+            .json(&earlier_case(i))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+    sign_in(&app, &client, &monitor).await;
+    let before = cases_total(&client).await;
+    assert!(before >= 5, "{before}");
+    sign_out(&client).await;
 
     // Sign-in page, Vietnamese first; a wrong password keeps the e-mail.
     client.goto(&app.url("/login")).await.unwrap();
@@ -293,6 +434,89 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     );
     assert!(page.contains("Có sự đồng ý"), "{page}");
     shot(&client, "06b-consent-and-referrals").await;
+
+    // The rest of the workspace: a perpetrator, a note, an attachment.
+    click(&client, "#perpetrators summary").await;
+    choose(&client, "p-relation", "peer_pupil").await;
+    choose(&client, "p-sex", "male").await;
+    submit(&client, "#perpetrator-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Người gây hại") && page.contains("Hãy chọn quan hệ"),
+        "{page}"
+    );
+    click(&client, "#perpetrators summary").await;
+    choose(&client, "p-relation", "peer_pupil").await;
+    choose(&client, "p-sex", "male").await;
+    choose(&client, "p-age", "12_17").await;
+    fill(&client, "p-identity", "Bạn cùng lớp PerpCanary").await;
+    submit(&client, "#perpetrator-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã lưu thông tin người gây hại"), "{page}");
+    assert!(page.contains("PerpCanary"), "{page}");
+    fill(&client, "case-note", "Đã gọi cho mẹ em lúc 16:00.").await;
+    submit(&client, "#note-form button[type=submit]").await;
+    assert!(text(&client).await.contains("Đã gọi cho mẹ em lúc 16:00."));
+    let scratch = tempfile::tempdir().unwrap();
+    let fake = scratch.path().join("trang.html");
+    std::fs::write(&fake, "<script>alert(1)</script>").unwrap();
+    let photo = scratch.path().join("vết-bầm.png");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0u8; 64]);
+    std::fs::write(&photo, png).unwrap();
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(fake.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&client, "#attachment-form button[type=submit]").await;
+    assert!(text(&client).await.contains("Tệp không nhận được"));
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&client, "#attachment-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Đã đính kèm tệp") && page.contains("vết-bầm.png"),
+        "{page}"
+    );
+    let link = client
+        .find(Locator::Css("#attachments a[download]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    // With the session the file comes back as it went in, sandboxed.
+    let fetched = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(async r => done([r.status, r.headers.get('content-type'),
+                 r.headers.get('content-security-policy'), (await r.arrayBuffer()).byteLength]));",
+            vec![json!(link)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        fetched,
+        json!([200, "image/png", "sandbox; default-src 'none'", 72])
+    );
+    // Without it there is nothing to download.
+    let download = app.client.get(app.url(&link)).send().await.unwrap();
+    assert!(
+        download.status().is_redirection() || download.url().path().starts_with("/login"),
+        "{} {}",
+        download.status(),
+        download.url()
+    );
+    shot(&client, "06c-workspace-perpetrator-attachment").await;
     sign_out(&client).await;
 
     // The agency officer: inbox, the referral through its profile, answers.
@@ -335,6 +559,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         "{page}"
     );
     assert!(client.find(Locator::Css("table[id^=table-]")).await.is_ok());
+    assert_eq!(cases_total(&client).await, before + 1);
     shot(&client, "11a-statistics").await;
     client.goto(case_url.as_str()).await.unwrap();
     let page = text(&client).await;
@@ -352,6 +577,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         .await
         .unwrap();
     assert!(codes.len() >= 8, "{}", codes.len());
+    shot(&client, "11aa-recovery-codes").await;
     sign_out(&client).await;
 
     // Nobody acted on the missed deadlines for two days: the district
@@ -368,7 +594,9 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     let page = text(&client).await;
     assert!(page.contains("Cảnh báo quá hạn"), "{page}");
     shot(&client, "11b-escalations").await;
-    submit(&client, "#escalations a").await;
+    // The case recorded above (the earlier ones escalated too).
+    let case_id = case_url.path().rsplit('/').next().unwrap().to_owned();
+    submit(&client, &format!("#escalations a[href*='{case_id}']")).await;
     fill(&client, "reason", "ngắn").await;
     submit(&client, "form[action$='/break-glass'] button").await;
     assert!(text(&client).await.contains("20 đến 2000"));
@@ -533,5 +761,66 @@ async fn a_new_account_is_activated_in_the_browser() {
         "{page}"
     );
     shot(&client, "16-audit").await;
+    // Searching: by action prefix, the entries shown all match it.
+    fill(&client, "action", "user.").await;
+    submit(&client, "#audit-search button[type=submit]").await;
+    let actions = client
+        .find_all(Locator::Css("#entries tbody tr td:nth-child(3)"))
+        .await
+        .unwrap();
+    assert!(!actions.is_empty());
+    for cell in actions {
+        let action = cell.text().await.unwrap();
+        assert!(action.starts_with("user."), "{action}");
+    }
+    // A bad search names each bad field, keeps what was typed, lists nothing.
+    client
+        .goto(&app.url("/audit?action=user%27%20OR%201%3D1&target=not-an-id&outcome=denied"))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("Mã hành động chỉ gồm") && page.contains("Mã đối tượng phải là"),
+        "{page}"
+    );
+    let kept = client
+        .find(Locator::Id("target"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("not-an-id"));
+    assert!(
+        client
+            .find_all(Locator::Css("#entries tbody tr"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(&client, "16b-audit-search-errors").await;
+    // The organisation tree and the policies in force (read-only).
+    client.goto(&app.url("/organisations")).await.unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("SX-AL-AB-TH") && page.contains("Cây đơn vị"),
+        "{page}"
+    );
+    shot(&client, "17-organisations").await;
+    client.goto(&app.url("/policies")).await.unwrap();
+    let files = client.find_all(Locator::Css(".policy-file")).await.unwrap();
+    assert_eq!(files.len(), caseguard::domain::policy_files::FILES.len());
+    let digests = client.find_all(Locator::Css(".digest")).await.unwrap();
+    assert_eq!(digests[0].text().await.unwrap().len(), 64);
+    shot(&client, "18-policies").await;
+    sign_out(&client).await;
+    // Somebody else reaches neither.
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    sign_in(&app, &client, &focal).await;
+    for path in ["/organisations", "/policies", "/audit"] {
+        client.goto(&app.url(path)).await.unwrap();
+        let page = text(&client).await;
+        assert!(page.contains("Không tìm thấy"), "{path}: {page}");
+    }
     client.close().await.unwrap();
 }

@@ -324,6 +324,11 @@ async fn reset_mfa(
 pub struct AuditQuery {
     before: Option<i64>,
     limit: Option<i64>,
+    action: Option<String>,
+    outcome: Option<String>,
+    target: Option<String>,
+    from: Option<String>,
+    until: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -377,6 +382,23 @@ async fn read_audit(
             "`limit` must be between 1 and 1000.",
         ));
     }
+    let filter = crate::audit::search::RawFilter {
+        before: query.before.map(|b| b.to_string()),
+        action: query.action,
+        outcome: query.outcome,
+        target: query.target,
+        from: query.from,
+        until: query.until,
+    }
+    .parse()
+    .map_err(|problems| {
+        let message = problems
+            .iter()
+            .map(|p| p.message)
+            .collect::<Vec<_>>()
+            .join(" ");
+        ApiError::bad_request("invalid_filter", &message)
+    })?;
     blocking(&state, move |conn, state| {
         let org_id = caller.user.org_id.clone();
         check(conn, state, &caller, Action::AuditRead, &org_id)?;
@@ -388,7 +410,7 @@ async fn read_audit(
         } else {
             Some(organisations::subtree_ids(conn, &org_id).map_err(DbError::from)?)
         };
-        let rows = crate::db::audit::latest_in(conn, query.before, limit, scope.as_deref())
+        let rows = crate::db::audit::search(conn, &filter, limit, scope.as_deref())
             .map_err(DbError::from)?;
         // Reading the log is itself a security event.
         crate::db::write_transaction(conn, |conn| {

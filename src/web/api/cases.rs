@@ -865,6 +865,14 @@ async fn download_attachment(
             .map_err(case_error)
     })
     .await?;
+    attachment_response(&download).map_err(ApiError::internal)
+}
+
+/// An attachment as a download: its type, its name (percent-encoded), and a
+/// sandbox so that opened in a browser it runs nothing and reaches nothing.
+pub(crate) fn attachment_response(
+    download: &cases::attachments::Download,
+) -> Result<Response, header::InvalidHeaderValue> {
     let disposition = match &download.name {
         Some(name) => format!(
             "attachment; filename*=UTF-8''{}",
@@ -876,11 +884,11 @@ async fn download_attachment(
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_str(&download.content_type).map_err(ApiError::internal)?,
+        HeaderValue::from_str(&download.content_type)?,
     );
     headers.insert(
         header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition).map_err(ApiError::internal)?,
+        HeaderValue::from_str(&disposition)?,
     );
     // Opened in a browser, it runs nothing and reaches nothing.
     headers.insert(

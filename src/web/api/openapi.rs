@@ -185,7 +185,12 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
             "/users/{id}/disable": {"post": {"summary": "Disable an account (its sessions and tokens end at once)", "security": bearer, "parameters": id_param, "responses": responses(&[("204", json!({"description": "Disabled."}))])}},
             "/users/{id}/reset-mfa": {"post": {"summary": "Replace an account's authenticator", "security": bearer, "parameters": id_param, "responses": responses(&[("200", ok("The new otpauth URI.", json!({"type": "object"})))])}},
             "/audit": {"get": {"summary": "Audit entries of the caller's area, newest first (auditors)", "security": bearer,
-                "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}}],
+                "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+                    {"name": "action", "in": "query", "description": "An action code or its beginning (`case` finds `case.read`)", "schema": {"type": "string", "pattern": "^[a-z0-9_][a-z0-9._]{0,63}$"}},
+                    {"name": "outcome", "in": "query", "schema": {"type": "string", "enum": ["success", "failure", "denied"]}},
+                    {"name": "target", "in": "query", "description": "The id of a case, referral or account", "schema": {"type": "string", "format": "uuid"}},
+                    {"name": "from", "in": "query", "description": "From the start of this day (UTC)", "schema": {"type": "string", "format": "date"}},
+                    {"name": "until", "in": "query", "description": "To the end of this day (UTC)", "schema": {"type": "string", "format": "date"}}],
                 "responses": responses(&[("200", ok("Entries.", json!({"type": "array", "items": {"type": "object"}})))])}},
             "/audit/verify": {"get": {"summary": "Verify the audit chain and its signed checkpoints (auditors)", "security": bearer, "responses": responses(&[("200", ok("The verdict.", json!({"type": "object"})))])}},
             "/cases": {

@@ -603,6 +603,23 @@ pub struct CasePage<'a> {
     pub consent_givers: Vec<Choice>,
     pub legal_bases: Vec<Choice>,
     pub agency_types: Vec<Choice>,
+    pub perpetrators: Vec<Vec<FieldLine>>,
+    pub attachments: Vec<AttachmentLine>,
+    /// The forms that change the case (notes, perpetrators, attachments).
+    pub may_update: bool,
+    pub relations: Vec<Choice>,
+    pub sexes: Vec<Choice>,
+    pub age_groups: Vec<Choice>,
+    /// The largest attachment the server takes, in MiB.
+    pub upload_mib: usize,
+}
+
+pub struct AttachmentLine {
+    pub id: String,
+    pub name: String,
+    pub kind: String,
+    pub size: String,
+    pub when: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -773,6 +790,70 @@ async fn case_page(
             })
             .collect();
         let yes_no = |b: bool| t.t(if b { "yes" } else { "no" });
+        // Only school staff change a case; asking for others would only
+        // fill the audit log with denials.
+        let may_update = matches!(caller.role, Role::FocalPoint | Role::Reporter)
+            && view.case.status != "closed"
+            && state
+                .authz
+                .check_case(
+                    conn,
+                    &caller.actor(),
+                    &caller.request,
+                    Action::CaseUpdate,
+                    &case_id,
+                )
+                .is_ok();
+        let perpetrators = view
+            .perpetrators
+            .iter()
+            .map(|p| {
+                let mut lines = vec![
+                    FieldLine {
+                        label: t.t("field-perpetrator-relation"),
+                        value: t.code("perpetrator_relation", &p.row.relation),
+                    },
+                    FieldLine {
+                        label: t.t("field-perpetrator-sex"),
+                        value: t.code("sex", &p.row.sex),
+                    },
+                    FieldLine {
+                        label: t.t("field-perpetrator-age_group"),
+                        value: t.code("perpetrator_age_group", &p.row.age_group),
+                    },
+                ];
+                for (key, value) in [
+                    ("field-perpetrator-identity", &p.identity),
+                    ("field-perpetrator-description", &p.description),
+                ] {
+                    if let Some(value) = value {
+                        lines.push(FieldLine {
+                            label: t.t(key),
+                            value: reveal(value),
+                        });
+                    }
+                }
+                lines
+            })
+            .collect();
+        let attachments = view
+            .attachments
+            .iter()
+            .map(|a| AttachmentLine {
+                id: a.meta.id.clone(),
+                name: a
+                    .name
+                    .as_ref()
+                    .map_or_else(|| t.t("attachment-unnamed"), reveal),
+                kind: a.meta.content_type.clone(),
+                size: t.t1(
+                    "attachment-kib",
+                    "n",
+                    t.number((a.meta.size_bytes + 1023) / 1024),
+                ),
+                when: t.datetime(a.meta.uploaded_at),
+            })
+            .collect();
         let consent = view
             .consent
             .as_ref()
@@ -836,6 +917,9 @@ async fn case_page(
             escalations,
             next_statuses,
             may_send: send.is_some(),
+            may_update,
+            perpetrators,
+            attachments,
         }))
     })
     .await;
@@ -878,6 +962,13 @@ async fn case_page(
             problem,
             others,
             may_send: data.may_send,
+            may_update: data.may_update,
+            perpetrators: data.perpetrators,
+            attachments: data.attachments,
+            relations: choices(&t, state, "perpetrator_relation"),
+            sexes: choices(&t, state, "sex"),
+            age_groups: choices(&t, state, "perpetrator_age_group"),
+            upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         },
     )
 }
@@ -896,7 +987,10 @@ struct CasePageData {
     escalations: Vec<EscalationLine>,
     next_statuses: Vec<Choice>,
     may_send: bool,
+    may_update: bool,
     consent: Vec<FieldLine>,
+    perpetrators: Vec<Vec<FieldLine>>,
+    attachments: Vec<AttachmentLine>,
 }
 
 fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
@@ -1022,6 +1116,11 @@ fn problem_key(error: &CaseError) -> &'static str {
                 "problem-consent-form"
             }
             Some(("agency_id", _)) => "problem-agency",
+            Some(("case_note", _)) => "problem-note",
+            Some(("file" | "Content-Type" | "name", _)) => "problem-attachment",
+            Some(("relation" | "sex" | "age_group" | "identity" | "description", _)) => {
+                "problem-perpetrator"
+            }
             _ => "problem-invalid",
         },
         CaseError::Stale { .. } => "problem-stale",
@@ -1361,6 +1460,155 @@ pub async fn break_glass(
         Ok(Ok(_)) => Redirect::to(&format!("/cases/{id}?done=break_glass")).into_response(),
         Ok(Err(CaseError::NotFound)) => not_found(frame),
         Ok(Err(error)) => server_error(error),
+        Err(error) => server_error(error),
+    }
+}
+
+pub async fn add_note(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let case_id = id.clone();
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::CaseUpdate,
+        "note_added",
+        move |conn, state, _, capability| {
+            let note = form
+                .get("note")
+                .filter(|n| n.chars().count() <= 10_000)
+                .ok_or_else(|| {
+                    CaseError::Invalid(vec![FieldError::new(
+                        "case_note",
+                        "a note of 1 to 10000 characters is needed",
+                    )])
+                })?;
+            cases::lifecycle::add_note(
+                conn,
+                &state.case_context(),
+                capability,
+                &case_id,
+                &SecretText::new(note),
+            )
+        },
+    )
+    .await
+}
+
+pub async fn add_perpetrator(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    form: CsrfForm,
+) -> Response {
+    let raw = cases::perpetrators::RawPerpetrator {
+        incident_id: None,
+        relation: form.get("relation").unwrap_or_default(),
+        sex: form.get("sex").unwrap_or_default(),
+        age_group: form.get("age_group").unwrap_or_default(),
+        identity: form.get("identity"),
+        description: form.get("description"),
+    };
+    let input = cases::perpetrators::PerpetratorInput::parse(&raw, &state.taxonomy);
+    let case_id = id.clone();
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::CaseUpdate,
+        "perpetrator_added",
+        move |conn, state, _, capability| {
+            let input = input.map_err(CaseError::Invalid)?;
+            cases::perpetrators::record(conn, &state.case_context(), capability, &case_id, &input)
+                .map(drop)
+        },
+    )
+    .await
+}
+
+/// An attachment from the case page's form: the same checks as the API
+/// (the file's first bytes must match an accepted type; the name is
+/// sealed and never a path).
+pub async fn upload_attachment(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    upload: super::CsrfUpload,
+) -> Response {
+    let checked = upload
+        .file
+        .ok_or_else(|| CaseError::Invalid(vec![FieldError::new("file", "choose a file to attach")]))
+        .and_then(|file| {
+            let kind = cases::attachments::sniff(&file.content_type, &file.bytes)
+                .map_err(|e| CaseError::Invalid(vec![FieldError::new("file", e.message)]))?;
+            let name = file
+                .name
+                .as_deref()
+                .map(cases::attachments::parse_name)
+                .transpose()
+                .map_err(|e| CaseError::Invalid(vec![FieldError::new("file", e.message)]))?;
+            Ok((kind, name, file.bytes))
+        });
+    let case_id = id.clone();
+    act_on_case(
+        &state,
+        &user,
+        &id,
+        Action::CaseUpdate,
+        "attachment_added",
+        move |conn, state, _, capability| {
+            let (kind, name, bytes) = checked?;
+            cases::attachments::upload(
+                conn,
+                &state.case_context(),
+                capability,
+                &case_id,
+                kind,
+                name.as_ref(),
+                &bytes,
+            )
+            .map(drop)
+        },
+    )
+    .await
+}
+
+/// Downloads an attachment for a signed-in user who may read the case
+/// (the read is audited).
+pub async fn download_attachment(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path((id, attachment_id)): Path<(String, String)>,
+) -> Response {
+    let caller = user.caller.clone();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        let Ok((capability, _)) = state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseRead,
+            &case_id,
+        ) else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        Ok(cases::attachments::download(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+            &attachment_id,
+        ))
+    })
+    .await;
+    match result {
+        Ok(Ok(download)) => crate::web::api::cases::attachment_response(&download)
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Ok(Err(_)) => not_found(Frame::for_user(&user, &state, "/")),
         Err(error) => server_error(error),
     }
 }

@@ -49,6 +49,13 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/skip", post(cases::skip_suggestion))
         .route("/cases/{id}/transitions", post(cases::transition))
         .route("/cases/{id}/consent", post(cases::record_consent))
+        .route("/cases/{id}/notes", post(cases::add_note))
+        .route("/cases/{id}/perpetrators", post(cases::add_perpetrator))
+        .route("/cases/{id}/attachments", post(cases::upload_attachment))
+        .route(
+            "/cases/{id}/attachments/{attachment_id}",
+            get(cases::download_attachment),
+        )
         .route(
             "/cases/{id}/break-glass",
             get(cases::break_glass_page).post(cases::break_glass),
@@ -56,6 +63,8 @@ pub fn routes() -> Router<AppState> {
         .route("/escalations", get(cases::escalations))
         .route("/users", get(admin::users).post(admin::create_user))
         .route("/audit", get(admin::audit))
+        .route("/organisations", get(admin::organisations_page))
+        .route("/policies", get(admin::policies_page))
         .route("/stats", get(stats::stats))
         .route("/referrals", get(referrals::inbox))
         .route("/referrals/{id}", get(referrals::referral_page))
@@ -180,6 +189,7 @@ impl IntoResponse for FormRefused {
             StatusCode::FORBIDDEN => {
                 "Biểu mẫu đã hết hạn hoặc không đến từ trang caseguard. Hãy tải lại trang và thử lại. / This form expired or did not come from a caseguard page. Reload the page and try again."
             }
+            StatusCode::PAYLOAD_TOO_LARGE => "Tệp quá lớn. / The file is too large.",
             _ => "Không đọc được biểu mẫu. / The form could not be read.",
         };
         (
@@ -207,15 +217,81 @@ impl FromRequest<AppState> for CsrfForm {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.as_str())
             .unwrap_or_default();
-        // A partner's form has no session: its token is the link itself.
-        let expected = session_cookie(&headers).map(|token| sessions::csrf_token(&token));
-        let matches = expected
-            .as_deref()
-            .is_some_and(|e| subtle::ConstantTimeEq::ct_eq(e.as_bytes(), sent.as_bytes()).into());
-        if !matches || !same_origin(&headers, &state.settings.public_url) {
+        if !csrf_holds(&headers, sent, state) {
             return Err(FormRefused(StatusCode::FORBIDDEN));
         }
         Ok(Self { pairs })
+    }
+}
+
+/// Whether a form's CSRF token `sent` is the session's and the request
+/// came from our own page (Origin / Fetch-Metadata).
+pub fn csrf_holds(headers: &axum::http::HeaderMap, sent: &str, state: &AppState) -> bool {
+    // A partner's form has no session: its token is the link itself.
+    let expected = session_cookie(headers).map(|token| sessions::csrf_token(&token));
+    let matches = expected
+        .as_deref()
+        .is_some_and(|e| subtle::ConstantTimeEq::ct_eq(e.as_bytes(), sent.as_bytes()).into());
+    matches && same_origin(headers, &state.settings.public_url)
+}
+
+/// A multipart form (an attachment's upload) whose CSRF token and origin
+/// were checked: its text fields and its one file.
+pub struct CsrfUpload {
+    pub file: Option<Upload>,
+}
+
+pub struct Upload {
+    pub name: Option<String>,
+    pub content_type: String,
+    pub bytes: axum::body::Bytes,
+}
+
+impl FromRequest<AppState> for CsrfUpload {
+    type Rejection = FormRefused;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, FormRefused> {
+        let headers = request.headers().clone();
+        let mut multipart = axum::extract::Multipart::from_request(request, state)
+            .await
+            .map_err(|_| FormRefused(StatusCode::BAD_REQUEST))?;
+        let mut csrf = String::new();
+        let mut file = None;
+        while let Some(field) = multipart
+            .next_field()
+            .await
+            .map_err(|_| FormRefused(StatusCode::BAD_REQUEST))?
+        {
+            match field.name() {
+                Some("csrf") => {
+                    csrf = field
+                        .text()
+                        .await
+                        .map_err(|_| FormRefused(StatusCode::BAD_REQUEST))?;
+                }
+                Some("file") => {
+                    let name = field.file_name().map(str::to_owned);
+                    let content_type = field.content_type().unwrap_or_default().to_owned();
+                    let bytes = field
+                        .bytes()
+                        .await
+                        .map_err(|_| FormRefused(StatusCode::PAYLOAD_TOO_LARGE))?;
+                    // A file field left empty arrives as a part without bytes.
+                    if !bytes.is_empty() {
+                        file = Some(Upload {
+                            name: name.filter(|n| !n.is_empty()),
+                            content_type,
+                            bytes,
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !csrf_holds(&headers, &csrf, state) {
+            return Err(FormRefused(StatusCode::FORBIDDEN));
+        }
+        Ok(Self { file })
     }
 }
 

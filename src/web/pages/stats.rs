@@ -29,6 +29,8 @@ pub struct StatsPage<'a> {
     pub frame: Frame<'a>,
     pub area: String,
     pub period: String,
+    /// The shown period's code, marked in the period list.
+    pub selected: String,
     pub periods: Vec<Choice>,
     pub released: bool,
     pub tables: Vec<TableView>,
@@ -171,6 +173,7 @@ pub async fn stats(
             .collect();
         render(&StatsPage {
             area: area.name.clone(),
+            selected: period.id.clone(),
             period: if lang == "en" {
                 period.en.clone()
             } else {
