@@ -517,7 +517,77 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         download.url()
     );
     shot(&client, "06c-workspace-perpetrator-attachment").await;
+
+    // The Women's Union officer has no account: a one-time link by e-mail,
+    // its code shown once to read out by phone.
+    let women = client
+        .find(Locator::XPath(
+            "//details[contains(@class, 'partner-link')][summary[contains(., 'Phụ nữ')]]",
+        ))
+        .await
+        .unwrap();
+    women
+        .find(Locator::Css("summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    women
+        .find(Locator::Css("input[name=email]"))
+        .await
+        .unwrap()
+        .send_keys("hoi.phu.nu@example.invalid")
+        .await
+        .unwrap();
+    submit(&client, "details.partner-link[open] button[type=submit]").await;
+    let notice = client
+        .find(Locator::Css(".notice"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code: String = notice
+        .split_whitespace()
+        .find(|w| w.len() == 8 && w.chars().all(|c| c.is_ascii_digit()))
+        .unwrap_or_else(|| panic!("no code in {notice:?}"))
+        .to_owned();
+    let state = app.state.clone();
+    let link = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::notify::outbox::all(&mut conn)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.template == "partner_link")
+            .expect("the partner's e-mail is in the outbox")
+    })
+    .await
+    .unwrap();
+    let params: serde_json::Value = serde_json::from_str(&link.params).unwrap();
+    let partner_path = format!(
+        "/partner/{}",
+        params["link"].as_str().unwrap().rsplit('/').next().unwrap()
+    );
     sign_out(&client).await;
+    client.goto(&app.url(&partner_path)).await.unwrap();
+    shot(&client, "06d-partner-code").await;
+    fill(&client, "code", "00000000").await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    assert!(text(&client).await.contains("Mã chưa đúng"));
+    fill(&client, "code", &code).await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Lò Thị Canary Browser") && page.contains("Có sự đồng ý"),
+        "{page}"
+    );
+    shot(&client, "06e-partner-referral").await;
+    // Once only.
+    client.goto(&app.url(&partner_path)).await.unwrap();
+    fill(&client, "code", &code).await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    assert!(text(&client).await.contains("không còn hiệu lực"));
 
     // The agency officer: inbox, the referral through its profile, answers.
     sign_in(&app, &client, &officer).await;

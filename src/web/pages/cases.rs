@@ -554,6 +554,9 @@ pub struct ChronologyLine {
 }
 
 pub struct ReferralLine {
+    pub id: String,
+    /// Still open: a one-time link can be sent for it.
+    pub open: bool,
     pub agency: String,
     pub kind: String,
     pub status: String,
@@ -756,6 +759,8 @@ async fn case_page(
         let referrals = referral_table::of_case(conn, &case_id)?
             .into_iter()
             .map(|r| ReferralLine {
+                open: referral_table::OPEN_STATUSES.contains(&r.status.as_str()),
+                id: r.id.clone(),
                 agency: t.t(&format!("agency-{}", r.agency_type)),
                 kind: t.t(&format!("kind-{}", r.kind)),
                 status: t.t(&format!("rstatus-{}", r.status)),
@@ -1609,6 +1614,82 @@ pub async fn download_attachment(
         Ok(Ok(download)) => crate::web::api::cases::attachment_response(&download)
             .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
         Ok(Err(_)) => not_found(Frame::for_user(&user, &state, "/")),
+        Err(error) => server_error(error),
+    }
+}
+
+/// The focal point sends a one-time link to an agency officer without an
+/// account: the link goes by e-mail, the 8-digit code is shown here once,
+/// to be read out by phone.
+pub async fn send_partner_link(
+    State(state): State<AppState>,
+    user: PageUser,
+    Path((id, referral_id)): Path<(String, String)>,
+    form: CsrfForm,
+) -> Response {
+    let caller = user.caller.clone();
+    let email = form.get("email").unwrap_or_default();
+    let case_id = id.clone();
+    let result = blocking(&state, move |conn, state| {
+        // The referral must be one of this case's.
+        let belongs =
+            referral_table::find(conn, &referral_id)?.is_some_and(|r| r.case_id == case_id);
+        let Some((capability, _)) = belongs
+            .then(|| {
+                state
+                    .authz
+                    .check_referral(
+                        conn,
+                        &caller.actor(),
+                        &caller.request,
+                        Action::ReferralManage,
+                        &referral_id,
+                    )
+                    .ok()
+            })
+            .flatten()
+        else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        Ok(crate::referrals::links::create(
+            conn,
+            &state.case_context(),
+            &capability,
+            &referral_id,
+            &email,
+        ))
+    })
+    .await;
+    match result {
+        Ok(Ok(link)) => {
+            let notice = user
+                .tr(&state)
+                .t1("done-link_sent", "code", link.code.as_str());
+            case_page(
+                &state,
+                &user,
+                &id,
+                Some(notice),
+                None,
+                Vec::new(),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/")),
+        Ok(Err(_)) => {
+            let problem = user.tr(&state).t("problem-link");
+            case_page(
+                &state,
+                &user,
+                &id,
+                None,
+                Some(problem),
+                Vec::new(),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
         Err(error) => server_error(error),
     }
 }

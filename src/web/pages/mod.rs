@@ -50,6 +50,10 @@ pub fn routes() -> Router<AppState> {
         .route("/cases/{id}/transitions", post(cases::transition))
         .route("/cases/{id}/consent", post(cases::record_consent))
         .route("/cases/{id}/notes", post(cases::add_note))
+        .route(
+            "/cases/{id}/referrals/{referral_id}/link",
+            post(cases::send_partner_link),
+        )
         .route("/cases/{id}/perpetrators", post(cases::add_perpetrator))
         .route("/cases/{id}/attachments", post(cases::upload_attachment))
         .route(
