@@ -445,9 +445,23 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
         page.contains("Người gây hại") && page.contains("Hãy chọn quan hệ"),
         "{page}"
     );
-    click(&client, "#perpetrators summary").await;
-    choose(&client, "p-relation", "peer_pupil").await;
-    choose(&client, "p-sex", "male").await;
+    // The refused form is open, its problem beside it, its choices kept.
+    assert!(client.find(Locator::Id("perpetrator-error")).await.is_ok());
+    for (id, value) in [
+        ("p-relation", "peer_pupil"),
+        ("p-sex", "male"),
+        ("p-age", ""),
+    ] {
+        let kept = client
+            .find(Locator::Id(id))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some(value), "{id}");
+    }
+    shot(&client, "06bb-perpetrator-refused").await;
     choose(&client, "p-age", "12_17").await;
     fill(&client, "p-identity", "Bạn cùng lớp PerpCanary").await;
     submit(&client, "#perpetrator-form button[type=submit]").await;

@@ -615,6 +615,82 @@ pub struct CasePage<'a> {
     pub age_groups: Vec<Choice>,
     /// The largest attachment the server takes, in MiB.
     pub upload_mib: usize,
+    /// The form that was refused, with what it sent (shown again).
+    pub attempt: Attempt,
+}
+
+/// What a refused workspace form sent: its name (the hidden `form` field,
+/// e.g. `note` or `send-police`) and its values, to show them again beside
+/// the problem.
+#[derive(Debug, Clone, Default)]
+pub struct Attempt {
+    pub form: String,
+    pub kept: Vec<(String, String)>,
+}
+
+impl Attempt {
+    fn of(form: &CsrfForm) -> Self {
+        let name = form
+            .get("form")
+            .filter(|f| {
+                f.len() <= 80
+                    && f.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .unwrap_or_default();
+        Self {
+            form: name,
+            kept: form
+                .pairs
+                .iter()
+                .filter(|(k, _)| k != "csrf" && k != "form")
+                .cloned()
+                .collect(),
+        }
+    }
+
+    fn named(form: &str) -> Self {
+        Self {
+            form: form.to_owned(),
+            kept: Vec::new(),
+        }
+    }
+}
+
+impl CasePage<'_> {
+    fn is_failed(&self, form: &str, suffix: &str) -> bool {
+        self.problem.is_some() && self.attempt.form.strip_prefix(form) == Some(suffix)
+    }
+
+    /// The problem, when it belongs to form `form` + `suffix`.
+    pub fn problem_in(&self, form: &str, suffix: &str) -> Option<&str> {
+        self.problem
+            .as_deref()
+            .filter(|_| self.is_failed(form, suffix))
+    }
+
+    /// What field `name` of the refused form `form` + `suffix` held.
+    pub fn kept_in(&self, form: &str, suffix: &str, name: &str) -> &str {
+        if !self.is_failed(form, suffix) {
+            return "";
+        }
+        self.attempt
+            .kept
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+
+    /// Whether the refused form `form` sent `value` for `name` (selects,
+    /// checkboxes).
+    pub fn kept_has(&self, form: &str, name: &str, value: &str) -> bool {
+        self.is_failed(form, "")
+            && self
+                .attempt
+                .kept
+                .iter()
+                .any(|(k, v)| k == name && v == value)
+    }
 }
 
 pub struct AttachmentLine {
@@ -651,7 +727,17 @@ pub async fn workspace(
                 .collect()
         })
         .unwrap_or_default();
-    case_page(&state, &user, &id, notice, None, others, StatusCode::OK).await
+    case_page(
+        &state,
+        &user,
+        &id,
+        notice,
+        None,
+        Attempt::default(),
+        others,
+        StatusCode::OK,
+    )
+    .await
 }
 
 #[expect(
@@ -664,6 +750,7 @@ async fn case_page(
     id: &str,
     notice: Option<String>,
     problem: Option<String>,
+    attempt: Attempt,
     others: Vec<String>,
     status: StatusCode,
 ) -> Response {
@@ -974,6 +1061,7 @@ async fn case_page(
             sexes: choices(&t, state, "sex"),
             age_groups: choices(&t, state, "perpetrator_age_group"),
             upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
+            attempt,
         },
     )
 }
@@ -1141,6 +1229,7 @@ async fn after_action(
     id: &str,
     result: Result<Result<(), CaseError>, DbError>,
     done: &str,
+    attempt: Attempt,
 ) -> Response {
     match result {
         Ok(Ok(())) => Redirect::to(&format!("/cases/{id}?done={done}")).into_response(),
@@ -1153,6 +1242,7 @@ async fn after_action(
                 id,
                 None,
                 Some(problem),
+                attempt,
                 Vec::new(),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
@@ -1170,6 +1260,7 @@ async fn act_on_case<F>(
     id: &str,
     action: Action,
     done: &str,
+    attempt: Attempt,
     work: F,
 ) -> Response
 where
@@ -1195,7 +1286,7 @@ where
         Ok(work(conn, state, &caller, &capability))
     })
     .await;
-    after_action(state, user, id, result, done).await
+    after_action(state, user, id, result, done, attempt).await
 }
 
 pub async fn send_referral(
@@ -1211,6 +1302,7 @@ pub async fn send_referral(
         &id,
         Action::ReferralSend,
         "referral_sent",
+        Attempt::of(&form),
         move |conn, state, caller, capability| {
             let override_reason = form.get("override_reason");
             let may_override = override_reason.is_some()
@@ -1256,6 +1348,7 @@ pub async fn skip_suggestion(
         &id,
         Action::ReferralSend,
         "suggestion_skipped",
+        Attempt::of(&form),
         move |conn, state, _, capability| {
             let agency_type = form
                 .get("agency_type")
@@ -1289,6 +1382,7 @@ pub async fn transition(
         &id,
         Action::CaseUpdate,
         "case_moved",
+        Attempt::of(&form),
         move |conn, state, _, capability| {
             let change = cases::lifecycle::Transition {
                 to: form.get("to").unwrap_or_default(),
@@ -1329,6 +1423,7 @@ pub async fn record_consent(
         &id,
         Action::CaseUpdate,
         "consent_recorded",
+        Attempt::of(&form),
         move |conn, state, _, capability| {
             let input = input.map_err(CaseError::Invalid)?;
             crate::cases::consent::record(conn, &state.case_context(), capability, &case_id, &input)
@@ -1482,6 +1577,7 @@ pub async fn add_note(
         &id,
         Action::CaseUpdate,
         "note_added",
+        Attempt::of(&form),
         move |conn, state, _, capability| {
             let note = form
                 .get("note")
@@ -1526,6 +1622,7 @@ pub async fn add_perpetrator(
         &id,
         Action::CaseUpdate,
         "perpetrator_added",
+        Attempt::of(&form),
         move |conn, state, _, capability| {
             let input = input.map_err(CaseError::Invalid)?;
             cases::perpetrators::record(conn, &state.case_context(), capability, &case_id, &input)
@@ -1565,6 +1662,7 @@ pub async fn upload_attachment(
         &id,
         Action::CaseUpdate,
         "attachment_added",
+        Attempt::named("attachment"),
         move |conn, state, _, capability| {
             let (kind, name, bytes) = checked?;
             cases::attachments::upload(
@@ -1629,6 +1727,7 @@ pub async fn send_partner_link(
 ) -> Response {
     let caller = user.caller.clone();
     let email = form.get("email").unwrap_or_default();
+    let attempt = Attempt::of(&form);
     let case_id = id.clone();
     let result = blocking(&state, move |conn, state| {
         // The referral must be one of this case's.
@@ -1671,6 +1770,7 @@ pub async fn send_partner_link(
                 &id,
                 Some(notice),
                 None,
+                Attempt::default(),
                 Vec::new(),
                 StatusCode::OK,
             )
@@ -1685,6 +1785,7 @@ pub async fn send_partner_link(
                 &id,
                 None,
                 Some(problem),
+                attempt,
                 Vec::new(),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
