@@ -727,17 +727,32 @@ pub async fn workspace(
                 .collect()
         })
         .unwrap_or_default();
-    case_page(
-        &state,
-        &user,
-        &id,
+    let shown = Shown {
         notice,
-        None,
-        Attempt::default(),
         others,
-        StatusCode::OK,
-    )
-    .await
+        ..Shown::default()
+    };
+    case_page(&state, &user, &id, shown, StatusCode::OK).await
+}
+
+/// What the workspace shows besides the case: the outcome of the last
+/// action, or its problem with the refused form, and possible duplicates.
+#[derive(Debug, Default)]
+struct Shown {
+    notice: Option<String>,
+    problem: Option<String>,
+    attempt: Attempt,
+    others: Vec<String>,
+}
+
+impl Shown {
+    fn problem(problem: String, attempt: Attempt) -> Self {
+        Self {
+            problem: Some(problem),
+            attempt,
+            ..Self::default()
+        }
+    }
 }
 
 #[expect(
@@ -748,12 +763,15 @@ async fn case_page(
     state: &AppState,
     user: &PageUser,
     id: &str,
-    notice: Option<String>,
-    problem: Option<String>,
-    attempt: Attempt,
-    others: Vec<String>,
+    shown: Shown,
     status: StatusCode,
 ) -> Response {
+    let Shown {
+        notice,
+        problem,
+        attempt,
+        others,
+    } = shown;
     let caller = user.caller.clone();
     let lang = user.lang;
     let case_id = id.to_owned();
@@ -1240,10 +1258,7 @@ async fn after_action(
                 state,
                 user,
                 id,
-                None,
-                Some(problem),
-                attempt,
-                Vec::new(),
+                Shown::problem(problem, attempt),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
@@ -1764,17 +1779,11 @@ pub async fn send_partner_link(
             let notice = user
                 .tr(&state)
                 .t1("done-link_sent", "code", link.code.as_str());
-            case_page(
-                &state,
-                &user,
-                &id,
-                Some(notice),
-                None,
-                Attempt::default(),
-                Vec::new(),
-                StatusCode::OK,
-            )
-            .await
+            let shown = Shown {
+                notice: Some(notice),
+                ..Shown::default()
+            };
+            case_page(&state, &user, &id, shown, StatusCode::OK).await
         }
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/")),
         Ok(Err(_)) => {
@@ -1783,10 +1792,7 @@ pub async fn send_partner_link(
                 &state,
                 &user,
                 &id,
-                None,
-                Some(problem),
-                attempt,
-                Vec::new(),
+                Shown::problem(problem, attempt),
                 StatusCode::UNPROCESSABLE_ENTITY,
             )
             .await
