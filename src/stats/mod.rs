@@ -11,6 +11,7 @@
 //! or change a released report.
 
 pub mod chart;
+pub mod differencing;
 pub mod export;
 pub mod indicators;
 pub mod policy;
@@ -40,6 +41,8 @@ pub enum StatsError {
     PeriodNotOver,
     #[error("a report for this area and period is already released")]
     AlreadyReleased,
+    #[error("a report released since this draft was computed overlaps it: compute a new draft")]
+    DraftSuperseded,
     #[error("this school already entered its figures for the period")]
     AlreadySubmitted,
     #[error("invalid input")]
@@ -207,6 +210,22 @@ pub fn release(
         }
         if table::released(conn, &row.area_id, &row.period)?.is_some() {
             return Err(StatsError::AlreadyReleased);
+        }
+        // The draft was computed against the reports released then; one
+        // released since could be differenced against it.
+        let draft = StoredReport::try_from(&row)?.report;
+        let area = organisations::find(conn, &row.area_id)
+            .map_err(DbError::Query)?
+            .ok_or(StatsError::NotFound)?;
+        let others = differencing::overlapping(
+            conn,
+            &area,
+            &row.period,
+            (row.window_start, row.window_end),
+        )?;
+        let released = differencing::Released::from_reports(&others);
+        if !differencing::conflicts(&draft, &released, ctx.disclosure.min_count).is_empty() {
+            return Err(StatsError::DraftSuperseded);
         }
         table::release(conn, id, &by.author(), now)?;
         auditor.append(

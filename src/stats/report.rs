@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
+use super::differencing::{self, Released, TOTAL};
 use super::policy::{DisclosurePolicy, Period, ReportingPolicy};
 use super::query;
 use super::suppress::{Mask, augment, suppress, suppress_linked};
@@ -200,6 +201,40 @@ impl RawTable {
 
     fn grid(&self) -> Vec<Vec<u64>> {
         augment(&self.cells, self.columns.len())
+    }
+
+    /// The cells of the augmented `grid` to hide because their published
+    /// count would differ from a released one by 1 to k−1 (`None`: none).
+    fn differenced(
+        &self,
+        grid: &[Vec<u64>],
+        released: &Released,
+        policy: &DisclosurePolicy,
+    ) -> Option<Mask> {
+        if released.is_empty() {
+            return None;
+        }
+        fn code(labels: &[Label], i: usize) -> &str {
+            labels.get(i).map_or(TOTAL, |l| l.code.as_str())
+        }
+        let mask: Mask = grid
+            .iter()
+            .enumerate()
+            .map(|(r, line)| {
+                line.iter()
+                    .enumerate()
+                    .map(|(c, value)| {
+                        let key = (
+                            self.code.to_owned(),
+                            code(&self.rows, r).to_owned(),
+                            code(&self.columns, c).to_owned(),
+                        );
+                        released.would_leak(&key, policy.round(*value), policy.min_count)
+                    })
+                    .collect()
+            })
+            .collect();
+        mask.iter().flatten().any(|hidden| *hidden).then_some(mask)
     }
 
     fn publish(self, grid: &[Vec<u64>], mask: &Mask, policy: &DisclosurePolicy) -> Table {
@@ -535,7 +570,15 @@ pub fn compute(
         }
     }
 
-    // Disclosure control, table group by table group.
+    // Disclosure control, table group by table group; cells that could be
+    // differenced against a released report are hidden first.
+    let released = Released::from_reports(&differencing::overlapping(
+        conn,
+        area,
+        &period.id,
+        (from, to),
+    )?);
+    let mut differenced = 0;
     let mut published = Vec::new();
     for group in [
         vec![by_age, by_level, by_area],
@@ -543,7 +586,19 @@ pub fn compute(
         vec![by_agency],
     ] {
         let grids: Vec<Vec<Vec<u64>>> = group.iter().map(RawTable::grid).collect();
-        let masks = suppress_linked(&grids, k, &vec![None; grids.len()]);
+        let forced: Vec<Option<Mask>> = group
+            .iter()
+            .zip(&grids)
+            .map(|(raw, grid)| raw.differenced(grid, &released, policy))
+            .collect();
+        differenced += forced
+            .iter()
+            .flatten()
+            .flatten()
+            .flatten()
+            .filter(|hidden| **hidden)
+            .count();
+        let masks = suppress_linked(&grids, k, &forced);
         for ((raw, grid), mask) in group.into_iter().zip(&grids).zip(&masks) {
             published.push(raw.publish(grid, mask, policy));
         }
@@ -562,7 +617,40 @@ pub fn compute(
             .collect::<Vec<_>>(),
         1,
     );
-    let school_mask = suppress(&school_grid, policy.school_min_total, None, false);
+    let school_forced: Mask = school_grid
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let code = school_list
+                .get(i)
+                .and_then(|(id, _)| tree.by_id.get(id))
+                .map(|o| o.code.clone());
+            line.iter()
+                .enumerate()
+                .map(|(c, n)| {
+                    code.as_ref().is_some_and(|code| {
+                        c == 0
+                            && released.would_leak(
+                                &(
+                                    differencing::SCHOOLS.to_owned(),
+                                    code.clone(),
+                                    "cases".to_owned(),
+                                ),
+                                policy.round(*n),
+                                policy.min_count,
+                            )
+                    })
+                })
+                .collect()
+        })
+        .collect();
+    differenced += school_forced.iter().flatten().filter(|h| **h).count();
+    let school_mask = suppress(
+        &school_grid,
+        policy.school_min_total,
+        Some(&school_forced),
+        false,
+    );
     let schools_out = school_list
         .iter()
         .enumerate()
@@ -640,6 +728,26 @@ pub fn compute(
 
     let indicators = indicators::progress(conn, ctx, area, &tree.children, &tree.by_id, period)?;
     let mut notes = Vec::new();
+    if differenced > 0 {
+        let others = released
+            .sources
+            .iter()
+            .map(|(area, period)| format!("{area} {period}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        notes.push(Note {
+            vi: format!(
+                "{differenced} ô số liệu được ẩn (ký hiệu {mark}) vì nếu trừ cho số liệu tương ứng của báo cáo đã công bố có phạm vi chồng lấn ({others}) sẽ lộ ra một số từ 1 đến {small}.",
+                mark = policy.suppressed_mark,
+                small = k.saturating_sub(1)
+            ),
+            en: format!(
+                "{differenced} figures are hidden (shown as {mark}) because subtracting the matching figure of a released report of overlapping scope ({others}) would reveal a count from 1 to {small}.",
+                mark = policy.suppressed_mark,
+                small = k.saturating_sub(1)
+            ),
+        });
+    }
     if period.last_day >= ctx.clock.now().naive_utc().date() {
         notes.push(Note {
             vi: "Kỳ báo cáo chưa kết thúc: số liệu còn thay đổi.".into(),

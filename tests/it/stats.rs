@@ -14,6 +14,7 @@ on_both_backends!(
     released_reports_never_change_and_corrections_go_to_the_next_period,
     no_published_count_is_small_and_exports_match_the_json,
     indicator_progress_matches_a_hand_computed_example,
+    overlapping_released_reports_cannot_be_differenced,
 );
 
 /// The test clock is 2 November 2026: this period is over.
@@ -856,4 +857,204 @@ fn the_command_line_prints_a_report_in_every_format() {
         "{}",
         stderr(&out)
     );
+}
+
+/// Every published count of a report's JSON, by (table, row, column) —
+/// written apart from `caseguard::stats::differencing`, as a reader would.
+fn published(report: &Value) -> std::collections::BTreeMap<(String, String, String), u64> {
+    let mut out = std::collections::BTreeMap::new();
+    for table in report["tables"].as_array().unwrap() {
+        let code = table["code"].as_str().unwrap().to_owned();
+        let codes = |key: &str| -> Vec<String> {
+            table[key]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["code"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (rows, columns) = (codes("rows"), codes("columns"));
+        let mut put = |row: &str, column: &str, cell: &Value| {
+            if let Some(n) = cell.as_u64() {
+                out.insert((code.clone(), row.to_owned(), column.to_owned()), n);
+            }
+        };
+        for (r, row) in rows.iter().enumerate() {
+            for (c, column) in columns.iter().enumerate() {
+                put(row, column, &table["cells"][r][c]);
+            }
+            put(row, "total", &table["row_totals"][r]);
+        }
+        for (c, column) in columns.iter().enumerate() {
+            put("total", column, &table["column_totals"][c]);
+        }
+        put("total", "total", &table["total"]);
+    }
+    for school in report["schools"].as_array().unwrap() {
+        if let Some(n) = school["cases"].as_u64() {
+            out.insert(
+                (
+                    "schools".into(),
+                    school["code"].as_str().unwrap().into(),
+                    "cases".into(),
+                ),
+                n,
+            );
+        }
+    }
+    out
+}
+
+/// The matching published cells of two reports whose difference is a
+/// count from 1 to k−1.
+fn differences(a: &Value, b: &Value) -> Vec<String> {
+    let k = a["min_count"].as_u64().unwrap();
+    let (a, b) = (published(a), published(b));
+    a.iter()
+        .filter_map(|(key, x)| {
+            let y = b.get(key)?;
+            (1..k)
+                .contains(&x.abs_diff(*y))
+                .then(|| format!("{key:?}: {x} and {y}"))
+        })
+        .collect()
+}
+
+async fn draft_of(app: &TestApp, officer: &str, area: &str, period: &str) -> Value {
+    let (status, draft) = call(
+        app,
+        officer,
+        "POST",
+        "/api/v1/stats/reports",
+        Some(json!({"area": area, "period": period})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{draft}");
+    draft
+}
+
+async fn release_of(app: &TestApp, officer: &str, draft: &Value) -> (StatusCode, Value) {
+    call(
+        app,
+        officer,
+        "POST",
+        &format!(
+            "/api/v1/stats/reports/{}/release",
+            draft["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await
+}
+
+async fn raw_text(app: &TestApp, token: &str, path: &str) -> String {
+    app.client
+        .get(app.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn overlapping_released_reports_cannot_be_differenced(backend: Backend) {
+    let Some(Office {
+        app,
+        officer,
+        monitor,
+    }) = office(backend).await
+    else {
+        return;
+    };
+    generate(&app, 300, 7).await;
+    // The first half of 2026 (January–June) overlaps the six-month report
+    // (November–April). Its draft, computed before anything is released,
+    // is not compared with anything.
+    let early = draft_of(&app, &officer, "SX-AL", "half_year_1-2026").await;
+    let six_month = draft_of(&app, &officer, "SX-AL", "six_month-2026").await;
+    let (status, six_month) = release_of(&app, &officer, &six_month).await;
+    assert_eq!(status, StatusCode::OK, "{six_month}");
+    let leaks = differences(&early, &six_month);
+    assert!(
+        !leaks.is_empty(),
+        "the example must hold a cell that subtraction would reveal"
+    );
+    // Released as it is, it could be subtracted from the six-month report:
+    // refused.
+    let (status, refused) = release_of(&app, &officer, &early).await;
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("draft_superseded")),
+        "{refused}"
+    );
+    // A new draft hides those cells (the same mark as any hidden cell) and
+    // says why; it can be released, and no pair of matching cells differs
+    // by 1 to k−1.
+    let half_year = draft_of(&app, &officer, "SX-AL", "half_year_1-2026").await;
+    assert!(
+        differences(&half_year, &six_month).is_empty(),
+        "{:?}",
+        differences(&half_year, &six_month)
+    );
+    let (before, after, released) = (
+        published(&early),
+        published(&half_year),
+        published(&six_month),
+    );
+    for (key, n) in &before {
+        let leaked = released
+            .get(key)
+            .is_some_and(|m| (1..5).contains(&n.abs_diff(*m)));
+        if leaked {
+            assert!(!after.contains_key(key), "{key:?} is still published");
+        }
+    }
+    assert!(after.len() < before.len(), "cells were hidden");
+    let notes = half_year["notes"].to_string();
+    assert!(
+        notes.contains("released report of overlapping scope"),
+        "{notes}"
+    );
+    assert!(notes.contains("SX-AL six_month-2026"), "{notes}");
+    let (status, half_year) = release_of(&app, &officer, &half_year).await;
+    assert_eq!(status, StatusCode::OK, "{half_year}");
+    assert!(differences(&half_year, &six_month).is_empty());
+
+    // A commune of the district, same window as the six-month report: its
+    // cells are not a small count away from the district's.
+    let commune = draft_of(&app, &officer, "SX-AL-AB", "six_month-2026").await;
+    let (status, commune) = release_of(&app, &officer, &commune).await;
+    assert_eq!(status, StatusCode::OK, "{commune}");
+    for other in [&six_month, &half_year] {
+        assert!(differences(&commune, other).is_empty());
+    }
+    // No cell of one of them is a small count away from any other.
+    assert_no_small_counts(&commune);
+    assert_no_small_counts(&half_year);
+
+    // Released reports stay byte for byte what they were, across requests
+    // and after new cases arrive.
+    let paths: Vec<String> = [&six_month, &half_year, &commune]
+        .iter()
+        .map(|r| format!("/api/v1/stats/reports/{}", r["id"].as_str().unwrap()))
+        .collect();
+    let mut first = Vec::new();
+    for path in &paths {
+        first.push(raw_text(&app, &monitor, path).await);
+    }
+    generate(&app, 100, 9).await;
+    for (path, text) in paths.iter().zip(&first) {
+        assert_eq!(&raw_text(&app, &monitor, path).await, text);
+        assert_eq!(&raw_text(&app, &monitor, path).await, text);
+    }
+    let live = raw_text(
+        &app,
+        &monitor,
+        "/api/v1/stats/report?area=SX-AL&period=six_month-2026",
+    )
+    .await;
+    let live: Value = serde_json::from_str(&live).unwrap();
+    assert_eq!(live["tables"], six_month["tables"]);
 }

@@ -404,7 +404,7 @@ fn add_stats(doc: &mut Value) {
             json!({"post": {
             "summary": "District officers: release a reviewed draft once its period is over; from then on it never changes (audited)",
             "security": security.clone(), "parameters": [uuid],
-            "responses": responses(&[("200", ok("Released.", report)), ("409", error("Already released for this area and period, or the period is not over."))])}}),
+            "responses": responses(&[("200", ok("Released.", report)), ("409", error("Already released for this area and period, the period is not over, or a report of overlapping scope was released after this draft was computed (compute a new draft)."))])}}),
         ),
         (
             "/stats/indicators",

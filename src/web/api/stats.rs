@@ -57,6 +57,11 @@ pub(super) fn stats_error(error: StatsError) -> ApiError {
             "already_released",
             "A report for this area and period is already released; it never changes. Later corrections appear in the next period's report.",
         ),
+        StatsError::DraftSuperseded => ApiError::new(
+            StatusCode::CONFLICT,
+            "draft_superseded",
+            "A report of an overlapping area or period was released after this draft was computed; compute a new draft so that no figure can be worked out by subtracting one report from the other.",
+        ),
         StatsError::AlreadySubmitted => ApiError::new(
             StatusCode::CONFLICT,
             "already_submitted",
