@@ -120,6 +120,17 @@ impl TestDb {
         }
     }
 
+    /// A database on a server the test runs itself (nothing to drop), with
+    /// its own data directory.
+    pub fn external(backend: Backend, url: String) -> Self {
+        Self {
+            backend,
+            url,
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -188,6 +199,15 @@ impl TestApp {
         settings: &[(&str, serde_json::Value)],
     ) -> Option<Self> {
         let db = TestDb::create(backend)?;
+        Some(Self::spawn_on(db, extra, settings).await)
+    }
+
+    /// The real server on a given database.
+    pub async fn spawn_on(
+        db: TestDb,
+        extra: Option<axum::Router>,
+        settings: &[(&str, serde_json::Value)],
+    ) -> Self {
         let clock = FixedClock::new(test_start());
         let app = Application::build_with(
             db.settings_with(settings),
@@ -206,7 +226,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Some(Self {
+        Self {
             address,
             state,
             client,
@@ -214,7 +234,7 @@ impl TestApp {
             clock,
             stop: Some(stop),
             server: Some(server),
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
