@@ -81,29 +81,9 @@ fn fill(path: &Path) -> u64 {
     written
 }
 
-fn case_body(key: &str) -> Value {
-    json!({
-        "risk_level": "high",
-        "pupil": {"name": format!("Học sinh {key}"), "date_of_birth": "2012-09-01",
-                  "sex": "male", "class": "8B", "guardian": "Bố"},
-        "incident": {"type": "psychological_abuse", "contexts": ["online_abuse"], "date": "2026-10-12",
-                     "location_type": "school_premises", "perpetrator_relation": "peer_pupil",
-                     "narrative": format!("Tường thuật {key} {}", "dài ".repeat(200))}
-    })
-}
-
 async fn post(app: &TestApp, token: &str, key: &str) -> (u16, Value) {
-    let response = app
-        .client
-        .post(app.url("/api/v1/cases"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(&case_body(key))
-        .send()
+    app.post_case(token, key, &crate::helpers::marked_case(key, 200))
         .await
-        .expect("the server stays up");
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 fn integrity(db: &TestDb) -> String {
@@ -123,23 +103,6 @@ fn integrity(db: &TestDb) -> String {
 struct IntegrityRow {
     #[diesel(sql_type = diesel::sql_types::Text)]
     integrity_check: String,
-}
-
-async fn assert_all_readable(app: &TestApp, token: &str, acked: &BTreeMap<String, String>) {
-    for (key, id) in acked {
-        let response = app
-            .get_with_token(&format!("/api/v1/cases/{id}"), token)
-            .await;
-        assert_eq!(response.status(), 200, "case of {key}");
-        let body: Value = response.json().await.unwrap();
-        assert!(
-            body["pupil"]["name"]
-                .as_str()
-                .unwrap()
-                .contains(key.as_str()),
-            "{body}"
-        );
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,14 +190,8 @@ async fn a_full_disk_refuses_writes_cleanly_and_recovers() {
     let (status, body) = post(&app, &token, "disk-after").await;
     assert_eq!(status, 201, "{body}");
     acked.insert("disk-after".into(), body["id"].as_str().unwrap().to_owned());
-    assert_all_readable(&app, &token, &acked).await;
+    app.assert_cases_readable(&token, &acked).await;
     assert_eq!(integrity(&app.db), "ok");
-    let mut conn = app.db.connect();
-    let cases: i64 = caseguard::db::schema::cases::table
-        .count()
-        .get_result(&mut conn)
-        .unwrap();
-    assert_eq!(cases, i64::try_from(acked.len()).unwrap(), "cases made");
     eprintln!(
         "disk full: {} cases acknowledged, {refused} refused with 507 while full, \
          integrity ok, 0 lost",

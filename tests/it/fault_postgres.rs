@@ -27,7 +27,7 @@ use diesel::prelude::*;
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use crate::helpers::{Backend, REQUIRE_PG_VAR, TestApp, TestDb, stderr};
+use crate::helpers::{Backend, REQUIRE_PG_VAR, TestApp, TestDb, free_port, stderr};
 
 /// A PostgreSQL server of the test's own.
 struct PrivatePostgres {
@@ -56,12 +56,17 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A numeric id of the postgres OS user (`-u` or `-g`).
+fn postgres_id(flag: &str) -> u32 {
+    let out = Command::new("id")
+        .args([flag, "postgres"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "running as root needs the postgres OS user"
+    );
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
 }
 
 impl PrivatePostgres {
@@ -80,31 +85,7 @@ impl PrivatePostgres {
             .tempdir()
             .unwrap();
         let run_as = if is_root() {
-            let ids = Command::new("id").args(["postgres"]).output().unwrap();
-            assert!(
-                ids.status.success(),
-                "running as root needs the postgres OS user"
-            );
-            let uid: u32 = String::from_utf8_lossy(
-                &Command::new("id")
-                    .args(["-u", "postgres"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .trim()
-            .parse()
-            .unwrap();
-            let gid: u32 = String::from_utf8_lossy(
-                &Command::new("id")
-                    .args(["-g", "postgres"])
-                    .output()
-                    .unwrap()
-                    .stdout,
-            )
-            .trim()
-            .parse()
-            .unwrap();
+            let (uid, gid) = (postgres_id("-u"), postgres_id("-g"));
             std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).unwrap();
             Some("postgres")
         } else {
@@ -196,17 +177,6 @@ impl Drop for PrivatePostgres {
     }
 }
 
-fn case_body(key: &str) -> Value {
-    json!({
-        "risk_level": "medium",
-        "pupil": {"name": format!("Học sinh {key}"), "date_of_birth": "2013-04-05",
-                  "sex": "female", "class": "7A", "guardian": "Mẹ"},
-        "incident": {"type": "sexual_assault", "contexts": ["on_premises"], "date": "2026-10-05",
-                     "location_type": "school_premises", "perpetrator_relation": "teacher_or_staff",
-                     "narrative": format!("Tường thuật {key}")}
-    })
-}
-
 /// Four clients posting cases; what they were told.
 #[derive(Default)]
 struct Load {
@@ -241,17 +211,8 @@ fn assert_outage_body(body: &Value, code: &str) {
 
 impl Load {
     async fn post(&self, app: &TestApp, token: &str, key: &str) -> (u16, Value) {
-        let response = app
-            .client
-            .post(app.url("/api/v1/cases"))
-            .bearer_auth(token)
-            .header("Idempotency-Key", key)
-            .json(&case_body(key))
-            .send()
+        app.post_case(token, key, &crate::helpers::marked_case(key, 0))
             .await
-            .expect("the server itself stays up");
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     async fn work(self: Arc<Self>, app: Arc<TestApp>, token: String) {
@@ -387,34 +348,19 @@ async fn postgres_stopped_and_started_under_load() {
 
     // Everything acknowledged is there, readable, once.
     let acked = load.acked.lock().unwrap().clone();
-    for (key, id) in &acked {
-        let response = app
-            .get_with_token(&format!("/api/v1/cases/{id}"), &token)
-            .await;
-        assert_eq!(response.status(), 200, "case of {key}");
-        let body: Value = response.json().await.unwrap();
-        assert!(
-            body["pupil"]["name"]
-                .as_str()
-                .unwrap()
-                .contains(key.as_str()),
-            "{body}"
-        );
-    }
     assert!(acked.contains_key(&first_key));
-    let mut conn = app.db.connect();
-    let cases: i64 = caseguard::db::schema::cases::table
-        .count()
-        .get_result(&mut conn)
-        .unwrap();
-    let requests: i64 = caseguard::db::schema::case_requests::table
-        .count()
-        .get_result(&mut conn)
-        .unwrap();
     let distinct: std::collections::BTreeSet<&String> = acked.values().collect();
     assert_eq!(distinct.len(), acked.len(), "two keys answered one case");
-    assert_eq!(cases, i64::try_from(acked.len()).unwrap(), "cases made");
-    assert_eq!(requests, cases, "idempotency rows");
+    app.assert_cases_readable(&token, &acked).await;
+    let requests: i64 = caseguard::db::schema::case_requests::table
+        .count()
+        .get_result(&mut app.db.connect())
+        .unwrap();
+    assert_eq!(
+        requests,
+        i64::try_from(acked.len()).unwrap(),
+        "idempotency rows"
+    );
     eprintln!(
         "postgres fault: {} cases acknowledged ({during_outage} before the restart), \
          {} answers 503 while stopped, 0 lost, 0 duplicates",
