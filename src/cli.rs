@@ -311,10 +311,11 @@ struct Store {
 
 impl Store {
     fn open(runtime: &tokio::runtime::Runtime, settings: &Settings) -> Result<Self, Failure> {
-        let keyring = crate::startup::load_keyring(settings, &SystemClock)?;
-        let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
         let db = runtime.block_on(crate::startup::open_database(settings))?;
         migrate(&db)?;
+        let new_keyring = crate::startup::new_keyring_allowed(&db)?;
+        let keyring = crate::startup::load_keyring(settings, &SystemClock, new_keyring)?;
+        let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
         Ok(Self {
             db,
             keyring,
@@ -433,8 +434,13 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
-            let keyring = crate::startup::load_keyring(&settings, &clock)?;
             let db = runtime.block_on(crate::startup::open_database(&settings))?;
+            // Verifying needs the keyring the log was signed with.
+            let keyring = crate::startup::load_keyring(
+                &settings,
+                &clock,
+                crate::startup::NewKeyring::Refused,
+            )?;
             let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
             let report = crate::audit::verify(&mut conn, &keyring)
                 .map_err(|e| Failure::runtime(format!("cannot read the audit log: {e}")))?;
@@ -546,7 +552,11 @@ fn existing_keyring(settings: &Settings, clock: &dyn Clock) -> Result<Keyring, F
             path.display()
         )));
     }
-    Ok(crate::startup::load_keyring(settings, clock)?)
+    Ok(crate::startup::load_keyring(
+        settings,
+        clock,
+        crate::startup::NewKeyring::Refused,
+    )?)
 }
 
 fn store_failure(error: crate::store::StoreError) -> Failure {
@@ -576,9 +586,10 @@ fn backup(
 ) -> Result<(), Failure> {
     // No migrations here: a backup is taken of the store as it is (before
     // an upgrade, say).
-    let keyring = crate::startup::load_keyring(settings, clock)?;
-    let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
     let db = runtime.block_on(crate::startup::open_database(settings))?;
+    let new_keyring = crate::startup::new_keyring_allowed(&db)?;
+    let keyring = crate::startup::load_keyring(settings, clock, new_keyring)?;
+    let auditor = Auditor::new(&keyring).map_err(|e| Failure::usage(e.to_string()))?;
     let mut conn = db.get().map_err(|e| Failure::runtime(e.to_string()))?;
     let verify = crate::store::Verification {
         keyring: &keyring,

@@ -17,7 +17,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::db::DbError;
+use crate::db::{DbError, Outage};
 
 /// An error as the API client sees it.
 #[derive(Debug)]
@@ -74,10 +74,36 @@ impl ApiError {
         )
     }
 
-    /// An unexpected failure: a generic 500 for the caller, the cause for the log.
+    /// The database's storage is full: nothing was saved (507).
+    pub fn storage_full() -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "storage_full",
+            "The server's storage is full; nothing was saved. Try again later.",
+        )
+    }
+
+    /// An outage of the database, as the caller sees it.
+    fn for_outage(outage: Outage) -> Self {
+        match outage {
+            Outage::ConnectionLost => {
+                Self::unavailable("The database is unavailable; try again shortly.")
+            }
+            Outage::StorageFull => Self::storage_full(),
+        }
+    }
+
+    /// An unexpected failure: a generic 500 for the caller, the cause for the
+    /// log — unless the cause is the database being down or full, which the
+    /// caller is told (503, 507) so it retries later.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
+        let cause = cause.into();
+        if let Some(outage) = outage_in(&cause) {
+            tracing::warn!(outage = ?outage, "database outage");
+            return Self::for_outage(outage);
+        }
         Self {
-            cause: Some(cause.into()),
+            cause: Some(cause),
             ..Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal_error",
@@ -159,6 +185,20 @@ impl IntoResponse for ApiError {
         };
         (self.status, Json(body)).into_response()
     }
+}
+
+/// An outage anywhere in a cause chain: a [`DbError`] or diesel error in it,
+/// or (for an error wrapped transparently) the database's message.
+fn outage_in(cause: &anyhow::Error) -> Option<Outage> {
+    cause.chain().find_map(|e| {
+        if let Some(db) = e.downcast_ref::<DbError>() {
+            db.outage()
+        } else if let Some(query) = e.downcast_ref::<diesel::result::Error>() {
+            Outage::of(query)
+        } else {
+            Outage::of_message(&e.to_string())
+        }
+    })
 }
 
 impl From<DbError> for ApiError {

@@ -75,26 +75,37 @@ impl Application {
             ))
         })?;
         crate::crypto::jwt::install_backend().map_err(StartupError::Failed)?;
-        let keyring = load_keyring(&settings, clock.as_ref())?;
-        let auditor =
-            Auditor::new(&keyring).map_err(|e| StartupError::Config(ConfigError(e.to_string())))?;
         let addr = listener
             .local_addr()
             .map_err(|e| StartupError::Failed(format!("cannot read the listening address: {e}")))?;
         let db = open_database(&settings).await?;
-        let applied = {
+        let (applied, new_keyring) = {
             let db = db.clone();
             tokio::task::spawn_blocking(move || {
-                let mut conn = db.get().map_err(|e| e.to_string())?;
-                migrations::run_pending(&mut conn).map_err(|e| e.to_string())
+                let applied = {
+                    let mut conn = db.get().map_err(|e| StartupError::Failed(e.to_string()))?;
+                    migrations::run_pending(&mut conn)
+                        .map_err(|e| StartupError::Failed(e.to_string()))?
+                };
+                Ok::<_, StartupError>((applied, new_keyring_allowed(&db)?))
             })
             .await
-            .map_err(|e| StartupError::Failed(e.to_string()))?
-            .map_err(StartupError::Failed)?
+            .map_err(|e| StartupError::Failed(e.to_string()))??
         };
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
+        // After the database: a keyring is only created for a store that
+        // holds nothing sealed or signed yet.
+        let keyring = load_keyring(&settings, clock.as_ref(), new_keyring)?;
+        let keyring = {
+            let db = db.clone();
+            tokio::task::spawn_blocking(move || keyring_fits(&db, &keyring).map(|()| keyring))
+                .await
+                .map_err(|e| StartupError::Failed(e.to_string()))??
+        };
+        let auditor =
+            Auditor::new(&keyring).map_err(|e| StartupError::Config(ConfigError(e.to_string())))?;
         let authn = Authn::new(&settings, &keyring).map_err(StartupError::Failed)?;
         let keyring_source = settings.keyring.clone();
         let policies = Policies::load(settings.policy_dir.as_deref())
@@ -348,17 +359,93 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// Whether [`load_keyring`] may create a keyring file that is not there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKeyring {
+    /// The store holds nothing sealed or signed: a first start.
+    Allowed,
+    /// The store already holds data sealed or signed with some keyring (or
+    /// the keyring must exist for other reasons): a missing file is an error.
+    Refused,
+}
+
+/// Looks at a migrated store: a new keyring is allowed only while no
+/// credential, case key, audit entry or signed checkpoint exists — data that
+/// a new keyring could never open or verify.
+pub fn new_keyring_allowed(db: &Db) -> Result<NewKeyring, StartupError> {
+    let mut conn = db.get().map_err(|e| StartupError::Failed(e.to_string()))?;
+    let holds = crate::db::holds_keyed_data(&mut conn).map_err(|e| {
+        StartupError::Failed(format!(
+            "cannot tell whether the database holds encrypted data: {e}"
+        ))
+    })?;
+    Ok(if holds {
+        NewKeyring::Refused
+    } else {
+        NewKeyring::Allowed
+    })
+}
+
 /// Loads (or, on first start, creates) the keyring. A keyring that cannot be
-/// used is a setting to fix: exit code 2.
+/// used is a setting to fix: exit code 2. A keyring file that is missing
+/// while the store holds data is never replaced by a new one: that would make
+/// every sealed field unreadable and every signature unverifiable.
 pub fn load_keyring(
     settings: &Settings,
     clock: &dyn crate::clock::Clock,
+    new_keyring: NewKeyring,
 ) -> Result<Keyring, StartupError> {
+    if let KeyringSource::File(path) = &settings.keyring
+        && new_keyring == NewKeyring::Refused
+        && std::fs::symlink_metadata(path).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+    {
+        return Err(StartupError::Config(ConfigError(format!(
+            "keyring {}: the file is missing, but the database {} already holds data sealed and \
+             signed with a keyring. Refusing to create a new keyring (it could open none of it): \
+             restore the keyring file from its backup, or set `keyring` to where it is \
+             (docs/OPERATIONS.md)",
+            path.display(),
+            settings.database.redacted()
+        ))));
+    }
     let loaded = match &settings.keyring {
         KeyringSource::File(path) => FileKeyProvider::new(path).load(clock),
         KeyringSource::Env(name) => EnvKeyProvider::new(name).load(clock),
     };
     loaded.map_err(|e| StartupError::Config(ConfigError(e.to_string())))
+}
+
+/// Refuses a keyring that lacks a key the store's data was wrapped with: a
+/// wrong keyring (another store's), or one cut short, would otherwise start
+/// and fail on every case read.
+pub fn keyring_fits(db: &Db, keyring: &Keyring) -> Result<(), StartupError> {
+    use crate::crypto::keyring::KeyPurpose;
+    let mut conn = db.get().map_err(|e| StartupError::Failed(e.to_string()))?;
+    let used = crate::cases::keys::wraps_by_kek(&mut conn)
+        .map_err(|e| StartupError::Failed(format!("cannot read the case keys: {e}")))?;
+    let missing: Vec<&str> = used
+        .keys()
+        .filter(|id| {
+            !keyring
+                .keys(KeyPurpose::FieldKek)
+                .iter()
+                .any(|key| &key.id == *id)
+        })
+        .map(String::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(StartupError::Config(ConfigError(format!(
+        "the keyring does not hold the key(s) {} that {} case key(s) in the database are wrapped \
+         with: it is not this store's keyring, or it is incomplete. Restore the keyring file \
+         from its backup (docs/OPERATIONS.md)",
+        missing.join(", "),
+        used.iter()
+            .filter(|(id, _)| missing.contains(&id.as_str()))
+            .map(|(_, n)| *n)
+            .sum::<i64>()
+    ))))
 }
 
 /// Opens the pool. An SQLite path that cannot be opened is a setting to fix

@@ -253,6 +253,82 @@ pub enum DbError {
     Task(String),
 }
 
+/// What a failed query says about the database itself, for the HTTP edge:
+/// the server went away, or its storage is full. Anything else is a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The connection was lost (server stopped or restarted, network cut).
+    ConnectionLost,
+    /// No space left where the database writes (SQLite `SQLITE_FULL`,
+    /// PostgreSQL `disk_full`).
+    StorageFull,
+}
+
+impl Outage {
+    /// Classifies a query error by its kind and the database's own message.
+    pub fn of(error: &diesel::result::Error) -> Option<Self> {
+        use diesel::result::{DatabaseErrorKind, Error};
+        let Error::DatabaseError(kind, info) = error else {
+            return None;
+        };
+        if matches!(
+            kind,
+            DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand
+        ) {
+            return Some(Self::ConnectionLost);
+        }
+        Self::of_message(info.message())
+    }
+
+    /// The same from a message alone (an error that reached the edge as
+    /// text inside another error).
+    pub fn of_message(message: &str) -> Option<Self> {
+        const LOST: [&str; 6] = [
+            "server closed the connection",
+            "no connection to the server",
+            "terminating connection due to administrator command",
+            "could not receive data from server",
+            "could not send data to server",
+            "connection to server",
+        ];
+        const FULL: [&str; 4] = [
+            "database or disk is full",
+            "No space left on device",
+            "could not extend file",
+            "disk I/O error",
+        ];
+        if LOST.iter().any(|m| message.contains(m)) {
+            Some(Self::ConnectionLost)
+        } else if FULL.iter().any(|m| message.contains(m)) {
+            Some(Self::StorageFull)
+        } else {
+            None
+        }
+    }
+}
+
+impl DbError {
+    /// See [`Outage`].
+    pub fn outage(&self) -> Option<Outage> {
+        match self {
+            Self::Unavailable(_) => Some(Outage::ConnectionLost),
+            Self::Query(error) => Outage::of(error),
+            Self::Task(_) => None,
+        }
+    }
+}
+
+/// After a failed request: is this connection's server gone? (A statement
+/// cut off by a stopped server can fail with an error diesel cannot
+/// classify; the connection then no longer answers.) Always false for
+/// SQLite, which has no server.
+pub fn connection_lost(conn: &mut DbConnection) -> bool {
+    match conn {
+        DbConnection::Postgresql(c) => c.is_broken() || c.ping().is_err(),
+        DbConnection::Sqlite(_) => false,
+    }
+}
+
 impl From<r2d2::Error> for DbError {
     fn from(error: r2d2::Error) -> Self {
         Self::Unavailable(error.to_string())
@@ -334,7 +410,11 @@ impl Db {
             let mut conn = pool
                 .get()
                 .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            work(&mut conn)
+            let result = work(&mut conn);
+            if result.is_err() && connection_lost(&mut conn) {
+                return Err(DbError::Unavailable("the connection was lost".into()));
+            }
+            result
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?
@@ -353,11 +433,38 @@ impl Db {
             let mut conn = pool
                 .get()
                 .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            write_transaction(&mut conn, work)
+            let result = write_transaction(&mut conn, work);
+            if result.is_err() && connection_lost(&mut conn) {
+                return Err(E::from(DbError::Unavailable(
+                    "the connection was lost".into(),
+                )));
+            }
+            result
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
+}
+
+/// Whether the store holds anything sealed or signed with a keyring: an
+/// account's sealed credentials, a case's wrapped data key, an audit entry or
+/// a signed checkpoint. Needs a migrated store.
+pub fn holds_keyed_data(conn: &mut DbConnection) -> diesel::QueryResult<bool> {
+    use diesel::dsl::exists;
+    use diesel::prelude::*;
+    use schema::{audit_checkpoints, audit_log, case_keys, credentials};
+    Ok(
+        diesel::select(exists(credentials::table.select(credentials::user_id)))
+            .get_result::<bool>(conn)?
+            || diesel::select(exists(case_keys::table.select(case_keys::case_id)))
+                .get_result::<bool>(conn)?
+            || diesel::select(exists(audit_log::table.select(audit_log::seq)))
+                .get_result::<bool>(conn)?
+            || diesel::select(exists(
+                audit_checkpoints::table.select(audit_checkpoints::seq),
+            ))
+            .get_result::<bool>(conn)?,
+    )
 }
 
 /// The writers of this process to SQLite, one at a time (see

@@ -12,7 +12,7 @@ use caseguard::domain::user::Role;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::{Backend, TestApp, TestUser};
+use crate::helpers::{Backend, TestApp, TestUser, free_port};
 
 struct Driver {
     process: Child,
@@ -24,14 +24,6 @@ impl Drop for Driver {
         let _ = self.process.kill();
         let _ = self.process.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn chromedriver() -> Option<Driver> {

@@ -120,6 +120,17 @@ impl TestDb {
         }
     }
 
+    /// A database on a server the test runs itself (nothing to drop), with
+    /// its own data directory.
+    pub fn external(backend: Backend, url: String) -> Self {
+        Self {
+            backend,
+            url,
+            dir: tempfile::tempdir().expect("temp dir"),
+            pg: None,
+        }
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
@@ -188,6 +199,15 @@ impl TestApp {
         settings: &[(&str, serde_json::Value)],
     ) -> Option<Self> {
         let db = TestDb::create(backend)?;
+        Some(Self::spawn_on(db, extra, settings).await)
+    }
+
+    /// The real server on a given database.
+    pub async fn spawn_on(
+        db: TestDb,
+        extra: Option<axum::Router>,
+        settings: &[(&str, serde_json::Value)],
+    ) -> Self {
         let clock = FixedClock::new(test_start());
         let app = Application::build_with(
             db.settings_with(settings),
@@ -206,7 +226,7 @@ impl TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("client");
-        Some(Self {
+        Self {
             address,
             state,
             client,
@@ -214,7 +234,7 @@ impl TestApp {
             clock,
             stop: Some(stop),
             server: Some(server),
-        })
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -381,4 +401,80 @@ impl TestApp {
             .await
             .unwrap()
     }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl TestApp {
+    /// Posts a case with an `Idempotency-Key`; the status and JSON body.
+    pub async fn post_case(
+        &self,
+        token: &str,
+        key: &str,
+        body: &serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .post(self.url("/api/v1/cases"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("the server itself stays up");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// Every case (key → id) reads back, with its key in the pupil's name;
+    /// and the store holds exactly these cases.
+    pub async fn assert_cases_readable(
+        &self,
+        token: &str,
+        cases: &std::collections::BTreeMap<String, String>,
+    ) {
+        use diesel::prelude::*;
+        for (key, id) in cases {
+            let response = self
+                .get_with_token(&format!("/api/v1/cases/{id}"), token)
+                .await;
+            assert_eq!(response.status(), 200, "case of {key}");
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert!(
+                body["pupil"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .contains(key.as_str()),
+                "{body}"
+            );
+        }
+        let made: i64 = caseguard::db::schema::cases::table
+            .count()
+            .get_result(&mut self.db.connect())
+            .unwrap();
+        assert_eq!(made, i64::try_from(cases.len()).unwrap(), "cases made");
+    }
+}
+
+/// A valid case whose pupil's name and narrative carry `key` (so a read can
+/// tell it is this case); the same key always gives the same body.
+pub fn marked_case(key: &str, narrative_words: usize) -> serde_json::Value {
+    serde_json::json!({
+        "risk_level": "medium",
+        "pupil": {"name": format!("Học sinh {key}"), "date_of_birth": "2013-04-05",
+                  "sex": "female", "class": "7A", "guardian": "Mẹ"},
+        "incident": {"type": "sexual_assault", "contexts": ["on_premises"], "date": "2026-10-05",
+                     "location_type": "school_premises", "perpetrator_relation": "teacher_or_staff",
+                     "narrative": format!("Tường thuật {key} {}", "dài ".repeat(narrative_words))}
+    })
 }

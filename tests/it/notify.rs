@@ -28,6 +28,7 @@ on_both_backends!(
     a_message_is_dead_after_the_last_attempt_and_not_retried,
     two_workers_send_each_message_once,
     enqueue_is_checked_transactional_and_idempotent,
+    the_service_takes_work_through_hours_without_smtp_and_sends_each_notice_once,
 );
 
 const CANARY: &str = "Xq7Canary";
@@ -667,4 +668,119 @@ async fn serve_sends_in_the_background_and_counts_the_outbox() {
     );
     assert!(metrics.contains("caseguard_outbox_messages{status=\"dead\"} 0"));
     assert_each_once(&sink, 2);
+}
+
+/// Fault: the SMTP server is down for hours (simulated on the fixed clock,
+/// with the worker's real backoff). The whole service keeps taking work —
+/// cases and statutory referrals through the API, each queueing notices —
+/// nothing goes dead within the retry budget, and once the server is back
+/// every notice is delivered exactly once.
+async fn the_service_takes_work_through_hours_without_smtp_and_sends_each_notice_once(
+    backend: Backend,
+) {
+    let mut sink = SmtpSink::start().await;
+    let Some(app) = TestApp::spawn_configured(
+        backend,
+        None,
+        &[
+            ("smtp_url", json!(sink.url())),
+            // The worker is driven by hand, pass by pass, on the fixed clock.
+            ("outbox_poll_seconds", json!(0)),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    sink.stop().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let _police = app.user(Role::AgencyOfficer, "SX-AL-CA").await;
+    let police_id = app.org_id("SX-AL-CA").await;
+    let worker = Outbox::from_settings(
+        app.state.db.clone(),
+        Arc::new(app.clock.clone()),
+        &app.state.settings,
+    )
+    .unwrap();
+    let rows = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move { db.read(|conn| Ok(outbox::all(conn)?)).await.unwrap() }
+    };
+
+    // Two hours in five-minute steps: a case and a referral each step.
+    let mut failed_attempts = 0;
+    for step in 0..24 {
+        let token = app.token(&focal).await;
+        let created = app
+            .client
+            .post(app.url("/api/v1/cases"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("smtp-outage-{step}"))
+            .json(&json!({
+                "risk_level": "high",
+                "pupil": {"name": "Học sinh", "date_of_birth": "2013-04-05", "sex": "female",
+                          "class": "7A", "guardian": "Mẹ"},
+                "incident": {"type": "sexual_assault", "contexts": ["on_premises"],
+                             "date": "2026-10-05", "location_type": "school_premises",
+                             "perpetrator_relation": "teacher_or_staff", "narrative": "Tường thuật"}
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let case: Value = created.json().await.unwrap();
+        let referred = app
+            .client
+            .post(app.url(&format!(
+                "/api/v1/cases/{}/referrals",
+                case["id"].as_str().unwrap()
+            )))
+            .bearer_auth(&token)
+            .json(&json!({"agency_id": police_id}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(referred.status(), 201);
+        app.clock.advance(chrono::Duration::minutes(5));
+        loop {
+            let report = worker.run_once().await.unwrap();
+            assert_eq!((report.sent, report.dead), (0, 0), "{report:?}");
+            failed_attempts += report.retried;
+            if report.claimed == 0 {
+                break;
+            }
+        }
+    }
+    let queued = rows(&app).await;
+    assert!(queued.len() >= 24, "{} notices", queued.len());
+    assert!(
+        queued.iter().all(|r| r.status == "pending"),
+        "{:?}",
+        statuses(&queued)
+    );
+    let most = queued.iter().map(|r| r.attempts).max().unwrap();
+    assert!(most >= 6, "the oldest notice was tried {most} times");
+    assert!(sink.accepted().is_empty());
+
+    // Back. Within one longest backoff (an hour) every notice goes, once.
+    sink.restart().await;
+    app.clock.advance(chrono::Duration::minutes(67));
+    let mut sent = 0;
+    for _ in 0..100 {
+        let report = worker.run_once().await.unwrap();
+        sent += report.sent;
+        if report.claimed == 0 {
+            break;
+        }
+    }
+    assert_eq!(sent, queued.len());
+    assert_each_once(&sink, queued.len());
+    let rows = rows(&app).await;
+    assert_eq!(statuses(&rows), vec!["sent"; queued.len()]);
+    eprintln!(
+        "smtp outage ({backend:?}): 2 h down, 24 cases and referrals taken, {} notices, \
+         {failed_attempts} failed attempts, oldest tried {most} times; all sent once after",
+        queued.len()
+    );
 }

@@ -14,7 +14,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Binary, Text};
 use serde_json::{Value, json};
 
-use crate::helpers::{Backend, TestApp, TestDb, caseguard, stderr, stdout};
+use crate::helpers::{Backend, TestApp, TestDb, caseguard, free_port, stderr, stdout};
 use crate::smtp_sink::SmtpSink;
 
 on_both_backends!(backup_and_restore_keep_every_case_readable);
@@ -431,14 +431,6 @@ impl Drop for Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_replica(db: &TestDb, keyring: &Path, smtp: &str, name: &str) -> Replica {

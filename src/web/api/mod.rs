@@ -33,7 +33,17 @@ where
     let state = state.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = state.db.get().map_err(ApiError::from)?;
-        work(&mut conn, &state)
+        let result = work(&mut conn, &state);
+        match result {
+            Err(error)
+                if error.status().is_server_error() && crate::db::connection_lost(&mut conn) =>
+            {
+                Err(ApiError::from(crate::db::DbError::Unavailable(
+                    "the connection was lost".into(),
+                )))
+            }
+            other => other,
+        }
     })
     .await
     .map_err(ApiError::internal)?
