@@ -68,6 +68,10 @@ fn common(mut responses: Map<String, Value>) -> Value {
         "503".into(),
         error("The database is unavailable or the service is saturated; retry."),
     );
+    responses.insert(
+        "507".into(),
+        error("The server's storage is full; nothing was saved."),
+    );
     Value::Object(responses)
 }
 
