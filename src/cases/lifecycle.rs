@@ -154,6 +154,25 @@ pub fn transition(
 }
 
 /// Adds a note to the chronology.
+/// The longest free-text note (chronology notes, a move's note).
+pub const NOTE_MAX_CHARS: usize = 10_000;
+
+/// A note as typed: trimmed, empty as none, refused when longer than
+/// [`NOTE_MAX_CHARS`]. The API and the case page share it.
+pub fn note_text(raw: Option<&str>) -> Result<Option<SecretText>, TooLong> {
+    let Some(note) = raw.map(str::trim).filter(|n| !n.is_empty()) else {
+        return Ok(None);
+    };
+    if note.chars().count() > NOTE_MAX_CHARS {
+        return Err(TooLong);
+    }
+    Ok(Some(SecretText::new(note.to_owned())))
+}
+
+/// A note over [`NOTE_MAX_CHARS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TooLong;
+
 pub fn add_note(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
@@ -257,4 +276,31 @@ pub fn update_coded(
         crate::referrals::clocks::plan(conn, context, case_id)?;
         table::find(conn, case_id)?.ok_or(CaseError::NotFound)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notes_are_trimmed_empty_is_none_and_length_is_bounded() {
+        assert_eq!(
+            note_text(None).unwrap().map(|n| n.expose().to_owned()),
+            None
+        );
+        assert!(note_text(Some("  \n ")).unwrap().is_none());
+        assert_eq!(
+            note_text(Some("  Gọi cho mẹ em. "))
+                .unwrap()
+                .unwrap()
+                .expose(),
+            "Gọi cho mẹ em."
+        );
+        let longest = "ă".repeat(NOTE_MAX_CHARS);
+        assert!(note_text(Some(&longest)).unwrap().is_some());
+        assert_eq!(
+            note_text(Some(&format!("{longest}a"))).unwrap_err(),
+            TooLong
+        );
+    }
 }

@@ -583,17 +583,16 @@ pub struct TransitionBody {
 }
 
 fn note_text(note: Option<&str>, field: &str) -> Result<Option<SecretText>, ApiError> {
-    let Some(note) = note.map(str::trim).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if note.chars().count() > 10_000 {
-        return Err(ApiError::new(
+    cases::lifecycle::note_text(note).map_err(|_| {
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_note",
-            format!("`{field}` is longer than 10000 characters."),
-        ));
-    }
-    Ok(Some(SecretText::new(note.to_owned())))
+            format!(
+                "`{field}` is longer than {} characters.",
+                cases::lifecycle::NOTE_MAX_CHARS
+            ),
+        )
+    })
 }
 
 async fn transition(

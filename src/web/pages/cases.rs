@@ -1405,7 +1405,7 @@ pub async fn transition(
                     .get("version")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or_default(),
-                note: form.get("note").map(SecretText::new),
+                note: page_note(&form)?,
                 closure_reason: form.get("closure_reason"),
             };
             cases::lifecycle::transition(conn, &state.case_context(), capability, &case_id, &change)
@@ -1579,6 +1579,22 @@ pub async fn break_glass(
     }
 }
 
+/// The refusal of a missing or over-long note (shown as `problem-note`).
+fn note_problem() -> CaseError {
+    CaseError::Invalid(vec![FieldError::new(
+        "case_note",
+        format!(
+            "a note of 1 to {} characters is needed",
+            cases::lifecycle::NOTE_MAX_CHARS
+        ),
+    )])
+}
+
+/// The form's `note`, checked like the API's.
+fn page_note(form: &CsrfForm) -> Result<Option<SecretText>, CaseError> {
+    cases::lifecycle::note_text(form.get("note").as_deref()).map_err(|_| note_problem())
+}
+
 pub async fn add_note(
     State(state): State<AppState>,
     user: PageUser,
@@ -1594,22 +1610,8 @@ pub async fn add_note(
         "note_added",
         Attempt::of(&form),
         move |conn, state, _, capability| {
-            let note = form
-                .get("note")
-                .filter(|n| n.chars().count() <= 10_000)
-                .ok_or_else(|| {
-                    CaseError::Invalid(vec![FieldError::new(
-                        "case_note",
-                        "a note of 1 to 10000 characters is needed",
-                    )])
-                })?;
-            cases::lifecycle::add_note(
-                conn,
-                &state.case_context(),
-                capability,
-                &case_id,
-                &SecretText::new(note),
-            )
+            let note = page_note(&form)?.ok_or_else(note_problem)?;
+            cases::lifecycle::add_note(conn, &state.case_context(), capability, &case_id, &note)
         },
     )
     .await

@@ -231,7 +231,6 @@ impl FromRequest<AppState> for CsrfForm {
 /// Whether a form's CSRF token `sent` is the session's and the request
 /// came from our own page (Origin / Fetch-Metadata).
 pub fn csrf_holds(headers: &axum::http::HeaderMap, sent: &str, state: &AppState) -> bool {
-    // A partner's form has no session: its token is the link itself.
     let expected = session_cookie(headers).map(|token| sessions::csrf_token(&token));
     let matches = expected
         .as_deref()
