@@ -134,7 +134,13 @@ async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
-        return ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+        // The body is left unread, so this connection cannot carry another
+        // request: say so, or a client may reuse it and lose its next one.
+        let mut response = ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return response;
     }
     let request =
         request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
