@@ -11,6 +11,11 @@
 # (admin URL, default postgres://postgres@127.0.0.1:5432/postgres): a
 # database caseguard_bench_stats is created there and dropped afterwards.
 # Results go to stdout; docs/PERFORMANCE.md records them.
+#
+# CG_BENCH_KEEP=DIR keeps the generated stores (DIR for SQLite, the
+# database caseguard_bench_stats for PostgreSQL) and reuses them on the
+# next run instead of generating again: a store made by an older release is
+# migrated by the one measured, as an upgrade would.
 set -euo pipefail
 
 N="${1:-1000000}"
@@ -21,15 +26,18 @@ PORT="${CG_BENCH_PORT:-18089}"
 RUNS=5
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 1; }
 
-WORK="$(mktemp -d)"
+KEEP="${CG_BENCH_KEEP:-}"
+if [ -n "$KEEP" ]; then mkdir -p "$KEEP"; WORK="$(cd "$KEEP" && pwd)"; else WORK="$(mktemp -d)"; fi
 SERVER_PID=""
 cleanup() {
     if [ -n "$SERVER_PID" ]; then
         kill -TERM "$(pgrep -P "$SERVER_PID")" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
-    psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS caseguard_bench_stats WITH (FORCE)" >/dev/null 2>&1 || true
-    rm -rf "$WORK"
+    if [ -z "$KEEP" ]; then
+        psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS caseguard_bench_stats WITH (FORCE)" >/dev/null 2>&1 || true
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 
@@ -54,9 +62,18 @@ bench() {
     local name="$1" url="$2" dir="$WORK/$1"
     mkdir -p "$dir"
     export CASEGUARD_DATABASE_URL="$url" CASEGUARD_DATA_DIR="$dir/data"
-    echo "== $name: generating $N cases"
     local logins
-    logins="$("$BIN" demo --json --cases "$N" 2>/dev/null)"
+    if [ -s "$dir/logins.json" ]; then
+        echo "== $name: reusing the store kept in $dir"
+        logins="$(cat "$dir/logins.json")"
+        local migrate_start=$SECONDS
+        "$BIN" migrate >/dev/null 2>&1
+        echo "   caseguard migrate: $((SECONDS - migrate_start)) s"
+    else
+        echo "== $name: generating $N cases"
+        logins="$("$BIN" demo --json --cases "$N" 2>/dev/null)"
+        printf '%s\n' "$logins" >"$dir/logins.json"
+    fi
     local started=$SECONDS
     local generated
     generated="$(printf '%s\n' "$logins" | grep -o 'generated [0-9]* fictional case(s) in [0-9.]* s' || true)"
@@ -113,7 +130,10 @@ print(o["email"], o["password"].replace(" ", "\u00a0"), o["totp_uri"])')"
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB; $(uname -sr)"
 bench sqlite "sqlite://$WORK/sqlite/data/caseguard.db"
-if psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS caseguard_bench_stats WITH (FORCE)" >/dev/null 2>&1 \
+if [ -n "$KEEP" ] && [ -s "$WORK/postgres/logins.json" ] \
+    && psql "$PG_ADMIN" -tAc "SELECT 1 FROM pg_database WHERE datname = 'caseguard_bench_stats'" 2>/dev/null | grep -q 1; then
+    bench postgres "${PG_ADMIN%/*}/caseguard_bench_stats"
+elif psql "$PG_ADMIN" -qc "DROP DATABASE IF EXISTS caseguard_bench_stats WITH (FORCE)" >/dev/null 2>&1 \
     && psql "$PG_ADMIN" -qc "CREATE DATABASE caseguard_bench_stats" >/dev/null; then
     bench postgres "${PG_ADMIN%/*}/caseguard_bench_stats"
 else

@@ -396,6 +396,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     drafts,
     stats_reports,
     indicator_entries,
+    stats_counts,
 );
 
 diesel::table! {
@@ -444,5 +445,17 @@ diesel::table! {
         men -> Integer,
         submitted_by -> Text,
         submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    stats_counts (grain, bucket, school_id, measure, a, b) {
+        grain -> Text,
+        bucket -> Text,
+        school_id -> Text,
+        measure -> Text,
+        a -> Text,
+        b -> Text,
+        n -> BigInt,
     }
 }

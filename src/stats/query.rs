@@ -1,11 +1,15 @@
-//! The aggregate queries: GROUP BY over coded columns in the database, on
+//! The aggregate queries: sums over the pre-summed counts of whole UTC days
+//! and months (migration `000012_statistics_summary`, kept by triggers) and
+//! GROUP BY over the coded columns of the rows at the window's edges, on
 //! covering indexes (migration `000010_statistics`). They return counts,
 //! never case rows, and never read a sealed column.
 //!
 //! The SQL is one text for both backends except the time differences; it is
 //! written with `$n` placeholders, which SQLite reads as `?n`.
 
-use chrono::NaiveDateTime;
+use std::collections::BTreeMap;
+
+use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
@@ -24,126 +28,354 @@ fn for_backend(conn: &DbConnection, sql: &str) -> String {
     }
 }
 
-/// Runs `sql` with the area (`$1`) and the window (`$2`, `$3`) bound.
-fn in_window<T: QueryableByName<crate::db::MultiBackend> + 'static>(
-    conn: &mut DbConnection,
-    sql: &str,
-    area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<T>> {
-    diesel::sql_query(for_backend(conn, sql))
-        .bind::<Text, _>(area_id)
-        .bind::<Timestamp, _>(from)
-        .bind::<Timestamp, _>(to)
-        .load(conn)
+/// Everything a report counts, summed: `(measure, school, a, b)` → count.
+/// The measures and their codes are those of `stats_counts` (migration
+/// `000012_statistics_summary`), plus `referral_open` (a = `overdue` or
+/// `pending`, b = ''), which depends on the time of the report. Only `case`
+/// keeps its school (the schools' totals and the area rows); the others
+/// have school ''. Counts of zero are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tallies(BTreeMap<(String, String, String, String), u64>);
+
+impl Tallies {
+    fn add(&mut self, figure: Figure) {
+        let school = if figure.measure == "case" {
+            figure.school_id
+        } else {
+            String::new()
+        };
+        let key = (figure.measure, school, figure.a, figure.b);
+        let entry = self.0.entry(key).or_default();
+        // Counts arrive as sums of non-negative rows; a negative one would
+        // be a broken summary, and is not allowed to lower a total.
+        *entry += u64::try_from(figure.n).unwrap_or(0);
+    }
+
+    fn settle(mut self) -> Self {
+        self.0.retain(|_, n| *n > 0);
+        self
+    }
+
+    /// The figures of one measure: `(school, a, b, count)`.
+    pub fn of<'a>(
+        &'a self,
+        measure: &'a str,
+    ) -> impl Iterator<Item = (&'a str, &'a str, &'a str, u64)> + 'a {
+        self.0
+            .range(
+                (
+                    measure.to_owned(),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                )..,
+            )
+            .take_while(move |((m, _, _, _), _)| m == measure)
+            .map(|((_, school, a, b), n)| (school.as_str(), a.as_str(), b.as_str(), *n))
+    }
+
+    /// The figures where `self` and `other` differ, as text (for tests and
+    /// diagnostics: codes and counts only).
+    pub fn differences(&self, other: &Self) -> Vec<String> {
+        let keys: std::collections::BTreeSet<_> = self.0.keys().chain(other.0.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let (a, b) = (self.0.get(key), other.0.get(key));
+                (a != b).then(|| format!("{key:?}: {a:?} vs {b:?}"))
+            })
+            .collect()
+    }
+
+    /// A histogram of a measure whose `b` is a whole number.
+    pub fn histogram(&self, measure: &str) -> Vec<Bucket> {
+        let mut sums: BTreeMap<i64, i64> = BTreeMap::new();
+        for (_, _, b, n) in self.of(measure) {
+            if let Ok(value) = b.parse::<i64>() {
+                *sums.entry(value).or_default() += i64::try_from(n).unwrap_or(i64::MAX);
+            }
+        }
+        sums.into_iter()
+            .map(|(value, n)| Bucket { value, n })
+            .collect()
+    }
 }
 
-/// Cases recorded in the window, by school, sex, age band and school level.
+/// One counted figure, from the pre-summed table or from the rows.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct CaseCount {
+struct Figure {
     #[diesel(sql_type = Text)]
-    pub school_id: String,
+    measure: String,
     #[diesel(sql_type = Text)]
-    pub sex: String,
+    school_id: String,
     #[diesel(sql_type = Text)]
-    pub age_band: String,
+    a: String,
     #[diesel(sql_type = Text)]
-    pub school_level: String,
+    b: String,
     #[diesel(sql_type = BigInt)]
-    pub n: i64,
+    n: i64,
 }
 
-pub fn cases(
-    conn: &mut DbConnection,
-    area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<CaseCount>> {
-    let sql = format!(
-        "{SUBTREE}
-SELECT c.school_id AS school_id, c.survivor_sex AS sex, COALESCE(c.age_band, '') AS age_band,
-       c.school_level AS school_level, COUNT(*) AS n
-FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
-GROUP BY c.school_id, c.survivor_sex, c.age_band, c.school_level"
-    );
-    in_window(conn, &sql, area_id, from, to)
+/// How a window is read: whole UTC months and days from `stats_counts`, the
+/// hours before the first and after the last whole day from the rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Plan {
+    /// Parts of days at the edges, read from the rows.
+    edges: Vec<(NaiveDateTime, NaiveDateTime)>,
+    /// Whole days `[first, end)`, pre-summed by day.
+    days: Vec<(NaiveDate, NaiveDate)>,
+    /// Whole months `[first, end)` (first days of months), pre-summed by month.
+    months: Option<(NaiveDate, NaiveDate)>,
+    /// What the pre-summed rows cover, `[start, end)`.
+    summed: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
-/// Incidents recorded in the window, by the survivor's sex, type,
-/// perpetrator relation and reporting delay. The case's school and the
-/// survivor's sex are on the incident (copied by triggers, migration
-/// `000010_statistics`): no join.
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct IncidentCount {
-    #[diesel(sql_type = Text)]
-    pub sex: String,
-    #[diesel(sql_type = Text)]
-    pub incident_type: String,
-    #[diesel(sql_type = Text)]
-    pub relation: String,
-    #[diesel(sql_type = Text)]
-    pub delay: String,
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
+fn month_start(day: NaiveDate) -> NaiveDate {
+    day.with_day(1).unwrap_or(day)
 }
 
-pub fn incidents(
-    conn: &mut DbConnection,
-    area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<IncidentCount>> {
-    let sql = format!(
-        "{SUBTREE}
-SELECT COALESCE(i.survivor_sex, '') AS sex, i.incident_type AS incident_type,
-       i.perpetrator_relation AS relation, i.reporting_delay AS delay, COUNT(*) AS n
-FROM incidents i
-WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
-GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
-    );
-    in_window(conn, &sql, area_id, from, to)
+fn next_month(day: NaiveDate) -> NaiveDate {
+    let first = month_start(day);
+    first.checked_add_months(Months::new(1)).unwrap_or(first)
 }
 
-/// Referrals sent in the window, by agency type, status, timeliness of
-/// acknowledgement (`on_time`, `late`, `overdue` — not acknowledged and past
-/// its deadline at `now` — or `pending`) and whole hours to acknowledge (one
-/// scan gives the outcome table and the histogram of the median).
-#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
-pub struct ReferralCount {
-    #[diesel(sql_type = Text)]
-    pub agency_type: String,
-    #[diesel(sql_type = Text)]
-    pub status: String,
-    #[diesel(sql_type = Text)]
-    pub timeliness: String,
-    #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
-    pub hours: Option<i64>,
-    #[diesel(sql_type = BigInt)]
-    pub n: i64,
+impl Plan {
+    fn of(from: NaiveDateTime, to: NaiveDateTime) -> Self {
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN);
+        let first = if from.time() == NaiveTime::MIN {
+            from.date()
+        } else {
+            from.date().succ_opt().unwrap_or(from.date())
+        };
+        let end = to.date();
+        if first >= end {
+            return Self {
+                edges: vec![(from, to)]
+                    .into_iter()
+                    .filter(|(a, b)| a < b)
+                    .collect(),
+                days: Vec::new(),
+                months: None,
+                summed: None,
+            };
+        }
+        let edges = [(from, midnight(first)), (midnight(end), to)]
+            .into_iter()
+            .filter(|(a, b)| a < b)
+            .collect();
+        let (m0, m1) = (
+            if first == month_start(first) {
+                first
+            } else {
+                next_month(first)
+            },
+            month_start(end),
+        );
+        let (days, months) = if m0 < m1 {
+            (
+                [(first, m0), (m1, end)]
+                    .into_iter()
+                    .filter(|(a, b)| a < b)
+                    .collect(),
+                Some((m0, m1)),
+            )
+        } else {
+            (vec![(first, end)], None)
+        };
+        Self {
+            edges,
+            days,
+            months,
+            summed: Some((midnight(first), midnight(end))),
+        }
+    }
 }
 
-pub fn referrals(
+/// Everything the report of `area` counts in `[from, to)`, with
+/// unacknowledged referrals judged at `now`: whole months and days from
+/// the pre-summed counts, the rest from the rows. Equal to [`from_rows`]
+/// (a test holds them equal after random writes).
+pub fn tallies(
     conn: &mut DbConnection,
     area_id: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
     now: NaiveDateTime,
-) -> QueryResult<Vec<ReferralCount>> {
-    let hours = whole_units(conn.backend(), "r.acknowledged_at", "r.sent_at", 3600);
-    let sql = format!(
-        "{SUBTREE}
-SELECT r.agency_type AS agency_type, r.status AS status,
+) -> QueryResult<Tallies> {
+    let plan = Plan::of(from, to);
+    let mut tallies = Tallies::default();
+    for (start, end) in &plan.edges {
+        rows(conn, area_id, *start, *end, now, &mut tallies)?;
+    }
+    let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
+    let ranges = plan
+        .days
+        .iter()
+        .map(|(a, b)| ("d", day(a), day(b)))
+        .chain(plan.months.iter().map(|(a, b)| ("m", day(a), day(b))));
+    for (grain, first, end) in ranges {
+        let sql = format!(
+            "{SUBTREE}
+SELECT s.measure AS measure, CASE WHEN s.measure = 'case' THEN s.school_id ELSE '' END AS school_id,
+       s.a AS a, s.b AS b, CAST(SUM(s.n) AS BIGINT) AS n
+FROM stats_counts s
+WHERE s.grain = $2 AND s.bucket >= $3 AND s.bucket < $4 AND s.school_id IN (SELECT id FROM sub)
+GROUP BY 1, 2, 3, 4"
+        );
+        let figures: Vec<Figure> = diesel::sql_query(for_backend(conn, &sql))
+            .bind::<Text, _>(area_id)
+            .bind::<Text, _>(grain)
+            .bind::<Text, _>(first)
+            .bind::<Text, _>(end)
+            .load(conn)?;
+        for figure in figures {
+            tallies.add(figure);
+        }
+    }
+    if let Some((start, end)) = plan.summed {
+        for figure in unacknowledged(conn, area_id, start, end, now)? {
+            tallies.add(figure);
+        }
+    }
+    Ok(tallies.settle())
+}
+
+/// The same figures counted from the rows alone (what the pre-summed
+/// counts must always equal).
+pub fn from_rows(
+    conn: &mut DbConnection,
+    area_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Tallies> {
+    let mut tallies = Tallies::default();
+    rows(conn, area_id, from, to, now, &mut tallies)?;
+    Ok(tallies.settle())
+}
+
+/// Counts the rows of `[from, to)` into `tallies`, on the covering indexes
+/// of migration `000010_statistics`.
+fn rows(
+    conn: &mut DbConnection,
+    area_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    now: NaiveDateTime,
+    tallies: &mut Tallies,
+) -> QueryResult<()> {
+    let backend = conn.backend();
+    let days = whole_units(backend, "c.closed_at", "c.created_at", 86_400);
+    let hours = whole_units(backend, "r.acknowledged_at", "r.sent_at", 3600);
+    let queries = [
+        format!(
+            "{SUBTREE}
+SELECT 'case' AS measure, c.school_id AS school_id, c.survivor_sex AS a, COALESCE(c.age_band, '') AS b,
+       COUNT(*) AS n
+FROM cases c
+WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
+GROUP BY c.school_id, c.survivor_sex, c.age_band"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT 'closure' AS measure, '' AS school_id, '' AS a, CAST({days} AS TEXT) AS b, COUNT(*) AS n
+FROM cases c
+WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
+GROUP BY 4"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT 'incident' AS measure, COALESCE(i.survivor_sex, '') AS school_id, i.incident_type AS a,
+       i.perpetrator_relation || '|' || i.reporting_delay AS b, COUNT(*) AS n
+FROM incidents i
+WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
+GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT r.agency_type || '|' || r.status AS measure,
        CASE WHEN r.acknowledged_at IS NOT NULL AND r.acknowledged_at <= r.acknowledge_by THEN 'on_time'
             WHEN r.acknowledged_at IS NOT NULL THEN 'late'
             WHEN r.acknowledge_by < $4 THEN 'overdue'
-            ELSE 'pending' END AS timeliness,
-       {hours} AS hours,
-       COUNT(*) AS n
+            ELSE 'pending' END AS school_id,
+       '' AS a, COALESCE(CAST({hours} AS TEXT), '') AS b, COUNT(*) AS n
 FROM referrals r
 WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
-GROUP BY r.agency_type, r.status, 3, 4"
+GROUP BY 1, 2, 4"
+        ),
+    ];
+    for sql in queries {
+        let query = diesel::sql_query(for_backend(conn, &sql))
+            .bind::<Text, _>(area_id)
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to);
+        // Only the referrals' query judges timeliness at `now`.
+        let figures: Vec<Figure> = if sql.contains("$4") {
+            query.bind::<Timestamp, _>(now).load(conn)?
+        } else {
+            query.load(conn)?
+        };
+        for figure in figures {
+            for split in split_row(figure) {
+                tallies.add(split);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Turns one joint row of [`rows`] into the measures it counts towards.
+fn split_row(f: Figure) -> Vec<Figure> {
+    let figure = |measure: &str, school_id: &str, a: &str, b: &str| Figure {
+        measure: measure.to_owned(),
+        school_id: school_id.to_owned(),
+        a: a.to_owned(),
+        b: b.to_owned(),
+        n: f.n,
+    };
+    match f.measure.as_str() {
+        "case" | "closure" => vec![f.clone()],
+        "incident" => {
+            // school_id carries the sex; b the relation and the delay.
+            let (relation, delay) = f.b.split_once('|').unwrap_or((&f.b, ""));
+            vec![
+                figure("incident_type", "", &f.school_id, &f.a),
+                figure("incident_relation", "", &f.school_id, relation),
+                figure("incident_delay", "", &f.school_id, delay),
+            ]
+        }
+        joint => {
+            // A referral: measure carries agency|status, school_id the
+            // timeliness, b the whole hours to acknowledge.
+            let (agency, status) = joint.split_once('|').unwrap_or((joint, ""));
+            let timeliness = f.school_id.as_str();
+            let mut out = vec![figure("referral", "", agency, status)];
+            if matches!(timeliness, "on_time" | "late") {
+                out.push(figure("referral_ack", "", timeliness, &f.b));
+            } else {
+                out.push(figure("referral_open", "", timeliness, ""));
+            }
+            out
+        }
+    }
+}
+
+/// Unacknowledged referrals sent in `[from, to)`, overdue or pending at
+/// `now` (on the partial index of migration `000012`).
+fn unacknowledged(
+    conn: &mut DbConnection,
+    area_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<Vec<Figure>> {
+    let sql = format!(
+        "{SUBTREE}
+SELECT 'referral_open' AS measure, '' AS school_id,
+       CASE WHEN r.acknowledge_by < $4 THEN 'overdue' ELSE 'pending' END AS a, '' AS b, COUNT(*) AS n
+FROM referrals r
+WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
+  AND r.acknowledged_at IS NULL
+GROUP BY 3"
     );
     diesel::sql_query(for_backend(conn, &sql))
         .bind::<Text, _>(area_id)
@@ -164,32 +396,16 @@ pub struct Bucket {
 
 fn whole_units(backend: Backend, later: &str, earlier: &str, seconds: u32) -> String {
     match backend {
+        // Whole milliseconds first: julianday() differences are doubles,
+        // and exactly one hour came out as 0.99999… hours, counted as 0.
         Backend::Sqlite => format!(
-            "CAST((julianday({later}) - julianday({earlier})) * {} AS INTEGER)",
-            86_400 / seconds
+            "(CAST(ROUND((julianday({later}) - julianday({earlier})) * 86400000) AS INTEGER) / {})",
+            u64::from(seconds) * 1000
         ),
         Backend::Postgres => {
             format!("CAST(FLOOR(EXTRACT(EPOCH FROM ({later} - {earlier})) / {seconds}) AS BIGINT)")
         }
     }
-}
-
-/// Whole days from recording to closing, for cases closed in the window.
-pub fn days_to_closure(
-    conn: &mut DbConnection,
-    area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<Bucket>> {
-    let days = whole_units(conn.backend(), "c.closed_at", "c.created_at", 86_400);
-    let sql = format!(
-        "{SUBTREE}
-SELECT {days} AS value, COUNT(*) AS n
-FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
-GROUP BY 1"
-    );
-    in_window(conn, &sql, area_id, from, to)
 }
 
 /// The lower median of a histogram and how many values it holds.
@@ -214,6 +430,72 @@ pub fn median(buckets: &[Bucket]) -> (Option<i64>, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_plan_covers_the_window_once_with_whole_days_and_months() {
+        let at = |y, m, d, h, min| {
+            NaiveDate::from_ymd_opt(y, m, d)
+                .unwrap()
+                .and_hms_opt(h, min, 0)
+                .unwrap()
+        };
+        let midnight = |d: NaiveDate| d.and_time(NaiveTime::MIN);
+        let mut windows = vec![
+            (at(2025, 10, 31, 17, 0), at(2026, 4, 30, 17, 0)),
+            (at(2026, 1, 1, 0, 0), at(2026, 7, 1, 0, 0)),
+            (at(2026, 3, 5, 3, 0), at(2026, 3, 5, 20, 0)),
+            (at(2026, 3, 5, 3, 0), at(2026, 3, 6, 20, 0)),
+            (at(2026, 3, 5, 0, 0), at(2026, 3, 6, 0, 0)),
+            (at(2026, 2, 27, 1, 30), at(2026, 3, 2, 0, 30)),
+            (at(2026, 2, 1, 0, 0), at(2026, 3, 1, 0, 0)),
+            (at(2026, 5, 5, 5, 5), at(2026, 5, 5, 5, 5)),
+        ];
+        let mut seed = 7_u64;
+        for _ in 0..500 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let start =
+                at(2025, 1, 1, 0, 0) + chrono::Duration::minutes((seed >> 40) as i64 % 700_000);
+            let length = chrono::Duration::minutes((seed >> 20) as i64 % 300_000);
+            windows.push((start, start + length));
+        }
+        for (from, to) in windows {
+            let plan = Plan::of(from, to);
+            let mut pieces: Vec<(NaiveDateTime, NaiveDateTime)> = plan.edges.clone();
+            for (a, b) in &plan.days {
+                assert!(a < b);
+                pieces.push((midnight(*a), midnight(*b)));
+            }
+            if let Some((a, b)) = plan.months {
+                assert!(a < b && a.day() == 1 && b.day() == 1, "{a} {b}");
+                pieces.push((midnight(a), midnight(b)));
+            }
+            for (a, b) in &plan.edges {
+                assert!(
+                    *b - *a < chrono::Duration::days(2),
+                    "{from}–{to}: edge {a}–{b}"
+                );
+            }
+            pieces.sort();
+            let mut reached = from;
+            for (a, b) in &pieces {
+                assert_eq!(*a, reached, "{from}–{to}: {pieces:?}");
+                assert!(a < b);
+                reached = *b;
+            }
+            assert_eq!(reached, to.max(from), "{from}–{to}: {pieces:?}");
+            let summed: i64 = plan
+                .days
+                .iter()
+                .map(|(a, b)| (*b - *a).num_days())
+                .chain(plan.months.map(|(a, b)| (b - a).num_days()))
+                .sum();
+            assert_eq!(
+                plan.summed.map_or(0, |(a, b)| (b - a).num_days()),
+                summed,
+                "{from}–{to}"
+            );
+        }
+    }
 
     #[test]
     fn median_of_a_histogram() {

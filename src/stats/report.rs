@@ -382,8 +382,9 @@ pub fn compute(
     let k = policy.min_count;
     let sexes = terms(ctx.taxonomy, "sex");
 
+    let tallies = query::tallies(conn, &area.id, from, to, now)?;
+
     // Cases: by age band, by school level, by area; schools' totals.
-    let case_counts = query::cases(conn, &area.id, from, to)?;
     let mut ages = terms(ctx.taxonomy, "age_band");
     ages.push(Label::new(UNKNOWN_AGE, "Không rõ tuổi", "Age unknown"));
     let mut by_age = RawTable::new(
@@ -475,25 +476,23 @@ pub fn compute(
         sexes.clone(),
     );
     let mut school_totals: BTreeMap<String, u64> = schools.iter().map(|s| (s.clone(), 0)).collect();
-    for row in &case_counts {
-        let n = u64::try_from(row.n).unwrap_or(0);
-        let age = if row.age_band.is_empty() {
+    for (school, sex, age_band, n) in tallies.of("case") {
+        let age = if age_band.is_empty() {
             UNKNOWN_AGE
         } else {
-            &row.age_band
+            age_band
         };
-        by_age.add(age, &row.sex, n);
-        if let Some(level) = row_of(&level_rows, &row.school_id) {
-            by_level.add(&level, &row.sex, n);
+        by_age.add(age, sex, n);
+        if let Some(level) = row_of(&level_rows, school) {
+            by_level.add(&level, sex, n);
         }
-        if let Some(place) = row_of(&area_rows, &row.school_id) {
-            by_area.add(&place, &row.sex, n);
+        if let Some(place) = row_of(&area_rows, school) {
+            by_area.add(&place, sex, n);
         }
-        *school_totals.entry(row.school_id.clone()).or_default() += n;
+        *school_totals.entry(school.to_owned()).or_default() += n;
     }
 
     // Incidents: by type, perpetrator relation, reporting delay.
-    let incident_counts = query::incidents(conn, &area.id, from, to)?;
     let mut by_type = RawTable::new(
         (
             "incidents_by_type",
@@ -524,15 +523,17 @@ pub fn compute(
         terms(ctx.taxonomy, "reporting_delay"),
         sexes.clone(),
     );
-    for row in &incident_counts {
-        let n = u64::try_from(row.n).unwrap_or(0);
-        by_type.add(&row.incident_type, &row.sex, n);
-        by_relation.add(&row.relation, &row.sex, n);
-        by_delay.add(&row.delay, &row.sex, n);
+    for (table, measure) in [
+        (&mut by_type, "incident_type"),
+        (&mut by_relation, "incident_relation"),
+        (&mut by_delay, "incident_delay"),
+    ] {
+        for (_, sex, code, n) in tallies.of(measure) {
+            table.add(code, sex, n);
+        }
     }
 
     // Referrals: by agency type and status (outcome); timeliness.
-    let referral_counts = query::referrals(conn, &area.id, from, to, now)?;
     let statuses = [
         ("sent", "Đã gửi", "Sent"),
         ("acknowledged", "Đã tiếp nhận", "Acknowledged"),
@@ -559,15 +560,16 @@ pub fn compute(
         agencies,
         statuses,
     );
-    let mut timeliness: BTreeMap<String, u64> = BTreeMap::new();
-    let mut hours_to_acknowledge: Vec<query::Bucket> = Vec::new();
-    for row in &referral_counts {
-        let n = u64::try_from(row.n).unwrap_or(0);
-        by_agency.add(&row.agency_type, &row.status, n);
-        *timeliness.entry(row.timeliness.clone()).or_default() += n;
-        if let Some(value) = row.hours {
-            hours_to_acknowledge.push(query::Bucket { value, n: row.n });
-        }
+    for (_, agency, status, n) in tallies.of("referral") {
+        by_agency.add(agency, status, n);
+    }
+    // on_time or late (acknowledged), overdue or pending (not yet).
+    let mut timeliness: BTreeMap<&str, u64> = BTreeMap::new();
+    for (_, judged, _, n) in tallies
+        .of("referral_ack")
+        .chain(tallies.of("referral_open"))
+    {
+        *timeliness.entry(judged).or_default() += n;
     }
 
     // Disclosure control, table group by table group; cells that could be
@@ -683,7 +685,7 @@ pub fn compute(
         unit: "percent".into(),
         value: share(policy, count("on_time"), due),
     }];
-    let (hours, n) = query::median(&hours_to_acknowledge);
+    let (hours, n) = query::median(&tallies.histogram("referral_ack"));
     kpis.push(median_kpi(
         policy,
         "median_hours_to_acknowledge",
@@ -699,14 +701,11 @@ pub fn compute(
         .first()
         .map(|t| t.code.clone())
         .unwrap_or_default();
-    let incidents_total: u64 = incident_counts
-        .iter()
-        .map(|r| u64::try_from(r.n).unwrap_or(0))
-        .sum();
-    let quick: u64 = incident_counts
-        .iter()
-        .filter(|r| r.delay == first_band)
-        .map(|r| u64::try_from(r.n).unwrap_or(0))
+    let incidents_total: u64 = tallies.of("incident_delay").map(|(.., n)| n).sum();
+    let quick: u64 = tallies
+        .of("incident_delay")
+        .filter(|(_, _, delay, _)| *delay == first_band)
+        .map(|(.., n)| n)
         .sum();
     kpis.push(Kpi {
         code: "incidents_reported_quickly".into(),
@@ -715,7 +714,7 @@ pub fn compute(
         unit: "percent".into(),
         value: share(policy, quick, incidents_total),
     });
-    let (days, n) = query::median(&query::days_to_closure(conn, &area.id, from, to)?);
+    let (days, n) = query::median(&tallies.histogram("closure"));
     kpis.push(median_kpi(
         policy,
         "median_days_to_closure",

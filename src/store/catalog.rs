@@ -161,7 +161,14 @@ pub(super) fn check_identifier(name: &str) -> Result<(), StoreError> {
     }
 }
 
-/// Every table of the store, referenced tables first.
+/// Tables kept by the database's own triggers from the rows of others
+/// (the statistics' pre-summed counts, migration `000012`). They are not
+/// copied: inserting the rows they are summed from rebuilds them exactly,
+/// and copying them as well would count everything twice.
+pub const DERIVED: &[&str] = &["stats_counts"];
+
+/// Every table of the store to copy (not the derived ones), referenced
+/// tables first.
 pub fn tables(conn: &mut DbConnection) -> Result<Vec<Table>, StoreError> {
     let (columns, foreign_keys): (Vec<ColumnRow>, Vec<ForeignKeyRow>) = match conn {
         DbConnection::Sqlite(c) => (
@@ -203,6 +210,7 @@ pub fn tables(conn: &mut DbConnection) -> Result<Vec<Table>, StoreError> {
                 .push((row.pk, row.column_name));
         }
     }
+    tables.retain(|name, _| !DERIVED.contains(&name.as_str()));
     for (name, mut key) in keys {
         key.sort();
         if let Some(table) = tables.get_mut(&name) {

@@ -35,3 +35,4 @@ mod referrals;
 mod shutdown;
 mod smtp_sink;
 mod stats;
+mod stats_summary;

@@ -159,9 +159,14 @@ async fn backup_and_restore_keep_every_case_readable(backend: Backend) {
         &["backup", "--out", archive.to_str().unwrap()],
     );
     assert!(out.status.success(), "{}", stderr(&out));
-    // Every table of the schema is in the archive's listing.
+    // Every table of the schema is in the archive's listing, except the
+    // derived ones, which restoring rebuilds (their counts are compared
+    // with the source's below, with every other table's).
     let listing = stdout(&out);
-    for table in schema_tables() {
+    for table in schema_tables()
+        .into_iter()
+        .filter(|t| !caseguard::store::catalog::DERIVED.contains(&t.as_str()))
+    {
         assert!(
             listing
                 .lines()

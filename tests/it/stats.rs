@@ -20,7 +20,7 @@ on_both_backends!(
 /// The test clock is 2 November 2026: this period is over.
 const PERIOD: &str = "year_end-2026";
 
-async fn generate(app: &TestApp, count: usize, seed: u64) {
+pub(crate) async fn generate(app: &TestApp, count: usize, seed: u64) {
     let state = app.state.clone();
     let clock = app.clock.clone();
     tokio::task::spawn_blocking(move || {

@@ -1,0 +1,16 @@
+DROP INDEX referrals_unacknowledged_idx;
+DROP TRIGGER referrals_recounted ON referrals;
+DROP TRIGGER referrals_counted ON referrals;
+DROP FUNCTION referrals_counted();
+DROP FUNCTION referrals_count(referrals, BIGINT);
+DROP TRIGGER incidents_recounted ON incidents;
+DROP TRIGGER incidents_counted ON incidents;
+DROP FUNCTION incidents_counted();
+DROP FUNCTION incidents_count(incidents, BIGINT);
+DROP TRIGGER cases_recounted ON cases;
+DROP TRIGGER cases_counted ON cases;
+DROP FUNCTION cases_counted();
+DROP FUNCTION cases_count(cases, BIGINT);
+DROP FUNCTION stats_whole(TIMESTAMP, TIMESTAMP, INTEGER);
+DROP FUNCTION stats_count(TIMESTAMP, TEXT, TEXT, TEXT, TEXT, BIGINT);
+DROP TABLE stats_counts;

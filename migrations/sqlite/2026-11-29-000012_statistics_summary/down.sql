@@ -1,0 +1,13 @@
+DROP INDEX referrals_unacknowledged_idx;
+DROP TRIGGER referrals_recounted;
+DROP TRIGGER referrals_uncounted;
+DROP TRIGGER referrals_counted;
+DROP TRIGGER incidents_recounted;
+DROP TRIGGER incidents_uncounted;
+DROP TRIGGER incidents_counted;
+DROP TRIGGER cases_recounted;
+DROP TRIGGER cases_uncounted;
+DROP TRIGGER cases_counted;
+DROP TRIGGER stats_count_delta_add;
+DROP VIEW stats_count_delta;
+DROP TABLE stats_counts;
