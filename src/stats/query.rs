@@ -35,7 +35,7 @@ fn for_backend(conn: &DbConnection, sql: &str) -> String {
 /// keeps its school (the schools' totals and the area rows); the others
 /// have school ''. Counts of zero are not kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Tallies(BTreeMap<(String, String, String, String), u64>);
+pub struct Tallies(BTreeMap<(String, String, String, String), i64>);
 
 impl Tallies {
     fn add(&mut self, figure: Figure) {
@@ -45,12 +45,13 @@ impl Tallies {
             String::new()
         };
         let key = (figure.measure, school, figure.a, figure.b);
-        let entry = self.0.entry(key).or_default();
-        // Counts arrive as sums of non-negative rows; a negative one would
-        // be a broken summary, and is not allowed to lower a total.
-        *entry += u64::try_from(figure.n).unwrap_or(0);
+        // Negative for the days a month's count is taken minus.
+        *self.0.entry(key).or_default() += figure.n;
     }
 
+    /// Drops what sums to nothing. A negative total would mean a broken
+    /// summary; it is dropped too rather than lower anything published
+    /// (the equality test is what guards against it).
     fn settle(mut self) -> Self {
         self.0.retain(|_, n| *n > 0);
         self
@@ -71,7 +72,10 @@ impl Tallies {
                 )..,
             )
             .take_while(move |((m, _, _, _), _)| m == measure)
-            .map(|((_, school, a, b), n)| (school.as_str(), a.as_str(), b.as_str(), *n))
+            .map(|((_, school, a, b), n)| {
+                let n = u64::try_from(*n).unwrap_or(0);
+                (school.as_str(), a.as_str(), b.as_str(), n)
+            })
     }
 
     /// The figures where `self` and `other` differ, as text (for tests and
@@ -116,17 +120,19 @@ struct Figure {
 }
 
 /// How a window is read: whole UTC months and days from `stats_counts`, the
-/// hours before the first and after the last whole day from the rows.
+/// hours before the first and after the last whole day from the rows. A
+/// month that is mostly inside the window is read as the month minus the
+/// days outside it (a six-month report ending on 30 April at 17:00 UTC
+/// reads April minus 30 April, not 29 days).
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Plan {
     /// Parts of days at the edges, read from the rows.
     edges: Vec<(NaiveDateTime, NaiveDateTime)>,
-    /// Whole days `[first, end)`, pre-summed by day.
-    days: Vec<(NaiveDate, NaiveDate)>,
-    /// Whole months `[first, end)` (first days of months), pre-summed by month.
-    months: Option<(NaiveDate, NaiveDate)>,
-    /// What the pre-summed rows cover, `[start, end)`.
-    summed: Option<(NaiveDateTime, NaiveDateTime)>,
+    /// Pre-summed ranges `[first, end)`: grain (`d` or `m`, whose bounds
+    /// are first days of months) and sign (+1 added, −1 taken away).
+    summed: Vec<(&'static str, i64, NaiveDate, NaiveDate)>,
+    /// What the pre-summed ranges cover together, `[start, end)`.
+    span: Option<(NaiveDateTime, NaiveDateTime)>,
 }
 
 fn month_start(day: NaiveDate) -> NaiveDate {
@@ -149,43 +155,55 @@ impl Plan {
         let end = to.date();
         if first >= end {
             return Self {
-                edges: vec![(from, to)]
-                    .into_iter()
-                    .filter(|(a, b)| a < b)
-                    .collect(),
-                days: Vec::new(),
-                months: None,
-                summed: None,
+                edges: [(from, to)].into_iter().filter(|(a, b)| a < b).collect(),
+                summed: Vec::new(),
+                span: None,
             };
         }
         let edges = [(from, midnight(first)), (midnight(end), to)]
             .into_iter()
             .filter(|(a, b)| a < b)
             .collect();
-        let (m0, m1) = (
-            if first == month_start(first) {
-                first
+        let mut summed = Vec::new();
+        // Days [a, b) inside one month: as days, or as the month minus the
+        // days outside, whichever reads fewer days.
+        let mut days_of_one_month = |a: NaiveDate, b: NaiveDate| {
+            if a >= b {
+                return;
+            }
+            let (m0, m1) = (month_start(a), next_month(a));
+            let inside = (b - a).num_days();
+            let outside = (m1 - m0).num_days() - inside;
+            if outside < inside {
+                summed.push(("m", 1, m0, m1));
+                for (x, y) in [(m0, a), (b, m1)] {
+                    if x < y {
+                        summed.push(("d", -1, x, y));
+                    }
+                }
             } else {
-                next_month(first)
-            },
-            month_start(end),
-        );
-        let (days, months) = if m0 < m1 {
-            (
-                [(first, m0), (m1, end)]
-                    .into_iter()
-                    .filter(|(a, b)| a < b)
-                    .collect(),
-                Some((m0, m1)),
-            )
-        } else {
-            (vec![(first, end)], None)
+                summed.push(("d", 1, a, b));
+            }
         };
+        let whole_from = if first == month_start(first) {
+            first
+        } else {
+            next_month(first)
+        };
+        let whole_to = month_start(end);
+        if whole_from <= whole_to {
+            days_of_one_month(first, whole_from);
+            days_of_one_month(whole_to, end);
+            if whole_from < whole_to {
+                summed.push(("m", 1, whole_from, whole_to));
+            }
+        } else {
+            days_of_one_month(first, end);
+        }
         Self {
             edges,
-            days,
-            months,
-            summed: Some((midnight(first), midnight(end))),
+            summed,
+            span: Some((midnight(first), midnight(end))),
         }
     }
 }
@@ -207,12 +225,7 @@ pub fn tallies(
         rows(conn, area_id, *start, *end, now, &mut tallies)?;
     }
     let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
-    let ranges = plan
-        .days
-        .iter()
-        .map(|(a, b)| ("d", day(a), day(b)))
-        .chain(plan.months.iter().map(|(a, b)| ("m", day(a), day(b))));
-    for (grain, first, end) in ranges {
+    for (grain, sign, first, end) in &plan.summed {
         let sql = format!(
             "{SUBTREE}
 SELECT s.measure AS measure, CASE WHEN s.measure = 'case' THEN s.school_id ELSE '' END AS school_id,
@@ -223,15 +236,16 @@ GROUP BY 1, 2, 3, 4"
         );
         let figures: Vec<Figure> = diesel::sql_query(for_backend(conn, &sql))
             .bind::<Text, _>(area_id)
-            .bind::<Text, _>(grain)
-            .bind::<Text, _>(first)
-            .bind::<Text, _>(end)
+            .bind::<Text, _>(*grain)
+            .bind::<Text, _>(day(first))
+            .bind::<Text, _>(day(end))
             .load(conn)?;
-        for figure in figures {
+        for mut figure in figures {
+            figure.n *= sign;
             tallies.add(figure);
         }
     }
-    if let Some((start, end)) = plan.summed {
+    if let Some((start, end)) = plan.span {
         for figure in unacknowledged(conn, area_id, start, end, now)? {
             tallies.add(figure);
         }
@@ -432,7 +446,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_plan_covers_the_window_once_with_whole_days_and_months() {
+    fn a_plan_covers_the_window_exactly_once_with_whole_days_and_months() {
         let at = |y, m, d, h, min| {
             NaiveDate::from_ymd_opt(y, m, d)
                 .unwrap()
@@ -446,28 +460,33 @@ mod tests {
             (at(2026, 3, 5, 3, 0), at(2026, 3, 5, 20, 0)),
             (at(2026, 3, 5, 3, 0), at(2026, 3, 6, 20, 0)),
             (at(2026, 3, 5, 0, 0), at(2026, 3, 6, 0, 0)),
+            (at(2026, 3, 2, 0, 0), at(2026, 3, 31, 0, 0)),
             (at(2026, 2, 27, 1, 30), at(2026, 3, 2, 0, 30)),
             (at(2026, 2, 1, 0, 0), at(2026, 3, 1, 0, 0)),
             (at(2026, 5, 5, 5, 5), at(2026, 5, 5, 5, 5)),
         ];
         let mut seed = 7_u64;
-        for _ in 0..500 {
-            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            let start =
-                at(2025, 1, 1, 0, 0) + chrono::Duration::minutes((seed >> 40) as i64 % 700_000);
-            let length = chrono::Duration::minutes((seed >> 20) as i64 % 300_000);
+        for _ in 0..2000 {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let start = at(2025, 1, 1, 0, 0)
+                + chrono::Duration::minutes(i64::try_from((seed >> 40) % 700_000).unwrap());
+            let length = chrono::Duration::minutes(i64::try_from((seed >> 13) % 300_000).unwrap());
             windows.push((start, start + length));
         }
         for (from, to) in windows {
             let plan = Plan::of(from, to);
-            let mut pieces: Vec<(NaiveDateTime, NaiveDateTime)> = plan.edges.clone();
-            for (a, b) in &plan.days {
-                assert!(a < b);
-                pieces.push((midnight(*a), midnight(*b)));
-            }
-            if let Some((a, b)) = plan.months {
-                assert!(a < b && a.day() == 1 && b.day() == 1, "{a} {b}");
-                pieces.push((midnight(a), midnight(b)));
+            // Signed pieces; between any two consecutive bounds, the pieces
+            // must add up to one inside the window and to nothing outside.
+            let mut pieces: Vec<(i64, NaiveDateTime, NaiveDateTime)> =
+                plan.edges.iter().map(|(a, b)| (1, *a, *b)).collect();
+            for (grain, sign, a, b) in &plan.summed {
+                assert!(a < b, "{from}–{to}: {plan:?}");
+                if *grain == "m" {
+                    assert!(a.day() == 1 && b.day() == 1, "{from}–{to}: {plan:?}");
+                }
+                pieces.push((*sign, midnight(*a), midnight(*b)));
             }
             for (a, b) in &plan.edges {
                 assert!(
@@ -475,26 +494,45 @@ mod tests {
                     "{from}–{to}: edge {a}–{b}"
                 );
             }
-            pieces.sort();
-            let mut reached = from;
-            for (a, b) in &pieces {
-                assert_eq!(*a, reached, "{from}–{to}: {pieces:?}");
-                assert!(a < b);
-                reached = *b;
-            }
-            assert_eq!(reached, to.max(from), "{from}–{to}: {pieces:?}");
-            let summed: i64 = plan
-                .days
+            let mut bounds: Vec<NaiveDateTime> = pieces
                 .iter()
-                .map(|(a, b)| (*b - *a).num_days())
-                .chain(plan.months.map(|(a, b)| (b - a).num_days()))
+                .flat_map(|(_, a, b)| [*a, *b])
+                .chain([from, to])
+                .collect();
+            bounds.sort();
+            bounds.dedup();
+            for pair in bounds.windows(2) {
+                let (a, b) = (pair[0], pair[1]);
+                let cover: i64 = pieces
+                    .iter()
+                    .filter(|(_, x, y)| *x <= a && b <= *y)
+                    .map(|(sign, _, _)| sign)
+                    .sum();
+                let want = i64::from(from <= a && b <= to);
+                assert_eq!(cover, want, "{from}–{to}: {a}–{b} in {plan:?}");
+            }
+            // Never more than about a month of days.
+            let days: i64 = plan
+                .summed
+                .iter()
+                .filter(|(grain, ..)| *grain == "d")
+                .map(|(_, _, a, b)| (*b - *a).num_days())
                 .sum();
-            assert_eq!(
-                plan.summed.map_or(0, |(a, b)| (b - a).num_days()),
-                summed,
-                "{from}–{to}"
-            );
+            assert!(days <= 31, "{from}–{to}: {days} days in {plan:?}");
         }
+        // The six-month report at UTC+7: five months, April minus its last
+        // day, and the 7 + 17 hours at the edges.
+        let plan = Plan::of(at(2025, 10, 31, 17, 0), at(2026, 4, 30, 17, 0));
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(
+            plan.summed,
+            vec![
+                ("m", 1, d(2026, 4, 1), d(2026, 5, 1)),
+                ("d", -1, d(2026, 4, 30), d(2026, 5, 1)),
+                ("m", 1, d(2025, 11, 1), d(2026, 4, 1)),
+            ]
+        );
+        assert_eq!(plan.edges.len(), 2);
     }
 
     #[test]
