@@ -265,7 +265,7 @@ pub fn generate_cases(
     // scans visit every row. Do now what autovacuum would do.
     if let DbConnection::Postgresql(pg) = conn {
         use diesel::connection::SimpleConnection;
-        pg.batch_execute("VACUUM (ANALYZE) cases, incidents, referrals")
+        pg.batch_execute("VACUUM (ANALYZE) cases, incidents, referrals, stats_counts")
             .map_err(|e| invalid(&e))?;
     }
     write_transaction(conn, |conn| {

@@ -255,10 +255,20 @@ pub fn fill_and_verify(
         allow_unverified,
     } = *verify;
     write_transaction(target, |conn| {
-        if let DbConnection::Sqlite(_) = conn {
-            // Rows arrive in foreign-key order already; deferring the check
-            // to the commit only helps if a future table has a cycle.
-            conn.batch_execute("PRAGMA defer_foreign_keys = ON")?;
+        match conn {
+            DbConnection::Sqlite(_) => {
+                // Rows arrive in foreign-key order already; deferring the
+                // check to the commit only helps if a future table has a
+                // cycle.
+                conn.batch_execute("PRAGMA defer_foreign_keys = ON")?;
+            }
+            DbConnection::Postgresql(_) => {
+                // The statistics' summary triggers are deferred to the
+                // commit (migration 000012); in one transaction of a whole
+                // store they would queue an event per row until then. The
+                // only deferrable constraints are those triggers.
+                conn.batch_execute("SET CONSTRAINTS ALL IMMEDIATE")?;
+            }
         }
         let mut sink = DatabaseSink::new(conn, seeded);
         let expected = fill(&mut sink)?;
