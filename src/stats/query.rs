@@ -13,7 +13,7 @@ use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use crate::db::{Backend, DbConnection};
+use crate::db::{Backend, DbConnection, MultiBackend};
 
 /// The area and every organisation below it, as a common table expression
 /// (`$1` is the area id).
@@ -221,27 +221,36 @@ pub fn tallies(
 ) -> QueryResult<Tallies> {
     let plan = Plan::of(from, to);
     let mut tallies = Tallies::default();
-    for (start, end) in &plan.edges {
-        rows(conn, area_id, *start, *end, now, &mut tallies)?;
-    }
-    let day = |d: &NaiveDate| d.format("%Y-%m-%d").to_string();
-    for (grain, sign, first, end) in &plan.summed {
+    rows(conn, area_id, &plan.edges, now, &mut tallies)?;
+    if !plan.summed.is_empty() {
+        // One statement for every range. Grain, sign and days are written
+        // into the text: they come from the plan (static codes, ±1 and
+        // dates formatted here), never from a request.
+        let branches: Vec<String> = plan
+            .summed
+            .iter()
+            .map(|(grain, sign, first, end)| {
+                format!(
+                    "SELECT s.measure, s.school_id, s.a, s.b, s.n * {sign} AS n FROM stats_counts s
+WHERE s.grain = '{grain}' AND s.bucket >= '{first}' AND s.bucket < '{end}'
+  AND s.school_id IN (SELECT id FROM sub)",
+                    first = first.format("%Y-%m-%d"),
+                    end = end.format("%Y-%m-%d"),
+                )
+            })
+            .collect();
         let sql = format!(
             "{SUBTREE}
-SELECT s.measure AS measure, CASE WHEN s.measure = 'case' THEN s.school_id ELSE '' END AS school_id,
-       s.a AS a, s.b AS b, CAST(SUM(s.n) AS BIGINT) AS n
-FROM stats_counts s
-WHERE s.grain = $2 AND s.bucket >= $3 AND s.bucket < $4 AND s.school_id IN (SELECT id FROM sub)
-GROUP BY 1, 2, 3, 4"
+SELECT p.measure AS measure, CASE WHEN p.measure = 'case' THEN p.school_id ELSE '' END AS school_id,
+       p.a AS a, p.b AS b, CAST(SUM(p.n) AS BIGINT) AS n
+FROM ({}) p
+GROUP BY 1, 2, 3, 4",
+            branches.join("\nUNION ALL\n")
         );
         let figures: Vec<Figure> = diesel::sql_query(for_backend(conn, &sql))
             .bind::<Text, _>(area_id)
-            .bind::<Text, _>(*grain)
-            .bind::<Text, _>(day(first))
-            .bind::<Text, _>(day(end))
             .load(conn)?;
-        for mut figure in figures {
-            figure.n *= sign;
+        for figure in figures {
             tallies.add(figure);
         }
     }
@@ -263,20 +272,38 @@ pub fn from_rows(
     now: NaiveDateTime,
 ) -> QueryResult<Tallies> {
     let mut tallies = Tallies::default();
-    rows(conn, area_id, from, to, now, &mut tallies)?;
+    rows(conn, area_id, &[(from, to)], now, &mut tallies)?;
     Ok(tallies.settle())
 }
 
-/// Counts the rows of `[from, to)` into `tallies`, on the covering indexes
-/// of migration `000010_statistics`.
+/// Counts the rows of the `ranges` (`[from, to)` each, one query per table
+/// for all of them) into `tallies`, on the covering indexes of migration
+/// `000010_statistics`.
 fn rows(
     conn: &mut DbConnection,
     area_id: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
+    ranges: &[(NaiveDateTime, NaiveDateTime)],
     now: NaiveDateTime,
     tallies: &mut Tallies,
 ) -> QueryResult<()> {
+    if ranges.is_empty() {
+        return Ok(());
+    }
+    // `(col >= $2 AND col < $3) OR (col >= $4 AND col < $5) …`; `now`
+    // comes after the ranges.
+    let within = |column: &str| {
+        let parts: Vec<String> = (0..ranges.len())
+            .map(|i| format!("({column} >= ${} AND {column} < ${})", 2 + 2 * i, 3 + 2 * i))
+            .collect();
+        format!("({})", parts.join(" OR "))
+    };
+    let now_at = format!("${}", 2 + 2 * ranges.len());
+    let (cases_in, closed_in, incidents_in, referrals_in) = (
+        within("c.created_at"),
+        within("c.closed_at"),
+        within("i.created_at"),
+        within("r.sent_at"),
+    );
     let backend = conn.backend();
     let days = whole_units(backend, "c.closed_at", "c.created_at", 86_400);
     let hours = whole_units(backend, "r.acknowledged_at", "r.sent_at", 3600);
@@ -286,14 +313,14 @@ fn rows(
 SELECT 'case' AS measure, c.school_id AS school_id, c.survivor_sex AS a, COALESCE(c.age_band, '') AS b,
        COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
+WHERE c.school_id IN (SELECT id FROM sub) AND {cases_in}
 GROUP BY c.school_id, c.survivor_sex, c.age_band"
         ),
         format!(
             "{SUBTREE}
 SELECT 'closure' AS measure, '' AS school_id, '' AS a, CAST({days} AS TEXT) AS b, COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
+WHERE c.school_id IN (SELECT id FROM sub) AND {closed_in}
 GROUP BY 4"
         ),
         format!(
@@ -301,7 +328,7 @@ GROUP BY 4"
 SELECT 'incident' AS measure, COALESCE(i.survivor_sex, '') AS school_id, i.incident_type AS a,
        i.perpetrator_relation || '|' || i.reporting_delay AS b, COUNT(*) AS n
 FROM incidents i
-WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
+WHERE i.school_id IN (SELECT id FROM sub) AND {incidents_in}
 GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
         ),
         format!(
@@ -309,25 +336,26 @@ GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_de
 SELECT r.agency_type || '|' || r.status AS measure,
        CASE WHEN r.acknowledged_at IS NOT NULL AND r.acknowledged_at <= r.acknowledge_by THEN 'on_time'
             WHEN r.acknowledged_at IS NOT NULL THEN 'late'
-            WHEN r.acknowledge_by < $4 THEN 'overdue'
+            WHEN r.acknowledge_by < {now_at} THEN 'overdue'
             ELSE 'pending' END AS school_id,
        '' AS a, COALESCE(CAST({hours} AS TEXT), '') AS b, COUNT(*) AS n
 FROM referrals r
-WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
+WHERE r.school_id IN (SELECT id FROM sub) AND {referrals_in}
 GROUP BY 1, 2, 4"
         ),
     ];
     for sql in queries {
-        let query = diesel::sql_query(for_backend(conn, &sql))
-            .bind::<Text, _>(area_id)
-            .bind::<Timestamp, _>(from)
-            .bind::<Timestamp, _>(to);
+        let mut query = diesel::sql_query(for_backend(conn, &sql))
+            .into_boxed::<MultiBackend>()
+            .bind::<Text, _>(area_id);
+        for (from, to) in ranges {
+            query = query.bind::<Timestamp, _>(*from).bind::<Timestamp, _>(*to);
+        }
         // Only the referrals' query judges timeliness at `now`.
-        let figures: Vec<Figure> = if sql.contains("$4") {
-            query.bind::<Timestamp, _>(now).load(conn)?
-        } else {
-            query.load(conn)?
-        };
+        if sql.contains(&now_at) {
+            query = query.bind::<Timestamp, _>(now);
+        }
+        let figures: Vec<Figure> = query.load(conn)?;
         for figure in figures {
             for split in split_row(figure) {
                 tallies.add(split);
