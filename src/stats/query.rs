@@ -13,7 +13,7 @@ use chrono::{Datelike, Months, NaiveDate, NaiveDateTime, NaiveTime};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 
-use crate::db::{Backend, DbConnection, MultiBackend};
+use crate::db::{Backend, DbConnection};
 
 /// The area and every organisation below it, as a common table expression
 /// (`$1` is the area id).
@@ -221,7 +221,9 @@ pub fn tallies(
 ) -> QueryResult<Tallies> {
     let plan = Plan::of(from, to);
     let mut tallies = Tallies::default();
-    rows(conn, area_id, &plan.edges, now, &mut tallies)?;
+    for (start, end) in &plan.edges {
+        rows(conn, area_id, *start, *end, now, &mut tallies)?;
+    }
     if !plan.summed.is_empty() {
         // One statement for every range. Grain, sign and days are written
         // into the text: they come from the plan (static codes, ±1 and
@@ -272,38 +274,22 @@ pub fn from_rows(
     now: NaiveDateTime,
 ) -> QueryResult<Tallies> {
     let mut tallies = Tallies::default();
-    rows(conn, area_id, &[(from, to)], now, &mut tallies)?;
+    rows(conn, area_id, from, to, now, &mut tallies)?;
     Ok(tallies.settle())
 }
 
-/// Counts the rows of the `ranges` (`[from, to)` each, one query per table
-/// for all of them) into `tallies`, on the covering indexes of migration
-/// `000010_statistics`.
+/// Counts the rows of `[from, to)` into `tallies`, on the covering indexes
+/// of migration `000010_statistics`. One window per query: an `OR` of two
+/// windows made both backends read the school's whole index range (1.2 s
+/// instead of 0.06 s at a million cases).
 fn rows(
     conn: &mut DbConnection,
     area_id: &str,
-    ranges: &[(NaiveDateTime, NaiveDateTime)],
+    from: NaiveDateTime,
+    to: NaiveDateTime,
     now: NaiveDateTime,
     tallies: &mut Tallies,
 ) -> QueryResult<()> {
-    if ranges.is_empty() {
-        return Ok(());
-    }
-    // `(col >= $2 AND col < $3) OR (col >= $4 AND col < $5) …`; `now`
-    // comes after the ranges.
-    let within = |column: &str| {
-        let parts: Vec<String> = (0..ranges.len())
-            .map(|i| format!("({column} >= ${} AND {column} < ${})", 2 + 2 * i, 3 + 2 * i))
-            .collect();
-        format!("({})", parts.join(" OR "))
-    };
-    let now_at = format!("${}", 2 + 2 * ranges.len());
-    let (cases_in, closed_in, incidents_in, referrals_in) = (
-        within("c.created_at"),
-        within("c.closed_at"),
-        within("i.created_at"),
-        within("r.sent_at"),
-    );
     let backend = conn.backend();
     let days = whole_units(backend, "c.closed_at", "c.created_at", 86_400);
     let hours = whole_units(backend, "r.acknowledged_at", "r.sent_at", 3600);
@@ -313,14 +299,14 @@ fn rows(
 SELECT 'case' AS measure, c.school_id AS school_id, c.survivor_sex AS a, COALESCE(c.age_band, '') AS b,
        COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND {cases_in}
+WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
 GROUP BY c.school_id, c.survivor_sex, c.age_band"
         ),
         format!(
             "{SUBTREE}
 SELECT 'closure' AS measure, '' AS school_id, '' AS a, CAST({days} AS TEXT) AS b, COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND {closed_in}
+WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
 GROUP BY 4"
         ),
         format!(
@@ -328,7 +314,7 @@ GROUP BY 4"
 SELECT 'incident' AS measure, COALESCE(i.survivor_sex, '') AS school_id, i.incident_type AS a,
        i.perpetrator_relation || '|' || i.reporting_delay AS b, COUNT(*) AS n
 FROM incidents i
-WHERE i.school_id IN (SELECT id FROM sub) AND {incidents_in}
+WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
 GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
         ),
         format!(
@@ -336,26 +322,25 @@ GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_de
 SELECT r.agency_type || '|' || r.status AS measure,
        CASE WHEN r.acknowledged_at IS NOT NULL AND r.acknowledged_at <= r.acknowledge_by THEN 'on_time'
             WHEN r.acknowledged_at IS NOT NULL THEN 'late'
-            WHEN r.acknowledge_by < {now_at} THEN 'overdue'
+            WHEN r.acknowledge_by < $4 THEN 'overdue'
             ELSE 'pending' END AS school_id,
        '' AS a, COALESCE(CAST({hours} AS TEXT), '') AS b, COUNT(*) AS n
 FROM referrals r
-WHERE r.school_id IN (SELECT id FROM sub) AND {referrals_in}
+WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
 GROUP BY 1, 2, 4"
         ),
     ];
     for sql in queries {
-        let mut query = diesel::sql_query(for_backend(conn, &sql))
-            .into_boxed::<MultiBackend>()
-            .bind::<Text, _>(area_id);
-        for (from, to) in ranges {
-            query = query.bind::<Timestamp, _>(*from).bind::<Timestamp, _>(*to);
-        }
+        let query = diesel::sql_query(for_backend(conn, &sql))
+            .bind::<Text, _>(area_id)
+            .bind::<Timestamp, _>(from)
+            .bind::<Timestamp, _>(to);
         // Only the referrals' query judges timeliness at `now`.
-        if sql.contains(&now_at) {
-            query = query.bind::<Timestamp, _>(now);
-        }
-        let figures: Vec<Figure> = query.load(conn)?;
+        let figures: Vec<Figure> = if sql.contains("$4") {
+            query.bind::<Timestamp, _>(now).load(conn)?
+        } else {
+            query.load(conn)?
+        };
         for figure in figures {
             for split in split_row(figure) {
                 tallies.add(split);
