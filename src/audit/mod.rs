@@ -40,6 +40,8 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub const CHECKPOINT_EVERY: i64 = 64;
 /// Advisory lock that serialises appends on PostgreSQL (SQLite write
 /// transactions are already serialised by `BEGIN IMMEDIATE`).
+/// The append lock's key. Migration `000012_statistics_summary` takes the
+/// same key in `stats_count()` (a test holds them equal).
 const PG_APPEND_LOCK: i64 = 0x6175_6469_745f_6c6f; // "audit_lo"
 
 /// What happened to the attempt.
@@ -325,4 +327,19 @@ pub fn entry_hash(row: &AuditRow) -> String {
         push_field(&mut buffer, field);
     }
     sha256_hex(&buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PG_APPEND_LOCK;
+
+    #[test]
+    fn the_statistics_summary_takes_the_append_lock() {
+        let migration =
+            include_str!("../../migrations/postgres/2026-11-29-000012_statistics_summary/up.sql");
+        assert!(
+            migration.contains(&format!("pg_advisory_xact_lock({PG_APPEND_LOCK})")),
+            "stats_count() must take the audit chain's append lock"
+        );
+    }
 }

@@ -38,6 +38,7 @@ BEGIN
     IF ts IS NULL OR school IS NULL THEN
         RETURN;
     END IF;
+    -- PG_APPEND_LOCK of src/audit/mod.rs ("audit_lo").
     PERFORM pg_advisory_xact_lock(7022629598040910959);
     INSERT INTO stats_counts AS s (grain, bucket, school_id, measure, a, b, n)
     VALUES ('d', to_char(ts, 'YYYY-MM-DD'), school, what, code_a, code_b, delta),
