@@ -26,9 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::extract::State;
-use axum::routing::post;
+use actix_web::web;
 use caseguard::authn::accounts::{self, NewAccount};
 use caseguard::authz::Action;
 use caseguard::authz::capability::Capability;
@@ -50,7 +48,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The bare write: the same seven rows, plaintext, no policy, no chain.
-async fn bare(State(db): State<Db>) -> &'static str {
+async fn bare(db: web::Data<Db>) -> &'static str {
     db.write(|conn| -> Result<(), caseguard::db::DbError> {
         let now = SystemClock.now_naive();
         let id = uuid::Uuid::now_v7().to_string();
@@ -229,9 +227,14 @@ async fn run(label: &str, database_url: String, clients: usize, duration: Durati
     let probe = Application::build(settings.clone()).await.unwrap();
     let db = probe.state().db.clone();
     drop(probe);
-    let extra = Router::new()
-        .route("/bench/bare", post(bare))
-        .with_state(db);
+    let db = web::Data::new(db);
+    let extra: caseguard::web::ExtraRoutes = Arc::new(move |cfg: &mut web::ServiceConfig| {
+        cfg.service(
+            web::resource("/bench/bare")
+                .app_data(db.clone())
+                .route(web::post().to(bare)),
+        );
+    });
     let app = Application::build_with(settings, Arc::new(SystemClock), Some(extra))
         .await
         .unwrap();

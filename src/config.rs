@@ -18,6 +18,8 @@ use serde::Deserialize;
 
 use crate::db::DatabaseUrl;
 
+pub mod proxies;
+
 /// The file read when `--config` is not given, if it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "caseguard.toml";
 /// Prefix of the environment variables that override the file.
@@ -68,6 +70,9 @@ struct RawSettings {
     db_connect_timeout_secs: u64,
     request_body_limit_bytes: u64,
     request_timeout_secs: u64,
+    header_read_timeout_secs: u64,
+    keep_alive_secs: u64,
+    http_workers: u32,
     shutdown_grace_secs: u64,
     session_idle_timeout_secs: u64,
     session_absolute_timeout_secs: u64,
@@ -104,6 +109,9 @@ fn defaults() -> Serialized<serde_json::Value> {
         "db_connect_timeout_secs": 5,
         "request_body_limit_bytes": 1_048_576,
         "request_timeout_secs": 30,
+        "header_read_timeout_secs": 10,
+        "keep_alive_secs": 60,
+        "http_workers": 0,
         "shutdown_grace_secs": 30,
         "session_idle_timeout_secs": 900,
         "session_absolute_timeout_secs": 28_800,
@@ -132,6 +140,9 @@ const KNOWN_KEYS: &[&str] = &[
     "db_connect_timeout_secs",
     "request_body_limit_bytes",
     "request_timeout_secs",
+    "header_read_timeout_secs",
+    "keep_alive_secs",
+    "http_workers",
     "shutdown_grace_secs",
     "session_idle_timeout_secs",
     "session_absolute_timeout_secs",
@@ -175,6 +186,13 @@ pub struct Settings {
     pub db_connect_timeout: Duration,
     pub request_body_limit: usize,
     pub request_timeout: Duration,
+    /// The whole request head (request line and headers) must arrive
+    /// within this; a slower client gets 408 and is disconnected.
+    pub header_read_timeout: Duration,
+    /// An idle keep-alive connection is closed after this.
+    pub keep_alive: Duration,
+    /// HTTP worker threads (configured as 0: one per core).
+    pub http_workers: usize,
     pub shutdown_grace: Duration,
     /// A browser session ends after this long without a request (ASVS 7.3.1).
     pub session_idle_timeout: Duration,
@@ -205,7 +223,7 @@ pub struct Settings {
     pub outbox_max_attempts: u32,
     /// Reverse proxies whose `X-Forwarded-For` gives the client's address
     /// (for the sign-in limit and the audit log); nobody else's is believed.
-    pub trusted_proxies: std::sync::Arc<crate::web::forwarded::TrustedProxies>,
+    pub trusted_proxies: std::sync::Arc<proxies::TrustedProxies>,
 }
 
 impl Settings {
@@ -336,6 +354,14 @@ impl Settings {
         )?;
         let timeout = in_range("request_timeout_secs", raw.request_timeout_secs, 1, 3600)?;
         let grace = in_range("shutdown_grace_secs", raw.shutdown_grace_secs, 0, 3600)?;
+        let header_read = in_range(
+            "header_read_timeout_secs",
+            raw.header_read_timeout_secs,
+            1,
+            300,
+        )?;
+        let keep_alive = in_range("keep_alive_secs", raw.keep_alive_secs, 0, 3600)?;
+        let workers = in_range("http_workers", raw.http_workers, 0, 256)?;
         let idle = in_range(
             "session_idle_timeout_secs",
             raw.session_idle_timeout_secs,
@@ -365,6 +391,10 @@ impl Settings {
         let poll = in_range("outbox_poll_seconds", raw.outbox_poll_seconds, 0, 3600)?;
         let max_attempts = in_range("outbox_max_attempts", raw.outbox_max_attempts, 1, 100)?;
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let http_workers = match usize::try_from(workers).unwrap_or(0) {
+            0 => cores,
+            n => n,
+        };
         let hash_concurrency = match raw.password_hash_concurrency {
             Some(n) => {
                 usize::try_from(in_range("password_hash_concurrency", n, 1, 256)?).unwrap_or(1)
@@ -375,7 +405,7 @@ impl Settings {
             ProxyList::List(list) => list.clone(),
             ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
         };
-        let trusted_proxies = crate::web::forwarded::TrustedProxies::parse(&proxies)
+        let trusted_proxies = proxies::TrustedProxies::parse(&proxies)
             .map_err(|problem| ConfigError::key("trusted_proxies", problem))?;
         Ok(Self {
             listen,
@@ -392,6 +422,9 @@ impl Settings {
             request_body_limit: usize::try_from(body)
                 .map_err(|e| ConfigError::key("request_body_limit_bytes", e))?,
             request_timeout: Duration::from_secs(timeout),
+            header_read_timeout: Duration::from_secs(header_read),
+            keep_alive: Duration::from_secs(keep_alive),
+            http_workers,
             shutdown_grace: Duration::from_secs(grace),
             session_idle_timeout: Duration::from_secs(idle),
             session_absolute_timeout: Duration::from_secs(absolute),

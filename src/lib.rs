@@ -12,7 +12,6 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;
-pub mod error;
 pub mod notify;
 pub mod orgs;
 pub mod referrals;

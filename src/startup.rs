@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use axum::Router;
-use tokio::net::TcpListener;
+use std::net::TcpListener;
+
 use tokio::sync::Notify;
 
 use crate::audit::Auditor;
@@ -23,7 +23,7 @@ use crate::crypto::keyring::{
 };
 use crate::db::{Backend, ConnectError, Db, migrations};
 use crate::domain::taxonomy::Taxonomy;
-use crate::web::{self, AppState, metrics::Metrics};
+use crate::web::{self, AppState, ExtraRoutes, metrics::Metrics};
 
 /// Why the service could not start. [`StartupError::exit_code`] tells `main`
 /// which exit code to use: 2 for a setting the operator must fix, 1 otherwise.
@@ -48,7 +48,7 @@ impl StartupError {
 pub struct Application {
     listener: TcpListener,
     addr: SocketAddr,
-    router: Router,
+    extra_routes: Option<ExtraRoutes>,
     state: AppState,
     outbox: crate::notify::Outbox,
 }
@@ -64,10 +64,10 @@ impl Application {
     pub async fn build_with(
         settings: Settings,
         clock: SharedClock,
-        extra_routes: Option<Router>,
+        extra_routes: Option<ExtraRoutes>,
     ) -> Result<Self, StartupError> {
         prepare_data_dir(&settings.data_dir)?;
-        let listener = TcpListener::bind(settings.listen).await.map_err(|e| {
+        let listener = TcpListener::bind(settings.listen).map_err(|e| {
             ConfigError(format!(
                 "cannot listen on {}: {}",
                 settings.listen,
@@ -156,11 +156,10 @@ impl Application {
             state.clock.clone(),
             &state.settings,
         )?;
-        let router = web::router(state.clone(), extra_routes);
         Ok(Self {
             listener,
             addr,
-            router,
+            extra_routes,
             state,
             outbox,
         })
@@ -212,13 +211,31 @@ impl Application {
             .settings
             .outbox_poll_interval
             .map(|every| tokio::spawn(self.outbox.run_every(every, stopping.clone())));
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(signal);
+        let data = actix_web::web::Data::new(self.state.clone());
+        let extra = self.extra_routes.clone();
+        let settings = &self.state.settings;
+        let server = actix_web::HttpServer::new(move || web::app(data.clone(), extra.clone()))
+            .workers(settings.http_workers)
+            // The whole request head must arrive within this, or the client
+            // gets a 408 and the connection is closed (slow-header clients).
+            .client_request_timeout(settings.header_read_timeout)
+            .client_disconnect_timeout(std::time::Duration::from_secs(1))
+            .keep_alive(settings.keep_alive)
+            .shutdown_timeout(grace.as_secs())
+            // Our own signal handling decides when to stop (`run_until`).
+            .disable_signals()
+            .listen(self.listener)?
+            .run();
+        let handle = server.handle();
+        let stopper = tokio::spawn(async move {
+            signal.await;
+            // Stops accepting at once; in-flight requests get `grace`.
+            handle.stop(true).await;
+        });
         let deadline = async move {
             stopping.notified().await;
-            tokio::time::sleep(grace).await;
+            // A little beyond the server's own grace, which should end first.
+            tokio::time::sleep(grace + std::time::Duration::from_secs(1)).await;
         };
         let outcome = tokio::select! {
             result = server => {
@@ -230,6 +247,7 @@ impl Application {
                 Ok(())
             }
         };
+        stopper.abort();
         checkpoints.abort();
         retention.abort();
         escalations.abort();

@@ -1,24 +1,25 @@
-//! The `Caller` extractor: who is making this request, checked on every
-//! request against the database so that disabling an account, logging out
-//! everywhere or revoking a token acts at once (ASVS 8.3.2, 7.4).
+//! Who is making a request: [`Caller`], checked on every request against the
+//! database so that disabling an account, logging out everywhere or revoking
+//! a token acts at once (ASVS 8.3.2, 7.4).
 //!
 //! API clients send `Authorization: Bearer <token>`; browsers send the
 //! session cookie, and every state-changing request from a browser must also
 //! carry the CSRF token and come from our own origin (ASVS 3.5).
+//!
+//! Framework-free: these functions take the plain values a request carries
+//! (the token, the header values that matter); `web::extract` reads them off
+//! the request and turns the outcome into a response. Nothing here knows of
+//! HTTP status codes.
 
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
-
-use super::sessions::{self, COOKIE, CSRF_HEADER};
+use super::Authn;
+use super::sessions;
 use super::tokens;
 use crate::audit::{Actor, RequestContext};
+use crate::clock::Clock;
 use crate::crypto::constant_time_eq;
 use crate::db::users::{self, UserRow};
+use crate::db::{Db, DbError};
 use crate::domain::user::Role;
-use crate::error::ApiError;
-use crate::web::AppState;
-use crate::web::middleware::RequestId;
 
 /// How the caller proved who they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,142 +47,125 @@ impl Caller {
     }
 }
 
-fn unauthorized() -> ApiError {
-    ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Valid credentials are required.",
-    )
+/// Why a request has no caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credentials, or credentials that do not hold (now).
+    #[error("valid credentials are required")]
+    Unauthenticated,
+    /// A browser's state change without the session's CSRF token, or from
+    /// another origin.
+    #[error("the request did not come from a caseguard page")]
+    CsrfFailed,
+    /// The database could not tell.
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
-fn csrf_refused() -> ApiError {
-    ApiError::new(
-        StatusCode::FORBIDDEN,
-        "csrf_failed",
-        "This request did not come from a caseguard page (missing or wrong CSRF token).",
-    )
-}
-
-/// The request id and client address, for audit entries.
-pub fn request_context(parts: &Parts) -> RequestContext {
-    RequestContext {
-        request_id: parts.extensions.get::<RequestId>().map(|r| r.0.clone()),
-        client_ip: client_ip(parts).map(|ip| ip.to_string()),
-    }
-}
-
-/// The client's address: the connection's peer, or behind a trusted reverse
-/// proxy the address it forwarded (`web::forwarded`).
-pub fn client_ip(parts: &Parts) -> Option<std::net::IpAddr> {
-    crate::web::forwarded::client_addr(parts)
-}
-
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
+/// The `Authorization: Bearer` token of a header value, if that is its scheme.
+pub fn bearer(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// The session token from the `Cookie` header(s).
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+/// Where a request says it comes from: its `Origin` and `Sec-Fetch-Site`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Provenance<'a> {
+    pub origin: Option<&'a str>,
+    pub fetch_site: Option<&'a str>,
 }
 
-fn is_state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-/// Origin and Fetch Metadata: a state change must come from our own pages.
-pub fn same_origin(headers: &HeaderMap, public_url: &url::Url) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return false;
-    }
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
-        None => true,
-        // Our pages send `Referrer-Policy: no-referrer`, under which browsers
-        // send `Origin: null` even for our own forms; Fetch Metadata then
-        // says where the form came from.
-        Some("null") => site == Some("same-origin"),
-        Some(origin) => url::Url::parse(origin).is_ok_and(|o| o.origin() == public_url.origin()),
-    }
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let request = request_context(parts);
-        if let Some(token) = bearer(&parts.headers) {
-            let claims = tokens::verify(&state.authn, state.clock.as_ref(), token)
-                .map_err(|_| unauthorized())?;
-            let jti = claims.jti.clone();
-            let user = state
-                .db
-                .read(move |conn| {
-                    let Some(user) = users::find(conn, &claims.sub)? else {
-                        return Ok(None);
-                    };
-                    let void = user.disabled_at.is_some()
-                        || claims.iat_us <= user.tokens_not_before.and_utc().timestamp_micros()
-                        || users::token_revoked(conn, &claims.jti)?;
-                    Ok((!void).then_some(user))
-                })
-                .await?
-                .ok_or_else(unauthorized)?;
-            let role = Role::parse(&user.role).map_err(|_| unauthorized())?;
-            return Ok(Self {
-                user,
-                role,
-                via: AuthVia::Token {
-                    jti,
-                    exp: claims.exp,
-                },
-                request,
-            });
+impl Provenance<'_> {
+    /// Origin and Fetch Metadata: a state change must come from our own pages.
+    pub fn same_origin(&self, public_url: &url::Url) -> bool {
+        if let Some(site) = self.fetch_site
+            && !matches!(site, "same-origin" | "none")
+        {
+            return false;
         }
-        let Some(token) = session_cookie(&parts.headers) else {
-            return Err(unauthorized());
-        };
-        if is_state_changing(&parts.method) {
-            let sent = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            if !constant_time_eq(sent.as_bytes(), sessions::csrf_token(&token).as_bytes())
-                || !same_origin(&parts.headers, &state.settings.public_url)
-            {
-                return Err(csrf_refused());
+        match self.origin {
+            None => true,
+            // Our pages send `Referrer-Policy: no-referrer`, under which
+            // browsers send `Origin: null` even for our own forms; Fetch
+            // Metadata then says where the form came from.
+            Some("null") => self.fetch_site == Some("same-origin"),
+            Some(origin) => {
+                url::Url::parse(origin).is_ok_and(|o| o.origin() == public_url.origin())
             }
         }
-        Self::from_session(&token, request, state).await
     }
+}
+
+/// The one CSRF rule, for the API's header and the pages' form field alike:
+/// the token `sent` is the one derived from the session's, and the request
+/// came from our own origin.
+pub fn csrf_holds(
+    session_token: Option<&str>,
+    sent: &str,
+    provenance: Provenance<'_>,
+    public_url: &url::Url,
+) -> bool {
+    let Some(session_token) = session_token else {
+        return false;
+    };
+    let expected = sessions::csrf_token(session_token);
+    constant_time_eq(sent.as_bytes(), expected.as_bytes()) && provenance.same_origin(public_url)
+}
+
+/// What the authentication checks read from the service.
+#[derive(Clone, Copy)]
+pub struct AuthnContext<'a> {
+    pub db: &'a Db,
+    pub authn: &'a std::sync::Arc<Authn>,
+    pub clock: &'a dyn Clock,
 }
 
 impl Caller {
-    /// The caller of a browser session, without the CSRF check (the web
-    /// pages check the token in the form instead: `web::pages::CsrfForm`).
-    pub async fn from_session(
+    /// The caller of an API bearer token.
+    pub async fn from_token(
+        cx: AuthnContext<'_>,
         token: &str,
         request: RequestContext,
-        state: &AppState,
-    ) -> Result<Self, ApiError> {
-        let token = token.to_owned();
-        let authn = state.authn.clone();
-        let now = state.clock.now_naive();
-        let found = state
+    ) -> Result<Self, AuthError> {
+        let claims =
+            tokens::verify(cx.authn, cx.clock, token).map_err(|_| AuthError::Unauthenticated)?;
+        let jti = claims.jti.clone();
+        let exp = claims.exp;
+        let user = cx
             .db
-            .write(move |conn| -> Result<_, crate::db::DbError> {
+            .read(move |conn| {
+                let Some(user) = users::find(conn, &claims.sub)? else {
+                    return Ok(None);
+                };
+                let void = user.disabled_at.is_some()
+                    || claims.iat_us <= user.tokens_not_before.and_utc().timestamp_micros()
+                    || users::token_revoked(conn, &claims.jti)?;
+                Ok((!void).then_some(user))
+            })
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        let role = Role::parse(&user.role).map_err(|_| AuthError::Unauthenticated)?;
+        Ok(Self {
+            user,
+            role,
+            via: AuthVia::Token { jti, exp },
+            request,
+        })
+    }
+
+    /// The caller of a browser session, without the CSRF check (which the
+    /// caller of this function makes: [`csrf_holds`]).
+    pub async fn from_session(
+        cx: AuthnContext<'_>,
+        token: &str,
+        request: RequestContext,
+    ) -> Result<Self, AuthError> {
+        let token = token.to_owned();
+        let authn = cx.authn.clone();
+        let now = cx.clock.now_naive();
+        let found = cx
+            .db
+            .write(move |conn| -> Result<_, DbError> {
                 let session = match sessions::check(conn, &authn, now, &token)? {
                     Ok(session) => session,
                     Err(_) => return Ok(None),
@@ -195,10 +179,10 @@ impl Caller {
                 Ok(Some((session, user)))
             })
             .await?;
-        let (session, user) = found.ok_or_else(unauthorized)?;
-        let role = Role::parse(&user.role).map_err(|_| unauthorized())?;
+        let (session, user) = found.ok_or(AuthError::Unauthenticated)?;
+        let role = Role::parse(&user.role).map_err(|_| AuthError::Unauthenticated)?;
         if role.requires_mfa() && !session.mfa_verified {
-            return Err(unauthorized());
+            return Err(AuthError::Unauthenticated);
         }
         Ok(Self {
             user,

@@ -389,22 +389,3 @@ fn register_failure(
     users::save_credential(conn, credential)?;
     Ok(())
 }
-
-impl From<LoginError> for crate::error::ApiError {
-    fn from(error: LoginError) -> Self {
-        match error {
-            LoginError::Failed => Self::new(
-                axum::http::StatusCode::UNAUTHORIZED,
-                "login_failed",
-                "The email, password or code is not correct, or the account is temporarily locked. \
-                 Wait a few minutes and try again, or ask your administrator.",
-            ),
-            LoginError::Busy(_) => {
-                Self::unavailable("Too many sign-ins are being checked; try again in a moment.")
-            }
-            LoginError::Db(error) => error.into(),
-            LoginError::Audit(error) => Self::internal(error),
-            LoginError::Internal(message) => Self::internal(anyhow::anyhow!(message)),
-        }
-    }
-}

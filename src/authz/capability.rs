@@ -111,15 +111,6 @@ impl From<crate::audit::AuditError> for Refused {
     }
 }
 
-impl From<Refused> for crate::error::ApiError {
-    fn from(refused: Refused) -> Self {
-        match refused {
-            Refused::Denied => Self::not_found(),
-            Refused::Db(error) => error.into(),
-        }
-    }
-}
-
 /// The decision point handlers use.
 #[derive(Debug, Clone)]
 pub struct Authz {

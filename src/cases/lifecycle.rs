@@ -12,6 +12,7 @@ use crate::authz::capability::Capability;
 use crate::crypto::envelope::SecretText;
 use crate::db::cases::{self as table, CaseRow, ChronologyRow};
 use crate::db::{DbConnection, write_transaction};
+use crate::domain::taxonomy::Taxonomy;
 
 pub const STATUSES: &[&str] = &[
     "reported",
@@ -38,12 +39,113 @@ pub fn next_statuses(status: &str) -> &'static [&'static str] {
     }
 }
 
-/// A requested transition.
+/// A status a case can be in: one of [`STATUSES`], and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseStatus(&'static str);
+
+impl CaseStatus {
+    pub const CLOSED: Self = Self("closed");
+    pub const REOPENED: Self = Self("reopened");
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        STATUSES
+            .iter()
+            .find(|status| **status == raw)
+            .map(|status| Self(status))
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+/// Why a case was closed: a code of the taxonomy's `closure_reason` list.
+/// It is written into the chronology's plain `kind` column, so nothing but a
+/// known code may ever get there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosureReason(String);
+
+impl ClosureReason {
+    /// The code, or why it is not one (the message does not repeat it).
+    pub fn parse(raw: &str, taxonomy: &Taxonomy) -> Result<Self, String> {
+        taxonomy.code("closure_reason", raw).map(Self)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A requested transition, parsed: the API and the case page both build it
+/// with [`Transition::parse`] and nothing else.
 pub struct Transition {
-    pub to: String,
+    pub to: CaseStatus,
     pub expected_version: i32,
     pub note: Option<SecretText>,
-    pub closure_reason: Option<String>,
+    pub closure_reason: Option<ClosureReason>,
+}
+
+/// Why a requested transition could not be parsed; each names its field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransitionProblem {
+    #[error("`to` must be one of: {}.", STATUSES.join(", "))]
+    UnknownStatus,
+    #[error("`closure_reason`: {0}")]
+    ClosureReason(String),
+    #[error("`note` is longer than {NOTE_MAX_CHARS} characters.")]
+    NoteTooLong,
+}
+
+impl TransitionProblem {
+    /// The form field at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::UnknownStatus => "to",
+            Self::ClosureReason(_) => "closure_reason",
+            Self::NoteTooLong => "note",
+        }
+    }
+}
+
+impl From<TransitionProblem> for CaseError {
+    fn from(problem: TransitionProblem) -> Self {
+        let rule = match &problem {
+            TransitionProblem::UnknownStatus => {
+                format!("must be one of: {}", STATUSES.join(", "))
+            }
+            TransitionProblem::ClosureReason(rule) => rule.clone(),
+            TransitionProblem::NoteTooLong => {
+                format!("is longer than {NOTE_MAX_CHARS} characters")
+            }
+        };
+        CaseError::Invalid(vec![super::FieldError::new(problem.field(), rule)])
+    }
+}
+
+impl Transition {
+    /// Parses a transition as sent: the status, the version it was seen at,
+    /// an optional note and an optional closure reason (a form leaves an
+    /// empty field out; an empty reason sent is not a known code).
+    pub fn parse(
+        to: &str,
+        expected_version: i32,
+        note: Option<&str>,
+        closure_reason: Option<&str>,
+        taxonomy: &Taxonomy,
+    ) -> Result<Self, TransitionProblem> {
+        let to = CaseStatus::parse(to).ok_or(TransitionProblem::UnknownStatus)?;
+        let closure_reason = closure_reason
+            .map(|r| ClosureReason::parse(r, taxonomy))
+            .transpose()
+            .map_err(TransitionProblem::ClosureReason)?;
+        let note = note_text(note).map_err(|TooLong| TransitionProblem::NoteTooLong)?;
+        Ok(Self {
+            to,
+            expected_version,
+            note,
+            closure_reason,
+        })
+    }
 }
 
 pub(crate) fn chronology_note(
@@ -93,14 +195,14 @@ pub fn transition(
                 allowed: allowed.iter().map(|s| (*s).to_owned()).collect(),
             });
         }
-        let closing = change.to == "closed";
+        let closing = change.to == CaseStatus::CLOSED;
         if closing && (change.closure_reason.is_none() || change.note.is_none()) {
             return Err(CaseError::Invalid(vec![super::FieldError::new(
                 "closure_reason",
                 "and `note` are required to close a case",
             )]));
         }
-        if change.to == "reopened" && change.note.is_none() {
+        if change.to == CaseStatus::REOPENED && change.note.is_none() {
             return Err(CaseError::Invalid(vec![super::FieldError::new(
                 "note",
                 "is required to reopen a case",
@@ -114,7 +216,14 @@ pub fn transition(
         }
         let now = context.clock.now_naive();
         let closed_at = if closing { Some(now) } else { None };
-        if !table::set_status(conn, case_id, case.version, &change.to, closed_at, now)? {
+        if !table::set_status(
+            conn,
+            case_id,
+            case.version,
+            change.to.as_str(),
+            closed_at,
+            now,
+        )? {
             let current = table::find(conn, case_id)?.map_or(case.version, |c| c.version);
             return Err(CaseError::Stale { current });
         }
@@ -128,13 +237,16 @@ pub fn transition(
                 kind: if closing {
                     format!(
                         "closed:{}",
-                        change.closure_reason.clone().unwrap_or_default()
+                        change
+                            .closure_reason
+                            .as_ref()
+                            .map_or("", ClosureReason::as_str)
                     )
                 } else {
                     "transition".to_owned()
                 },
                 from_status: Some(case.status.clone()),
-                to_status: Some(change.to.clone()),
+                to_status: Some(change.to.as_str().to_owned()),
                 note_enc: None,
                 author_id: author.clone(),
                 created_at: now,
@@ -146,9 +258,9 @@ pub fn transition(
             context.clock,
             &case_event(by, action::CASE_UPDATED, case_id)
                 .detail("from", case.status.clone())
-                .detail("to", change.to.clone()),
+                .detail("to", change.to.as_str()),
         )?;
-        crate::referrals::clocks::on_status(conn, case_id, &change.to, now)?;
+        crate::referrals::clocks::on_status(conn, case_id, change.to.as_str(), now)?;
         table::find(conn, case_id)?.ok_or(CaseError::NotFound)
     })
 }
@@ -301,6 +413,55 @@ mod tests {
         assert_eq!(
             note_text(Some(&format!("{longest}a"))).unwrap_err(),
             TooLong
+        );
+    }
+
+    fn taxonomy() -> Taxonomy {
+        Taxonomy::load(None).unwrap()
+    }
+
+    #[test]
+    fn a_transition_is_parsed_once_for_api_and_page() {
+        let t = taxonomy();
+        let closing =
+            Transition::parse("closed", 3, Some(" Đã xong. "), Some("needs_met"), &t).unwrap();
+        assert_eq!(closing.to, CaseStatus::CLOSED);
+        assert_eq!(closing.expected_version, 3);
+        assert_eq!(closing.closure_reason.unwrap().as_str(), "needs_met");
+        assert_eq!(closing.note.unwrap().expose(), "Đã xong.");
+        assert!(
+            Transition::parse("assessing", 1, None, None, &t)
+                .unwrap()
+                .closure_reason
+                .is_none()
+        );
+        // Exactly a status: no padding, no other case.
+        assert!(Transition::parse(" closed", 1, None, None, &t).is_err());
+        assert!(Transition::parse("Closed", 1, None, None, &t).is_err());
+    }
+
+    #[test]
+    fn free_text_never_passes_for_a_status_or_closure_reason() {
+        let t = taxonomy();
+        assert_eq!(
+            Transition::parse("deleted", 1, None, None, &t).err(),
+            Some(TransitionProblem::UnknownStatus)
+        );
+        assert!(matches!(
+            Transition::parse("closed", 1, Some("note"), Some(""), &t),
+            Err(TransitionProblem::ClosureReason(_))
+        ));
+        let crafted = "needs_met; tên học sinh Nguyễn Thị A";
+        let problem = Transition::parse("closed", 1, Some("note"), Some(crafted), &t)
+            .err()
+            .unwrap();
+        assert_eq!(problem.field(), "closure_reason");
+        // The message names the rule, never the value sent.
+        assert!(!problem.to_string().contains("Nguyễn"), "{problem}");
+        let long = "a".repeat(NOTE_MAX_CHARS + 1);
+        assert_eq!(
+            Transition::parse("closed", 1, Some(&long), Some("needs_met"), &t).err(),
+            Some(TransitionProblem::NoteTooLong)
         );
     }
 }

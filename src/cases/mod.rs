@@ -597,6 +597,34 @@ pub fn read(
     })
 }
 
+/// Why a district officer opens a case: written out, 20 to 2,000
+/// characters (trimmed), sealed in the case. The API and the case page both
+/// parse it here.
+pub struct BreakGlassReason(crate::crypto::envelope::SecretText);
+
+impl BreakGlassReason {
+    pub const MIN_CHARS: usize = 20;
+    pub const MAX_CHARS: usize = 2000;
+
+    /// The reason, or `Err` when it is shorter or longer than allowed.
+    pub fn parse(raw: &str) -> Result<Self, ReasonLength> {
+        let reason = raw.trim();
+        if (Self::MIN_CHARS..=Self::MAX_CHARS).contains(&reason.chars().count()) {
+            Ok(Self(crate::crypto::envelope::SecretText::new(
+                reason.to_owned(),
+            )))
+        } else {
+            Err(ReasonLength)
+        }
+    }
+}
+
+/// A break-glass reason outside [`BreakGlassReason::MIN_CHARS`] to
+/// [`BreakGlassReason::MAX_CHARS`] characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("`reason` must explain in 20 to 2000 characters why this case must be opened.")]
+pub struct ReasonLength;
+
 /// Opens a case to a district officer for [`BREAK_GLASS_HOURS`], with a
 /// written reason sealed in the case. Returns when the grant expires.
 pub fn break_glass(
@@ -604,7 +632,7 @@ pub fn break_glass(
     context: &CaseContext<'_>,
     by: &Capability,
     case_id: &str,
-    reason: &crate::crypto::envelope::SecretText,
+    reason: &BreakGlassReason,
 ) -> Result<chrono::NaiveDateTime, CaseError> {
     if !by.allows_case(Action::CaseBreakGlass, case_id) {
         return Err(CaseError::NotFound);
@@ -617,7 +645,7 @@ pub fn break_glass(
         let id = uuid::Uuid::now_v7().to_string();
         let reason_enc = dek.seal(
             &binding("break_glass", "reason_enc", &id, case_id),
-            reason.expose().as_bytes(),
+            reason.0.expose().as_bytes(),
         )?;
         table::insert_break_glass(
             conn,
@@ -642,4 +670,21 @@ pub fn break_glass(
         )?;
         Ok(expires_at)
     })
+}
+
+#[cfg(test)]
+mod break_glass_tests {
+    use super::*;
+
+    #[test]
+    fn a_break_glass_reason_is_20_to_2000_characters_trimmed() {
+        assert!(BreakGlassReason::parse("too short").is_err());
+        assert!(BreakGlassReason::parse(&format!("  {}  ", "ă".repeat(19))).is_err());
+        assert!(BreakGlassReason::parse(&"ă".repeat(20)).is_ok());
+        assert!(BreakGlassReason::parse(&"ă".repeat(2000)).is_ok());
+        assert_eq!(
+            BreakGlassReason::parse(&"ă".repeat(2001)).err(),
+            Some(ReasonLength)
+        );
+    }
 }

@@ -399,41 +399,23 @@ impl Db {
             .map_err(|e| DbError::Unavailable(e.to_string()))
     }
 
-    /// Runs read-only work on the blocking pool.
-    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    /// The one way request work reaches the database: `work` runs with a
+    /// pooled connection on the blocking pool. The outage policy is here and
+    /// nowhere else: no connection in time, or a failure after which the
+    /// connection turns out to be lost, is [`DbError::Unavailable`] (a 503 at
+    /// the HTTP edge, whatever the work's own error said).
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
     where
-        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        F: FnOnce(&mut PooledConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
-    {
-        let pool = self.pool.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::Unavailable(e.to_string()))?;
-            let result = work(&mut conn);
-            if result.is_err() && connection_lost(&mut conn) {
-                return Err(DbError::Unavailable("the connection was lost".into()));
-            }
-            result
-        })
-        .await
-        .map_err(|e| DbError::Task(e.to_string()))?
-    }
-
-    /// Runs work in one write transaction on the blocking pool: all of it
-    /// commits or none of it does.
-    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
-    where
-        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
-        T: Send + 'static,
-        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+        E: From<DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
             let mut conn = pool
                 .get()
                 .map_err(|e| E::from(DbError::Unavailable(e.to_string())))?;
-            let result = write_transaction(&mut conn, work);
+            let result = work(&mut conn);
             if result.is_err() && connection_lost(&mut conn) {
                 return Err(E::from(DbError::Unavailable(
                     "the connection was lost".into(),
@@ -443,6 +425,26 @@ impl Db {
         })
         .await
         .map_err(|e| E::from(DbError::Task(e.to_string())))?
+    }
+
+    /// Runs read-only work on the blocking pool ([`Db::run`]).
+    pub async fn read<T, F>(&self, work: F) -> Result<T, DbError>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, DbError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |conn| work(conn)).await
+    }
+
+    /// Runs work in one write transaction on the blocking pool: all of it
+    /// commits or none of it does ([`Db::run`]).
+    pub async fn write<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + From<diesel::result::Error> + Send + 'static,
+    {
+        self.run(move |conn| write_transaction(conn, work)).await
     }
 }
 

@@ -414,14 +414,14 @@ pub fn load_cases(
                 context,
                 &update,
                 &case.id,
-                &Transition {
-                    to: to.to_owned(),
-                    expected_version: case.version,
-                    note: Some(crate::crypto::envelope::SecretText::new(
-                        "Ghi chú thử nghiệm (demo).".to_owned(),
-                    )),
-                    closure_reason: closing.then(|| "needs_met".to_owned()),
-                },
+                &Transition::parse(
+                    to,
+                    case.version,
+                    Some("Ghi chú thử nghiệm (demo)."),
+                    closing.then_some("needs_met"),
+                    context.taxonomy,
+                )
+                .map_err(|e| DemoError::Invalid(e.to_string()))?,
             )
             .map_err(|e| DemoError::Invalid(e.to_string()))?;
         }

@@ -7,13 +7,13 @@
 
 use std::time::Duration;
 
-use axum::Json;
-use axum::extract::State;
+use actix_web::http::StatusCode;
+use actix_web::web::{self, Json};
 use serde::Serialize;
 
 use super::AppState;
+use super::error::ApiError;
 use crate::db::migrations;
-use crate::error::ApiError;
 
 /// How long readiness waits for a database connection.
 const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
@@ -33,9 +33,11 @@ pub struct Readiness {
     database: &'static str,
 }
 
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
+pub async fn readyz(state: web::Data<AppState>) -> Result<Json<Readiness>, ApiError> {
     let db = state.db.clone();
     let database = db.backend().as_str();
+    // Not `Db::run`: readiness has its own, shorter wait for a connection,
+    // and says "not ready" rather than "unavailable".
     let status = tokio::task::spawn_blocking(move || {
         let mut conn = db
             .get_timeout(READINESS_TIMEOUT)
@@ -50,12 +52,12 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
             database,
         })),
         Ok(status) if !status.unknown.is_empty() => Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             "The database was migrated by a newer release of caseguard.",
         )),
         Ok(status) => Err(ApiError::new(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            StatusCode::SERVICE_UNAVAILABLE,
             "not_ready",
             format!(
                 "The database schema is not current: {} migration(s) pending. Run `caseguard migrate`.",
@@ -65,7 +67,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, Ap
         Err(reason) => {
             tracing::warn!(reason, "readiness check failed");
             Err(ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                StatusCode::SERVICE_UNAVAILABLE,
                 "not_ready",
                 "The database is unreachable.",
             ))

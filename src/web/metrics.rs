@@ -4,9 +4,8 @@
 //! never the id), the method from a fixed list and the status code. Nothing
 //! that identifies a person or a record is ever a label.
 
-use axum::extract::State;
-use axum::http::{Method, header};
-use axum::response::IntoResponse;
+use actix_web::http::{Method, header};
+use actix_web::{HttpResponse, web};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,7 +14,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use super::AppState;
-use crate::error::ApiError;
+use super::error::ApiError;
 
 /// Route label for requests that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -163,7 +162,7 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-pub async fn scrape(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+pub async fn scrape(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let pool = state.db.pool_state();
     state
         .metrics
@@ -184,11 +183,10 @@ pub async fn scrape(State(state): State<AppState>) -> Result<impl IntoResponse, 
         Err(error) => tracing::debug!(%error, "cannot count the outbox for metrics"),
     }
     let body = state.metrics.encode().map_err(ApiError::internal)?;
-    Ok((
-        [(
+    Ok(HttpResponse::Ok()
+        .insert_header((
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        body,
-    ))
+        ))
+        .body(body))
 }

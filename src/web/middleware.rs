@@ -1,27 +1,30 @@
 //! The middleware every response passes through.
 //!
 //! From the outside in: [`observe`] (request id, tracing span, access log,
-//! metrics), [`security_headers`], [`json_errors`] (every error body is the
-//! JSON of DESIGN §7, including the framework's own 404, 405, 413 and
-//! timeouts), the body size limit and the request timeout.
+//! metrics), [`resolve_client`], [`security_headers`], [`json_errors`]
+//! (every error body is the JSON of DESIGN §7, including the framework's own
+//! 404, 405, 413 and timeouts), [`limit_body`] and [`timeout`]. The order is
+//! set once, in `web::app`.
 //!
 //! The access log records method, route template, status, latency and request
 //! id — never the path with its ids, the query string, headers or bodies.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderName, HeaderValue, StatusCode, header};
-use axum::middleware::{Next, from_fn, from_fn_with_state};
-use axum::response::{IntoResponse, Response};
-use tower_http::timeout::TimeoutLayer;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{ConnectionType, Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage, ResponseError, web};
+use futures_util::StreamExt;
 use tracing::Instrument;
 
 use super::AppState;
-use super::metrics::{Metrics, UNMATCHED_ROUTE};
-use crate::error::ApiError;
+use super::error::ApiError;
+use super::extract::ClientAddr;
+use super::metrics::UNMATCHED_ROUTE;
 
 /// The request id header, taken from a proxy when well-formed, else made here.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -33,26 +36,22 @@ pub struct RequestId(pub String);
 /// Routes polled by probes and scrapers: logged at debug level only.
 const QUIET_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
-pub fn apply(router: Router, state: &AppState) -> Router {
-    router
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            state.settings.request_timeout,
-        ))
-        .layer(from_fn_with_state(
-            BodyLimits {
-                default: state.settings.request_body_limit,
-                uploads: state.settings.attachment_max_bytes,
-            },
-            limit_body,
-        ))
-        .layer(from_fn(json_errors))
-        .layer(from_fn(security_headers))
-        .layer(from_fn_with_state(
-            state.settings.trusted_proxies.clone(),
-            super::forwarded::resolve_client,
-        ))
-        .layer(from_fn_with_state(state.metrics.clone(), observe))
+type Outcome = Result<ServiceResponse<BoxBody>, Error>;
+
+/// Runs the rest of the stack. No middleware here may hold a clone of the
+/// request while it does: the router needs the only reference to record the
+/// path parameters. Handlers answer their errors themselves, so only
+/// [`timeout`] ends with `Err` (a finished response, security headers and
+/// all; the server sends it as it is).
+async fn call(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+fn state_of(req: &ServiceRequest) -> Option<web::Data<AppState>> {
+    req.app_data::<web::Data<AppState>>().cloned()
 }
 
 fn valid_request_id(value: &str) -> bool {
@@ -63,30 +62,30 @@ fn valid_request_id(value: &str) -> bool {
 }
 
 /// Request id, span, access log and metrics for one request.
-async fn observe(
-    State(metrics): State<Arc<Metrics>>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+pub async fn observe(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Outcome {
     let started = Instant::now();
-    let id = request
+    let id = req
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|v| valid_request_id(v))
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
-    request.extensions_mut().insert(RequestId(id.clone()));
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or(UNMATCHED_ROUTE, MatchedPath::as_str)
-        .to_owned();
-    let method = request.method().clone();
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| UNMATCHED_ROUTE.to_owned());
+    let method = req.method().clone();
+    let metrics = state_of(&req).map(|state| state.metrics.clone());
     let span = tracing::info_span!("request", request.id = %id, method = %method, route = %route);
-    let mut response = next.run(request).instrument(span.clone()).await;
-    let status = response.status().as_u16();
+    let outcome = call(req, next).instrument(span.clone()).await;
+    let status = match &outcome {
+        Ok(response) => response.status().as_u16(),
+        Err(error) => error.as_response_error().status_code().as_u16(),
+    };
     let elapsed = started.elapsed();
-    metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status, elapsed.as_secs_f64());
+    }
     let latency_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     span.in_scope(|| {
         if QUIET_ROUTES.contains(&route.as_str()) && status < 500 {
@@ -97,10 +96,28 @@ async fn observe(
             tracing::info!(status, latency_ms, "request finished");
         }
     });
+    let mut response = outcome?;
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID.clone(), value);
     }
-    response
+    Ok(response)
+}
+
+/// Resolves the client's address once per request: behind a trusted proxy
+/// the forwarded one (`config::proxies`), else the peer's.
+pub async fn resolve_client(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Outcome {
+    if let (Some(peer), Some(state)) = (req.peer_addr(), state_of(&req)) {
+        let forwarded = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok());
+        let client = state.settings.trusted_proxies.client(peer.ip(), forwarded);
+        req.extensions_mut().insert(ClientAddr(client));
+    }
+    call(req, next).await
 }
 
 /// Request body limits: one for everything, a larger one for attachment
@@ -117,18 +134,27 @@ pub const UPLOAD_ROUTES: [&str; 2] = ["/api/v1/cases/{id}/attachments", "/cases/
 
 /// Refuses a declared length over the route's limit at once, and stops a
 /// body without a declared length once it passes the limit.
-async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Next) -> Response {
-    let upload = request.method() == axum::http::Method::POST
-        && request
-            .extensions()
-            .get::<MatchedPath>()
+pub async fn limit_body(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Outcome {
+    let Some(state) = state_of(&req) else {
+        return call(req, next).await;
+    };
+    let limits = BodyLimits {
+        default: state.settings.request_body_limit,
+        uploads: state.settings.attachment_max_bytes,
+    };
+    let upload = req.method() == Method::POST
+        && req
+            .match_pattern()
             .is_some_and(|path| UPLOAD_ROUTES.contains(&path.as_str()));
     let limit = if upload {
         limits.uploads
     } else {
         limits.default
     };
-    let declared = request
+    let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -136,23 +162,63 @@ async fn limit_body(State(limits): State<BodyLimits>, request: Request, next: Ne
     if declared.is_some_and(|length| length > u64::try_from(limit).unwrap_or(u64::MAX)) {
         // The body is left unread, so this connection cannot carry another
         // request: say so, or a client may reuse it and lose its next one.
-        let mut response = ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).into_response();
+        let mut response = ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE).error_response();
         response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        return Ok(req.into_response(response));
     }
-    let request =
-        request.map(|body| axum::body::Body::new(http_body_util::Limited::new(body, limit)));
-    next.run(request).await
+    let mut seen = 0_usize;
+    let limited = req.take_payload().map(move |chunk| {
+        let chunk = chunk?;
+        seen = seen.saturating_add(chunk.len());
+        if seen > limit {
+            Err(PayloadError::Overflow)
+        } else {
+            Ok(chunk)
+        }
+    });
+    req.set_payload(Payload::Stream {
+        payload: Box::pin(limited),
+    });
+    call(req, next).await
+}
+
+/// The request timeout (`request_timeout_secs`): a handler still running
+/// after it answers 503, and its work is dropped. (The request went with
+/// it, so the answer leaves as a finished response in an `Err`.)
+pub async fn timeout(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Outcome {
+    let Some(limit) = state_of(&req).map(|state| state.settings.request_timeout) else {
+        return call(req, next).await;
+    };
+    match tokio::time::timeout(limit, call(req, next)).await {
+        Ok(outcome) => outcome,
+        Err(_) => {
+            let mut response =
+                ApiError::for_status(StatusCode::SERVICE_UNAVAILABLE).error_response();
+            add_security_headers(response.headers_mut());
+            Err(
+                actix_web::error::InternalError::from_response("request timed out", response)
+                    .into(),
+            )
+        }
+    }
 }
 
 /// Headers every response carries (ASVS 3.4). Authenticated pages and API
 /// answers must never be cached, so `no-store` is the default; a handler that
 /// serves a static asset sets its own `Cache-Control`.
-async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Outcome {
+    let mut response = call(req, next).await?;
+    add_security_headers(response.headers_mut());
+    Ok(response)
+}
+
+/// The headers of [`security_headers`], where a handler did not set its own.
+fn add_security_headers(headers: &mut header::HeaderMap) {
     let defaults: [(HeaderName, &'static str); 9] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -185,35 +251,39 @@ async fn security_headers(request: Request, next: Next) -> Response {
             headers.insert(name, HeaderValue::from_static(value));
         }
     }
-    response
 }
 
 /// Replaces any error response that is not already JSON (the framework's
 /// rejections, the body limit, the timeout) with the standard error body.
-async fn json_errors(request: Request, next: Next) -> Response {
-    let response = next.run(request).await;
+pub async fn json_errors(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Outcome {
+    let response = call(req, next).await?;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
-        return response;
+        return Ok(response);
     }
     // JSON errors, and the web pages' own HTML error pages, stay as they are.
-    let is_json = response
+    let keep = response
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|v| {
             v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
         });
-    if is_json {
-        return response;
+    if keep {
+        return Ok(response);
     }
-    let (mut parts, _discarded) = response.into_parts();
-    let mut replacement = ApiError::for_status(status).into_response();
+    let (request, mut original) = response.into_parts();
+    let mut replacement = ApiError::for_status(status).error_response();
     for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
-        if let Some(value) = parts.headers.remove(&name) {
+        if let Some(value) = original.headers_mut().remove(&name).next() {
             replacement.headers_mut().insert(name, value);
         }
     }
-    replacement
+    if original.head().connection_type() == ConnectionType::Close {
+        replacement
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(ServiceResponse::new(request, replacement))
 }
 
 #[cfg(test)]

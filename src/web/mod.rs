@@ -6,7 +6,8 @@
 //! never build SQL or touch crypto themselves.
 
 pub mod api;
-pub mod forwarded;
+pub mod error;
+pub mod extract;
 pub mod health;
 pub mod i18n;
 pub mod metrics;
@@ -15,9 +16,10 @@ pub mod pages;
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, guard, web};
 
 use crate::audit::Auditor;
 use crate::authn::Authn;
@@ -27,7 +29,7 @@ use crate::config::Settings;
 use crate::crypto::keyring::KeyringHandle;
 use crate::db::Db;
 use crate::domain::taxonomy::Taxonomy;
-use crate::error::ApiError;
+use error::ApiError;
 use metrics::Metrics;
 
 /// What every handler can reach. Cheap to clone.
@@ -79,22 +81,73 @@ impl AppState {
     }
 }
 
-/// The whole application router, with its middleware. `extra` routes (used by
-/// tests) are merged in before the middleware so they behave like real ones.
-pub fn router(state: AppState, extra: Option<Router>) -> Router {
-    let api = api::routes().fallback(|| async { ApiError::not_found() });
-    let mut app = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::scrape))
-        .nest("/api/v1", api)
-        .merge(pages::routes())
-        .fallback(|| async { ApiError::not_found() })
-        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
-        .with_state(state.clone());
-    if let Some(extra) = extra {
-        app = app.merge(extra);
-    }
-    // Limits are set per route by `middleware::limit_body`.
-    middleware::apply(app, &state).layer(DefaultBodyLimit::disable())
+/// Routes a test adds beside the real ones, behind the same middleware.
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
+/// A route for GET that answers HEAD the same way (the server sends the
+/// head without the body).
+pub fn get() -> actix_web::Route {
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
+/// The whole application: state, body limits, routes and the middleware
+/// stack, once per worker (the state itself is built once and shared).
+pub fn app(
+    state: web::Data<AppState>,
+    extra: Option<ExtraRoutes>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let limit = state.settings.request_body_limit;
+    App::new()
+        .app_data(state)
+        // Every body extractor reads under the same limit; uploads are read
+        // by `extract::read_multipart` under `attachment_max_bytes`, and
+        // `middleware::limit_body` enforces both on the stream.
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::JsonConfig::default().limit(limit))
+        .app_data(web::FormConfig::default().limit(limit))
+        .configure(|cfg| {
+            if let Some(extra) = &extra {
+                extra(cfg);
+            }
+        })
+        .service(web::resource("/healthz").route(get().to(health::healthz)))
+        .service(web::resource("/readyz").route(get().to(health::readyz)))
+        .service(web::resource("/metrics").route(get().to(metrics::scrape)))
+        .service(
+            web::scope("/api/v1")
+                .configure(api::configure)
+                .default_service(web::to(not_found)),
+        )
+        .configure(pages::configure)
+        .default_service(web::to(not_found))
+        .wrap(from_fn(middleware::timeout))
+        .wrap(from_fn(middleware::limit_body))
+        .wrap(from_fn(middleware::json_errors))
+        .wrap(from_fn(middleware::security_headers))
+        .wrap(from_fn(middleware::resolve_client))
+        .wrap(from_fn(middleware::observe))
+}
+
+async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+/// The one way a handler runs blocking work: with a pooled connection, on
+/// the blocking pool, under the outage policy of [`Db::run`] (a lost
+/// database is a 503 everywhere; pages show it as the "try again" page).
+pub async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&mut crate::db::PooledConnection, &AppState) -> Result<T, ApiError> + Send + 'static,
+    T: Send + 'static,
+{
+    let shared = state.clone();
+    state.db.run(move |conn| work(conn, &shared)).await
 }

@@ -189,13 +189,16 @@ impl TestApp {
         Self::spawn_with(backend, None).await
     }
 
-    pub async fn spawn_with(backend: Backend, extra: Option<axum::Router>) -> Option<Self> {
+    pub async fn spawn_with(
+        backend: Backend,
+        extra: Option<caseguard::web::ExtraRoutes>,
+    ) -> Option<Self> {
         Self::spawn_configured(backend, extra, &[]).await
     }
 
     pub async fn spawn_configured(
         backend: Backend,
-        extra: Option<axum::Router>,
+        extra: Option<caseguard::web::ExtraRoutes>,
         settings: &[(&str, serde_json::Value)],
     ) -> Option<Self> {
         let db = TestDb::create(backend)?;
@@ -205,7 +208,7 @@ impl TestApp {
     /// The real server on a given database.
     pub async fn spawn_on(
         db: TestDb,
-        extra: Option<axum::Router>,
+        extra: Option<caseguard::web::ExtraRoutes>,
         settings: &[(&str, serde_json::Value)],
     ) -> Self {
         let clock = FixedClock::new(test_start());
@@ -477,4 +480,30 @@ pub fn marked_case(key: &str, narrative_words: usize) -> serde_json::Value {
                      "location_type": "school_premises", "perpetrator_relation": "teacher_or_staff",
                      "narrative": format!("Tường thuật {key} {}", "dài ".repeat(narrative_words))}
     })
+}
+
+impl TestApp {
+    /// A browser session made through the API: its cookie pair and CSRF token.
+    pub async fn browser_session(&self, user: &TestUser) -> (String, String) {
+        let session = self
+            .client
+            .post(self.url("/api/v1/auth/session"))
+            .json(&self.login_body(user))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(session.status(), reqwest::StatusCode::OK);
+        let cookie = session.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_owned();
+        let csrf = session.json::<serde_json::Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        (cookie, csrf)
+    }
 }

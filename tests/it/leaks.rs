@@ -35,6 +35,14 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the log as it comes: at trace level it outgrows a pipe's buffer,
+    // and a server blocked on writing its log answers nothing.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        stderr.read_to_string(&mut log).unwrap();
+        log
+    });
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     for _ in 0..200 {
@@ -301,14 +309,8 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
-    let mut log = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut log)
-        .unwrap();
     child.wait().unwrap();
+    let log = log_reader.join().unwrap();
     assert!(log.lines().count() > 10, "too little log to judge: {log}");
     for line in log.lines() {
         assert!(!line.contains(CANARY), "canary in the log: {line}");

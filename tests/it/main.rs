@@ -26,6 +26,7 @@ mod fault_keyring;
 mod fault_postgres;
 mod health;
 mod hostile;
+mod http_layer;
 mod leaks;
 mod migrations;
 mod notify;

@@ -5,8 +5,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::routing::get;
+use actix_web::web;
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use reqwest::StatusCode;
@@ -18,20 +17,24 @@ use crate::helpers::{Backend, TestApp};
 async fn in_flight_request_finishes_after_the_stop_signal() {
     let release = Arc::new(Notify::new());
     let (entered_tx, mut entered_rx) = mpsc::channel::<()>(1);
-    let slow = {
+    let slow: caseguard::web::ExtraRoutes = {
         let release = release.clone();
-        Router::new().route(
-            "/test/slow",
-            get(move || {
-                let release = release.clone();
-                let entered_tx = entered_tx.clone();
-                async move {
-                    let _ = entered_tx.send(()).await;
-                    release.notified().await;
-                    "finished"
-                }
-            }),
-        )
+        Arc::new(move |cfg: &mut web::ServiceConfig| {
+            let release = release.clone();
+            let entered_tx = entered_tx.clone();
+            cfg.route(
+                "/test/slow",
+                web::get().to(move || {
+                    let release = release.clone();
+                    let entered_tx = entered_tx.clone();
+                    async move {
+                        let _ = entered_tx.send(()).await;
+                        release.notified().await;
+                        "finished"
+                    }
+                }),
+            );
+        })
     };
     let mut app = TestApp::spawn_with(Backend::Sqlite, Some(slow))
         .await

@@ -3,10 +3,8 @@
 //! capability it gets; an organisation or account outside the caller's reach
 //! answers exactly like one that does not exist.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{JsonBody, blocking};
@@ -19,20 +17,24 @@ use crate::db::organisations::{self, OrganisationRow};
 use crate::db::{DbError, PooledConnection, users};
 use crate::domain::org::OrgCode;
 use crate::domain::user::{DisplayName, EmailAddress, Role};
-use crate::error::ApiError;
 use crate::web::AppState;
+use crate::web::error::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/organisations/{code}", get(read_organisation))
-        .route(
-            "/organisations/{code}/users",
-            get(list_users).post(create_user),
-        )
-        .route("/users/{id}/disable", post(disable_user))
-        .route("/users/{id}/reset-mfa", post(reset_mfa))
-        .route("/audit", get(read_audit))
-        .route("/audit/verify", get(verify_audit))
+/// The routes of organisations, accounts and the audit log, relative to
+/// `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/organisations/{code}").route(crate::web::get().to(read_organisation)),
+    )
+    .service(
+        web::resource("/organisations/{code}/users")
+            .route(crate::web::get().to(list_users))
+            .route(web::post().to(create_user)),
+    )
+    .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
+    .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(reset_mfa)))
+    .service(web::resource("/audit").route(crate::web::get().to(read_audit)))
+    .service(web::resource("/audit/verify").route(crate::web::get().to(verify_audit)));
 }
 
 fn check(
@@ -94,10 +96,11 @@ impl From<OrganisationRow> for OrganisationView {
 }
 
 async fn read_organisation(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
-) -> Result<Json<OrganisationView>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<OrganisationView>, ApiError> {
+    let code = path.into_inner();
     blocking(&state, move |conn, state| {
         let org = org_by_code(conn, &code)?;
         check(
@@ -107,7 +110,8 @@ async fn read_organisation(
             Action::OrgRead,
             &org_id_or_missing(org.as_ref()),
         )?;
-        org.map(|o| Json(o.into())).ok_or_else(ApiError::not_found)
+        org.map(|o| web::Json(o.into()))
+            .ok_or_else(ApiError::not_found)
     })
     .await
 }
@@ -122,10 +126,11 @@ pub struct UserView {
 }
 
 async fn list_users(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
-) -> Result<Json<Vec<UserView>>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<Vec<UserView>>, ApiError> {
+    let code = path.into_inner();
     blocking(&state, move |conn, state| {
         let org = org_by_code(conn, &code)?;
         check(
@@ -137,7 +142,7 @@ async fn list_users(
         )?;
         let org = org.ok_or_else(ApiError::not_found)?;
         let rows = users::in_org(conn, &org.id).map_err(DbError::from)?;
-        Ok(Json(
+        Ok(web::Json(
             rows.into_iter()
                 .map(|u| UserView {
                     user_id: u.id,
@@ -190,11 +195,12 @@ fn account_error(error: AccountError) -> ApiError {
 }
 
 async fn create_user(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(code): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<CreateUserBody>,
-) -> Result<(StatusCode, Json<CreatedUser>), ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let code = path.into_inner();
     let role = Role::parse(&body.role).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -216,7 +222,7 @@ async fn create_user(
             format!("`name`: {e}"),
         )
     })?;
-    blocking(&state, move |conn, state| {
+    let created = blocking(&state, move |conn, state| {
         let org = org_by_code(conn, &code)?;
         let capability = check(
             conn,
@@ -244,18 +250,16 @@ async fn create_user(
         )
         .map_err(account_error)?;
         let token = created.enrolment_token.unwrap_or_default();
-        Ok((
-            StatusCode::CREATED,
-            Json(CreatedUser {
-                user_id: created.user_id,
-                email: created.email.as_str().to_owned(),
-                role: created.role.as_str().to_owned(),
-                org: org.code,
-                enrolment_url: format!("{}/enrol/{token}", state.authn.issuer),
-            }),
-        ))
+        Ok(CreatedUser {
+            user_id: created.user_id,
+            email: created.email.as_str().to_owned(),
+            role: created.role.as_str().to_owned(),
+            org: org.code,
+            enrolment_url: format!("{}/enrol/{token}", state.authn.issuer),
+        })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(created))
 }
 
 /// Loads an account and checks `action` on its organisation.
@@ -280,17 +284,19 @@ fn account_capability(
 }
 
 async fn disable_user(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = account_capability(conn, state, &caller, Action::UserDisable, &id)?;
         accounts::disable(conn, &state.auditor, state.clock.as_ref(), &id, &capability)
             .map_err(account_error)?;
-        Ok(StatusCode::NO_CONTENT)
+        Ok(())
     })
-    .await
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Serialize)]
@@ -299,10 +305,11 @@ pub struct ResetMfa {
 }
 
 async fn reset_mfa(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<ResetMfa>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<ResetMfa>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = account_capability(conn, state, &caller, Action::UserResetMfa, &id)?;
         let totp_uri = accounts::reset_mfa(
@@ -314,7 +321,7 @@ async fn reset_mfa(
             &capability,
         )
         .map_err(account_error)?;
-        Ok(Json(ResetMfa { totp_uri }))
+        Ok(web::Json(ResetMfa { totp_uri }))
     })
     .await
 }
@@ -371,10 +378,11 @@ impl From<AuditRow> for AuditEntryView {
 /// The newest entries of the caller's part of the tree (all entries for an
 /// auditor at the root), newest first, 100 at a time by default.
 async fn read_audit(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<AuditQuery>,
-) -> Result<Json<Vec<AuditEntryView>>, ApiError> {
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<Vec<AuditEntryView>>, ApiError> {
+    let query = query.into_inner();
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::bad_request(
@@ -427,7 +435,9 @@ async fn read_audit(
             )
         })
         .map_err(ApiError::internal)?;
-        Ok(Json(rows.into_iter().map(AuditEntryView::from).collect()))
+        Ok(web::Json(
+            rows.into_iter().map(AuditEntryView::from).collect(),
+        ))
     })
     .await
 }
@@ -442,14 +452,14 @@ pub struct VerifyView {
 }
 
 async fn verify_audit(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-) -> Result<Json<VerifyView>, ApiError> {
+) -> Result<web::Json<VerifyView>, ApiError> {
     blocking(&state, move |conn, state| {
         let org_id = caller.user.org_id.clone();
         check(conn, state, &caller, Action::AuditVerify, &org_id)?;
         let report = crate::audit::verify(conn, &state.keyring.current()).map_err(DbError::from)?;
-        Ok(Json(VerifyView {
+        Ok(web::Json(VerifyView {
             intact: report.is_intact(),
             entries: report.entries,
             checkpoints: report.checkpoints,

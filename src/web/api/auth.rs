@@ -8,11 +8,9 @@
 
 use std::net::IpAddr;
 
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
@@ -22,21 +20,34 @@ use crate::authn::caller::{AuthVia, Caller};
 use crate::authn::login::{self, LoginAttempt, LoginContext, LoginError};
 use crate::authn::{accounts, sessions, tokens};
 use crate::db::{DbError, organisations, users};
-use crate::error::ApiError;
-use crate::web::AppState;
-use crate::web::forwarded::ClientAddr;
+use crate::web::error::ApiError;
+use crate::web::extract::ClientAddr;
 use crate::web::middleware::RequestId;
+use crate::web::{AppState, blocking};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/token", post(issue_token).delete(revoke_token))
-        .route("/auth/session", post(create_session).delete(end_session))
-        .route("/auth/logout-everywhere", post(logout_everywhere))
-        .route("/auth/recovery-codes", post(recovery_codes))
-        .route("/auth/enrol/start", post(enrol_start))
-        .route("/auth/enrol", post(enrol_complete))
-        .route("/auth/password", post(change_password))
-        .route("/me", get(me).patch(change_me))
+/// The routes of sign-in and of the caller's own account, relative to
+/// `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/auth/token")
+            .route(web::post().to(issue_token))
+            .route(web::delete().to(revoke_token)),
+    )
+    .service(
+        web::resource("/auth/session")
+            .route(web::post().to(create_session))
+            .route(web::delete().to(end_session)),
+    )
+    .service(web::resource("/auth/logout-everywhere").route(web::post().to(logout_everywhere)))
+    .service(web::resource("/auth/recovery-codes").route(web::post().to(recovery_codes)))
+    .service(web::resource("/auth/enrol/start").route(web::post().to(enrol_start)))
+    .service(web::resource("/auth/enrol").route(web::post().to(enrol_complete)))
+    .service(web::resource("/auth/password").route(web::post().to(change_password)))
+    .service(
+        web::resource("/me")
+            .route(crate::web::get().to(me))
+            .route(web::patch().to(change_me)),
+    );
 }
 
 #[derive(Deserialize)]
@@ -108,11 +119,11 @@ where
 }
 
 /// 204, and the browser forgets its session cookie.
-fn no_content_clearing_the_cookie() -> Result<Response, ApiError> {
-    let mut response = StatusCode::NO_CONTENT.into_response();
+fn no_content_clearing_the_cookie() -> Result<HttpResponse, ApiError> {
     let cookie = HeaderValue::from_str(&sessions::clearing_cookie()).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    Ok(HttpResponse::NoContent()
+        .insert_header((header::SET_COOKIE, cookie))
+        .finish())
 }
 
 fn too_many_attempts() -> ApiError {
@@ -154,16 +165,16 @@ pub struct TokenResponse {
 }
 
 async fn issue_token(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
     ClientAddr(client): ClientAddr,
-    request_id: Option<axum::Extension<RequestId>>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Json<TokenResponse>, ApiError> {
+) -> Result<web::Json<TokenResponse>, ApiError> {
     if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     let attempt = body.into_attempt()?;
-    let request = request_meta(request_id.as_ref().map(|e| &e.0), client);
+    let request = request_meta(req.extensions().get::<RequestId>(), client);
     let authn = state.authn.clone();
     let clock = state.clock.clone();
     let (_, (token, claims)) = login::authenticate(
@@ -175,7 +186,7 @@ async fn issue_token(
         },
     )
     .await?;
-    Ok(Json(TokenResponse {
+    Ok(web::Json(TokenResponse {
         access_token: token,
         token_type: "Bearer",
         expires_in: claims.exp - claims.iat,
@@ -190,16 +201,16 @@ pub struct SessionResponse {
 }
 
 async fn create_session(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
     ClientAddr(client): ClientAddr,
-    request_id: Option<axum::Extension<RequestId>>,
     JsonBody(body): JsonBody<LoginBody>,
-) -> Result<Response, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
     let attempt = body.into_attempt()?;
-    let request = request_meta(request_id.as_ref().map(|e| &e.0), client);
+    let request = request_meta(req.extensions().get::<RequestId>(), client);
     let authn = state.authn.clone();
     let now = state.clock.now_naive();
     let (_, (token, session)) = login::authenticate(
@@ -209,19 +220,18 @@ async fn create_session(
     )
     .await?;
     let max_age = state.authn.absolute_timeout.num_seconds();
-    let mut response = Json(SessionResponse {
-        csrf_token: sessions::csrf_token(&token),
-        expires_at: session.expires_at.and_utc().to_rfc3339(),
-        idle_timeout_secs: state.authn.idle_timeout.num_seconds(),
-    })
-    .into_response();
     let cookie =
         HeaderValue::from_str(&sessions::cookie(&token, max_age)).map_err(ApiError::internal)?;
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    Ok(HttpResponse::Ok()
+        .insert_header((header::SET_COOKIE, cookie))
+        .json(SessionResponse {
+            csrf_token: sessions::csrf_token(&token),
+            expires_at: session.expires_at.and_utc().to_rfc3339(),
+            idle_timeout_secs: state.authn.idle_timeout.num_seconds(),
+        }))
 }
 
-async fn end_session(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
+async fn end_session(state: web::Data<AppState>, caller: Caller) -> Result<HttpResponse, ApiError> {
     let AuthVia::Session { id } = caller.via.clone() else {
         return Err(ApiError::bad_request(
             "not_a_session",
@@ -240,9 +250,9 @@ async fn end_session(State(state): State<AppState>, caller: Caller) -> Result<Re
 }
 
 async fn revoke_token(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let AuthVia::Token { jti, exp } = caller.via.clone() else {
         return Err(ApiError::bad_request(
             "not_a_token",
@@ -261,13 +271,13 @@ async fn revoke_token(
         },
     )
     .await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(HttpResponse::NoContent().finish())
 }
 
 async fn logout_everywhere(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-) -> Result<Response, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     let user_id = caller.user.id.clone();
     sign_out(
         &state,
@@ -289,21 +299,16 @@ pub struct RecoveryCodes {
 }
 
 async fn recovery_codes(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-) -> Result<Json<RecoveryCodes>, ApiError> {
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
+) -> Result<web::Json<RecoveryCodes>, ApiError> {
     let actor = caller.actor();
-    let db = state.db.clone();
-    let codes = tokio::task::spawn_blocking(move || {
-        let mut conn = db.get()?;
-        accounts::regenerate_recovery_codes(&mut conn, &auditor, clock.as_ref(), &actor)
+    let codes = blocking(&state, move |conn, state| {
+        accounts::regenerate_recovery_codes(conn, &state.auditor, state.clock.as_ref(), &actor)
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))
     })
-    .await
-    .map_err(ApiError::internal)??;
-    Ok(Json(RecoveryCodes {
+    .await?;
+    Ok(web::Json(RecoveryCodes {
         recovery_codes: codes,
     }))
 }
@@ -327,10 +332,10 @@ pub struct MeChange {
 /// Changes the caller's own preferences (the language of the interface and
 /// of the messages sent to them).
 async fn change_me(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
     JsonBody(change): JsonBody<MeChange>,
-) -> Result<Json<Me>, ApiError> {
+) -> Result<web::Json<Me>, ApiError> {
     if !["vi", "en"].contains(&change.language.as_str()) {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -364,16 +369,16 @@ async fn change_me(
         .await?;
     let mut caller = caller;
     caller.user.language = change.language;
-    me(State(state), caller).await
+    me(state, caller).await
 }
 
-async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<Me>, ApiError> {
+async fn me(state: web::Data<AppState>, caller: Caller) -> Result<web::Json<Me>, ApiError> {
     let org_id = caller.user.org_id.clone();
     let org = state
         .db
         .read(move |conn| Ok(organisations::find(conn, &org_id)?))
         .await?;
-    Ok(Json(Me {
+    Ok(web::Json(Me {
         user_id: caller.user.id.clone(),
         role: caller.user.role.clone(),
         org: org.map(|o| o.code).unwrap_or_default(),
@@ -430,10 +435,10 @@ fn invalid_link() -> ApiError {
 /// Shows the authenticator to scan for an enrolment link. The token travels
 /// in the body, never in a URL the server logs.
 async fn enrol_start(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<EnrolStartBody>,
-) -> Result<Json<EnrolStart>, ApiError> {
+) -> Result<web::Json<EnrolStart>, ApiError> {
     if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
@@ -455,7 +460,7 @@ async fn enrol_start(
         .await?
         .map_err(|_| invalid_link())?;
     let qr_svg = crate::authn::totp::qr_svg(&start.totp_uri).map_err(ApiError::internal)?;
-    Ok(Json(EnrolStart {
+    Ok(web::Json(EnrolStart {
         totp_uri: start.totp_uri,
         qr_svg,
     }))
@@ -470,10 +475,10 @@ pub struct EnrolBody {
 }
 
 async fn enrol_complete(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     ClientAddr(client): ClientAddr,
     JsonBody(body): JsonBody<EnrolBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     if !state.authn.allow_login_attempt(client) {
         return Err(too_many_attempts());
     }
@@ -493,26 +498,20 @@ async fn enrol_complete(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let keyring = state.keyring.current();
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
-    let db = state.db.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        let mut conn = db.get()?;
-        Ok::<_, ApiError>(accounts::complete_enrolment(
-            &mut conn,
-            &keyring,
-            &auditor,
-            clock.as_ref(),
+    let result = blocking(&state, move |conn, state| {
+        Ok(accounts::complete_enrolment(
+            conn,
+            &state.keyring.current(),
+            &state.auditor,
+            state.clock.as_ref(),
             &body.token,
             hash,
             &body.totp,
         ))
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await?;
     match result {
-        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Ok(()) => Ok(HttpResponse::NoContent().finish()),
         Err(accounts::EnrolmentError::InvalidLink) => Err(invalid_link()),
         Err(accounts::EnrolmentError::BadCode) => Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -533,10 +532,10 @@ pub struct PasswordBody {
 /// Changes the caller's password; every session and token ends, including
 /// this one.
 async fn change_password(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<PasswordBody>,
-) -> Result<Response, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     // Guessing the current password through this route is throttled like sign-in.
     if let Some(ip) = caller
         .request
@@ -596,16 +595,11 @@ async fn change_password(
         .hash(password.expose().to_owned())
         .await
         .map_err(|e| ApiError::unavailable(e.to_string()))?;
-    let auditor = state.auditor.clone();
-    let clock = state.clock.clone();
     let actor = caller.actor();
-    let db = state.db.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = db.get()?;
-        accounts::change_password(&mut conn, &auditor, clock.as_ref(), &actor, hash)
+    blocking(&state, move |conn, state| {
+        accounts::change_password(conn, &state.auditor, state.clock.as_ref(), &actor, hash)
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))
     })
-    .await
-    .map_err(ApiError::internal)??;
+    .await?;
     no_content_clearing_the_cookie()
 }

@@ -1,10 +1,8 @@
 //! `/api/v1/cases`: intake, reading, listing, break-glass.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderMap, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{JsonBody, blocking};
@@ -15,24 +13,33 @@ use crate::cases::{self, CaseContext, CaseError, CaseInput, CaseView};
 use crate::crypto::envelope::SecretText;
 use crate::db::cases::CaseRow;
 use crate::db::{DbError, PooledConnection};
-use crate::error::ApiError;
 use crate::web::AppState;
+use crate::web::error::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/cases", post(create_case).get(list_cases))
-        .route("/cases/{id}", get(read_case).patch(update_case))
-        .route("/cases/{id}/break-glass", post(break_glass))
-        .route("/cases/{id}/transitions", post(transition))
-        .route("/cases/{id}/notes", post(add_note))
-        .route("/cases/{id}/consent", post(record_consent))
-        .route("/cases/{id}/incidents", post(add_incident))
-        .route("/cases/{id}/perpetrators", post(add_perpetrator))
-        .route("/cases/{id}/attachments", post(upload_attachment))
-        .route(
-            "/cases/{id}/attachments/{attachment_id}",
-            get(download_attachment),
-        )
+/// The case routes, relative to `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/cases")
+            .route(web::post().to(create_case))
+            .route(crate::web::get().to(list_cases)),
+    )
+    .service(
+        web::resource("/cases/{id}")
+            .route(crate::web::get().to(read_case))
+            .route(web::patch().to(update_case)),
+    )
+    .service(web::resource("/cases/{id}/break-glass").route(web::post().to(break_glass)))
+    .service(web::resource("/cases/{id}/transitions").route(web::post().to(transition)))
+    .service(web::resource("/cases/{id}/notes").route(web::post().to(add_note)))
+    .service(web::resource("/cases/{id}/consent").route(web::post().to(record_consent)))
+    .service(web::resource("/cases/{id}/incidents").route(web::post().to(add_incident)))
+    .service(web::resource("/cases/{id}/perpetrators").route(web::post().to(add_perpetrator)))
+    // The path must stay `middleware::UPLOAD_ROUTES`' (the upload limit).
+    .service(web::resource("/cases/{id}/attachments").route(web::post().to(upload_attachment)))
+    .service(
+        web::resource("/cases/{id}/attachments/{attachment_id}")
+            .route(crate::web::get().to(download_attachment)),
+    );
 }
 
 /// Asks the policy whether the caller may do `action` on case `id`.
@@ -159,12 +166,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 }
 
 async fn create_case(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    headers: HeaderMap,
+    req: HttpRequest,
     JsonBody(raw): JsonBody<RawCase>,
-) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
+) -> Result<HttpResponse, ApiError> {
+    let key = idempotency_key(req.headers())?;
     let created = blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
         let capability = state.authz.check(
@@ -181,21 +188,18 @@ async fn create_case(
     })
     .await?;
     let location = format!("/api/v1/cases/{}", created.case.id);
-    let mut response = (
-        StatusCode::CREATED,
-        Json(CreatedCase {
-            case: CaseSummary::from(&created.case),
-            open_cases_for_pupil: created.open_cases_for_pupil,
-        }),
-    )
-        .into_response();
+    let mut response = HttpResponse::Created().json(CreatedCase {
+        case: CaseSummary::from(&created.case),
+        open_cases_for_pupil: created.open_cases_for_pupil,
+    });
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
     }
     if created.replayed {
-        response
-            .headers_mut()
-            .insert("idempotency-replayed", HeaderValue::from_static("true"));
+        response.headers_mut().insert(
+            header::HeaderName::from_static("idempotency-replayed"),
+            HeaderValue::from_static("true"),
+        );
     }
     Ok(response)
 }
@@ -227,10 +231,11 @@ fn day(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDate>, Api
 }
 
 async fn list_cases(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<ListQuery>,
-) -> Result<Json<Vec<CaseSummary>>, ApiError> {
+    query: web::Query<ListQuery>,
+) -> Result<web::Json<Vec<CaseSummary>>, ApiError> {
+    let query = query.into_inner();
     let limit = query.limit.unwrap_or(100);
     if !(1..=500).contains(&limit) {
         return Err(filter_error("`limit` must be between 1 and 500.".into()));
@@ -281,7 +286,7 @@ async fn list_cases(
         )?;
         let rows =
             crate::db::cases::of_school(conn, &school_id, &filter, limit).map_err(DbError::from)?;
-        Ok(Json(rows.iter().map(CaseSummary::from).collect()))
+        Ok(web::Json(rows.iter().map(CaseSummary::from).collect()))
     })
     .await
 }
@@ -481,10 +486,11 @@ impl From<CaseView> for CaseDto {
 }
 
 async fn read_case(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<CaseDto>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<CaseDto>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
         let view = cases::read(conn, &context(state), &capability, &id).map_err(case_error)?;
@@ -518,7 +524,7 @@ async fn read_case(
             .iter()
             .map(super::referrals::escalation_dto)
             .collect();
-        Ok(Json(dto))
+        Ok(web::Json(dto))
     })
     .await
 }
@@ -536,39 +542,30 @@ pub struct BreakGlassGrant {
 }
 
 async fn break_glass(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<BreakGlassBody>,
-) -> Result<(StatusCode, Json<BreakGlassGrant>), ApiError> {
-    let reason = body.reason.trim().to_owned();
-    let chars = reason.chars().count();
-    if !(20..=2000).contains(&chars) {
-        return Err(ApiError::new(
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let reason = cases::BreakGlassReason::parse(&body.reason).map_err(|e| {
+        ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_reason",
-            "`reason` must explain in 20 to 2000 characters why this case must be opened.",
-        ));
-    }
-    blocking(&state, move |conn, state| {
-        let capability = may(conn, state, &caller, Action::CaseBreakGlass, &id)?;
-        let expires = cases::break_glass(
-            conn,
-            &context(state),
-            &capability,
-            &id,
-            &SecretText::new(reason),
+            e.to_string(),
         )
-        .map_err(case_error)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(BreakGlassGrant {
-                case_id: id,
-                expires_at: expires.and_utc().to_rfc3339(),
-            }),
-        ))
+    })?;
+    let grant = blocking(&state, move |conn, state| {
+        let capability = may(conn, state, &caller, Action::CaseBreakGlass, &id)?;
+        let expires = cases::break_glass(conn, &context(state), &capability, &id, &reason)
+            .map_err(case_error)?;
+        Ok(BreakGlassGrant {
+            case_id: id,
+            expires_at: expires.and_utc().to_rfc3339(),
+        })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(grant))
 }
 
 #[derive(Deserialize)]
@@ -596,45 +593,33 @@ fn note_text(note: Option<&str>, field: &str) -> Result<Option<SecretText>, ApiE
 }
 
 async fn transition(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<TransitionBody>,
-) -> Result<Json<CaseSummary>, ApiError> {
-    if !cases::lifecycle::STATUSES.contains(&body.to.as_str()) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_transition",
-            format!(
-                "`to` must be one of: {}.",
-                cases::lifecycle::STATUSES.join(", ")
-            ),
-        ));
-    }
-    let closure_reason = body
-        .closure_reason
-        .as_deref()
-        .map(|r| state.taxonomy.code("closure_reason", r))
-        .transpose()
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_closure_reason",
-                format!("`closure_reason`: {e}"),
-            )
-        })?;
-    let note = note_text(body.note.as_deref(), "note")?;
+) -> Result<web::Json<CaseSummary>, ApiError> {
+    let id = path.into_inner();
+    let change = cases::lifecycle::Transition::parse(
+        &body.to,
+        body.version,
+        body.note.as_deref(),
+        body.closure_reason.as_deref(),
+        &state.taxonomy,
+    )
+    .map_err(|problem| {
+        use cases::lifecycle::TransitionProblem as P;
+        let code = match problem {
+            P::UnknownStatus => "invalid_transition",
+            P::ClosureReason(_) => "invalid_closure_reason",
+            P::NoteTooLong => "invalid_note",
+        };
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, problem.to_string())
+    })?;
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
-        let change = cases::lifecycle::Transition {
-            to: body.to,
-            expected_version: body.version,
-            note,
-            closure_reason,
-        };
         let case = cases::lifecycle::transition(conn, &context(state), &capability, &id, &change)
             .map_err(case_error)?;
-        Ok(Json(CaseSummary::from(&case)))
+        Ok(web::Json(CaseSummary::from(&case)))
     })
     .await
 }
@@ -646,11 +631,12 @@ pub struct NoteBody {
 }
 
 async fn add_note(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<NoteBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     let note = note_text(Some(&body.note), "note")?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -661,31 +647,30 @@ async fn add_note(
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         cases::lifecycle::add_note(conn, &context(state), &capability, &id, &note)
-            .map_err(case_error)?;
-        Ok(StatusCode::CREATED)
+            .map_err(case_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().finish())
 }
 
 async fn record_consent(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(raw): JsonBody<cases::consent::RawConsent>,
-) -> Result<(StatusCode, Json<ConsentDto>), ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     let input = cases::consent::ConsentInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
-    blocking(&state, move |conn, state| {
+    let consent = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let row = cases::consent::record(conn, &context(state), &capability, &id, &input)
             .map_err(case_error)?;
         let withheld = input.withheld.clone();
-        Ok((
-            StatusCode::CREATED,
-            Json(consent_dto(row, withheld.as_ref())),
-        ))
+        Ok(consent_dto(row, withheld.as_ref()))
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(consent))
 }
 
 #[derive(Serialize)]
@@ -694,37 +679,41 @@ pub struct AddedIncident {
 }
 
 async fn add_incident(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(raw): JsonBody<crate::cases::input::RawIncident>,
-) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     let incident = cases::IncidentInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
-    blocking(&state, move |conn, state| {
+    let added = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let incident_id = cases::add_incident(conn, &context(state), &capability, &id, &incident)
             .map_err(case_error)?;
-        Ok((StatusCode::CREATED, Json(AddedIncident { id: incident_id })))
+        Ok(AddedIncident { id: incident_id })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(added))
 }
 
 async fn add_perpetrator(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(raw): JsonBody<crate::cases::perpetrators::RawPerpetrator>,
-) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     let input = cases::perpetrators::PerpetratorInput::parse(&raw, &state.taxonomy)
         .map_err(|p| case_error(CaseError::Invalid(p)))?;
-    blocking(&state, move |conn, state| {
+    let added = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let created = cases::perpetrators::record(conn, &context(state), &capability, &id, &input)
             .map_err(case_error)?;
-        Ok((StatusCode::CREATED, Json(AddedIncident { id: created })))
+        Ok(AddedIncident { id: created })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(added))
 }
 
 #[derive(Deserialize)]
@@ -738,11 +727,12 @@ pub struct UpdateBody {
 }
 
 async fn update_case(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<UpdateBody>,
-) -> Result<Json<CaseSummary>, ApiError> {
+) -> Result<web::Json<CaseSummary>, ApiError> {
+    let id = path.into_inner();
     let risk_level = body
         .risk_level
         .as_deref()
@@ -764,7 +754,7 @@ async fn update_case(
         };
         let case = cases::lifecycle::update_coded(conn, &context(state), &capability, &id, &change)
             .map_err(case_error)?;
-        Ok(Json(CaseSummary::from(&case)))
+        Ok(web::Json(CaseSummary::from(&case)))
     })
     .await
 }
@@ -773,12 +763,15 @@ async fn update_case(
 pub const ATTACHMENT_NAME: &str = "x-attachment-name";
 
 async fn upload_attachment(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<AddedIncident>), ApiError> {
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let body = read_upload(payload, state.settings.attachment_max_bytes).await?;
+    let headers = req.headers();
     let declared = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -810,7 +803,7 @@ async fn upload_attachment(
             })?)
         }
     };
-    blocking(&state, move |conn, state| {
+    let added = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseUpdate, &id)?;
         let attachment = cases::attachments::upload(
             conn,
@@ -822,9 +815,26 @@ async fn upload_attachment(
             &body,
         )
         .map_err(case_error)?;
-        Ok((StatusCode::CREATED, Json(AddedIncident { id: attachment })))
+        Ok(AddedIncident { id: attachment })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(added))
+}
+
+/// The raw body of an upload, read under the attachment limit (not the
+/// general body limit): too large is a 413, a body cut short a 400.
+async fn read_upload(payload: web::Payload, limit: usize) -> Result<web::Bytes, ApiError> {
+    match payload.to_bytes_limited(limit).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        // `middleware::limit_body` stops a body without a declared length.
+        Ok(Err(error))
+            if error.as_response_error().status_code() == StatusCode::PAYLOAD_TOO_LARGE =>
+        {
+            Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE))
+        }
+        Ok(Err(_)) => Err(ApiError::for_status(StatusCode::BAD_REQUEST)),
+        Err(_too_large) => Err(ApiError::for_status(StatusCode::PAYLOAD_TOO_LARGE)),
+    }
 }
 
 fn percent_decode(raw: &str) -> Option<String> {
@@ -854,10 +864,11 @@ fn percent_encode(text: &str) -> String {
 }
 
 async fn download_attachment(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path((id, attachment_id)): Path<(String, String)>,
-) -> Result<Response, ApiError> {
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, attachment_id) = path.into_inner();
     let download = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
         cases::attachments::download(conn, &context(state), &capability, &id, &attachment_id)
@@ -871,7 +882,7 @@ async fn download_attachment(
 /// sandbox so that opened in a browser it runs nothing and reaches nothing.
 pub(crate) fn attachment_response(
     download: &cases::attachments::Download,
-) -> Result<Response, header::InvalidHeaderValue> {
+) -> Result<HttpResponse, header::InvalidHeaderValue> {
     let disposition = match &download.name {
         Some(name) => format!(
             "attachment; filename*=UTF-8''{}",
@@ -879,20 +890,19 @@ pub(crate) fn attachment_response(
         ),
         None => "attachment".to_owned(),
     };
-    let mut response = download.content.expose().to_vec().into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_str(&download.content_type)?,
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&disposition)?,
-    );
-    // Opened in a browser, it runs nothing and reaches nothing.
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("sandbox; default-src 'none'"),
-    );
-    Ok(response)
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&download.content_type)?,
+        ))
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition)?,
+        ))
+        // Opened in a browser, it runs nothing and reaches nothing.
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("sandbox; default-src 'none'"),
+        ))
+        .body(download.content.expose().to_vec()))
 }

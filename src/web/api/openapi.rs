@@ -3,8 +3,7 @@
 //! request body has an example, every error response is described — an
 //! agency's developer can build a client from it alone.
 
-use axum::Json;
-use axum::extract::State;
+use actix_web::web::{self, Json};
 use serde_json::{Map, Value, json};
 
 use crate::domain::taxonomy::Taxonomy;
@@ -613,7 +612,7 @@ fn add_derived_schemas(doc: &mut Value) {
     }
 }
 
-pub async fn serve(State(state): State<AppState>) -> Json<Value> {
+pub async fn serve(state: web::Data<AppState>) -> Json<Value> {
     Json(document(
         &state.taxonomy,
         state.settings.public_url.as_str(),

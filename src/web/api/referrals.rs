@@ -2,39 +2,41 @@
 //! answers (agency officer), withdrawal and one-time links (focal point),
 //! opening a link (a partner without an account), escalations.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::cases::{NoteBody, case_error, context, may};
 use super::{JsonBody, blocking};
-use crate::authn::caller::{Caller, request_context};
+use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::crypto::envelope::SecretText;
 use crate::db::referrals::{self as table, EscalationRow, OPEN_STATUSES};
 use crate::domain::org::AgencyType;
-use crate::error::ApiError;
 use crate::referrals::{self, escalation, links, view};
 use crate::web::AppState;
+use crate::web::error::ApiError;
+use crate::web::extract::request_context;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/cases/{id}/suggestions", get(suggestions))
-        .route("/cases/{id}/suggestions/{agency_type}/skip", post(skip))
-        .route("/cases/{id}/referrals", post(send))
-        .route("/referrals", get(inbox))
-        .route("/referrals/{id}", get(read))
-        .route("/referrals/{id}/answers", post(answer))
-        .route("/referrals/{id}/notes", post(service_note))
-        .route("/referrals/{id}/withdraw", post(withdraw))
-        .route("/referrals/{id}/links", post(create_link))
-        .route("/referrals/{id}/links/{link_id}", delete(revoke_link))
-        .route("/partner-links/open", post(open_link))
-        .route("/escalations", get(escalations))
+/// The referral routes, relative to `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/cases/{id}/suggestions").route(crate::web::get().to(suggestions)))
+        .service(
+            web::resource("/cases/{id}/suggestions/{agency_type}/skip").route(web::post().to(skip)),
+        )
+        .service(web::resource("/cases/{id}/referrals").route(web::post().to(send)))
+        .service(web::resource("/referrals").route(crate::web::get().to(inbox)))
+        .service(web::resource("/referrals/{id}").route(crate::web::get().to(read)))
+        .service(web::resource("/referrals/{id}/answers").route(web::post().to(answer)))
+        .service(web::resource("/referrals/{id}/notes").route(web::post().to(service_note)))
+        .service(web::resource("/referrals/{id}/withdraw").route(web::post().to(withdraw)))
+        .service(web::resource("/referrals/{id}/links").route(web::post().to(create_link)))
+        .service(
+            web::resource("/referrals/{id}/links/{link_id}").route(web::delete().to(revoke_link)),
+        )
+        .service(web::resource("/partner-links/open").route(web::post().to(open_link)))
+        .service(web::resource("/escalations").route(crate::web::get().to(escalations)));
 }
 
 fn referral_capability(
@@ -76,16 +78,17 @@ pub struct AgencyDto {
 }
 
 async fn suggestions(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Vec<SuggestionDto>>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<Vec<SuggestionDto>>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::ReferralSend, &id)?;
         let list =
             referrals::suggestions(conn, &context(state), &capability, &id).map_err(case_error)?;
         let agencies = crate::db::organisations::all(conn).map_err(crate::db::DbError::Query)?;
-        Ok(Json(
+        Ok(web::Json(
             list.into_iter()
                 .map(|s| {
                     let agency_type = s.suggestion.agency_type.as_str().to_owned();
@@ -134,11 +137,12 @@ pub struct SkipBody {
 }
 
 async fn skip(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path((id, agency_type)): Path<(String, String)>,
+    path: web::Path<(String, String)>,
     JsonBody(body): JsonBody<SkipBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let (id, agency_type) = path.into_inner();
     let agency_type = AgencyType::parse(&agency_type).map_err(|e| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -156,10 +160,10 @@ async fn skip(
             agency_type,
             body.reason.as_deref(),
         )
-        .map_err(case_error)?;
-        Ok(StatusCode::NO_CONTENT)
+        .map_err(case_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]
@@ -173,12 +177,13 @@ pub struct SendBody {
 }
 
 async fn send(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<SendBody>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
-    blocking(&state, move |conn, state| {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let referral = blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::ReferralSend, &id)?;
         // Whether this caller may override a missing consent on this case;
         // asked only when an override is offered (a refusal is audited).
@@ -211,9 +216,10 @@ async fn send(
             &outgoing,
         )
         .map_err(case_error)?;
-        Ok((StatusCode::CREATED, Json(view::summary(&row))))
+        Ok(view::summary(&row))
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(referral))
 }
 
 #[derive(Deserialize)]
@@ -233,10 +239,10 @@ pub struct InboxItem {
 }
 
 async fn inbox(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<InboxQuery>,
-) -> Result<Json<Vec<InboxItem>>, ApiError> {
+    query: web::Query<InboxQuery>,
+) -> Result<web::Json<Vec<InboxItem>>, ApiError> {
     let statuses: &[&str] = match query.status.as_deref() {
         None | Some("open") => OPEN_STATUSES,
         Some("all") => &[
@@ -269,7 +275,7 @@ async fn inbox(
         }
         let now = state.clock.now_naive();
         let rows = table::inbox(conn, &org_id, statuses, 500).map_err(crate::db::DbError::Query)?;
-        Ok(Json(
+        Ok(web::Json(
             rows.iter()
                 .map(|row| InboxItem {
                     referral: view::summary(row),
@@ -282,13 +288,14 @@ async fn inbox(
 }
 
 async fn read(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<Value>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = referral_capability(conn, state, &caller, Action::ReferralRead, &id)?;
-        Ok(Json(
+        Ok(web::Json(
             view::read(conn, &context(state), &capability, &id).map_err(case_error)?,
         ))
     })
@@ -305,11 +312,12 @@ pub struct AnswerBody {
 }
 
 async fn answer(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<AnswerBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<web::Json<Value>, ApiError> {
+    let id = path.into_inner();
     const ANSWERS: &[&str] = &[
         "acknowledged",
         "accepted",
@@ -338,24 +346,25 @@ async fn answer(
             },
         )
         .map_err(case_error)?;
-        Ok(Json(view::summary(&row)))
+        Ok(web::Json(view::summary(&row)))
     })
     .await
 }
 
 async fn service_note(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<NoteBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = referral_capability(conn, state, &caller, Action::ReferralRespond, &id)?;
         referrals::service_note(conn, &context(state), &capability, &id, &body.note)
-            .map_err(case_error)?;
-        Ok(StatusCode::CREATED)
+            .map_err(case_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().finish())
 }
 
 #[derive(Deserialize)]
@@ -366,11 +375,12 @@ pub struct WithdrawBody {
 }
 
 async fn withdraw(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<WithdrawBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<web::Json<Value>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = referral_capability(conn, state, &caller, Action::ReferralManage, &id)?;
         let row = referrals::withdraw(
@@ -382,7 +392,7 @@ async fn withdraw(
             Some(&body.reason),
         )
         .map_err(case_error)?;
-        Ok(Json(view::summary(&row)))
+        Ok(web::Json(view::summary(&row)))
     })
     .await
 }
@@ -402,38 +412,38 @@ pub struct LinkDto {
 }
 
 async fn create_link(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     JsonBody(body): JsonBody<LinkBody>,
-) -> Result<(StatusCode, Json<LinkDto>), ApiError> {
-    blocking(&state, move |conn, state| {
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let link = blocking(&state, move |conn, state| {
         let capability = referral_capability(conn, state, &caller, Action::ReferralManage, &id)?;
         let link = links::create(conn, &context(state), &capability, &id, &body.email)
             .map_err(case_error)?;
-        Ok((
-            StatusCode::CREATED,
-            Json(LinkDto {
-                id: link.id,
-                code: link.code,
-                expires_at: link.expires_at.and_utc().to_rfc3339(),
-            }),
-        ))
+        Ok(LinkDto {
+            id: link.id,
+            code: link.code,
+            expires_at: link.expires_at.and_utc().to_rfc3339(),
+        })
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(link))
 }
 
 async fn revoke_link(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path((id, link_id)): Path<(String, String)>,
-) -> Result<StatusCode, ApiError> {
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, link_id) = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = referral_capability(conn, state, &caller, Action::ReferralManage, &id)?;
-        links::revoke(conn, &context(state), &capability, &id, &link_id).map_err(case_error)?;
-        Ok(StatusCode::NO_CONTENT)
+        links::revoke(conn, &context(state), &capability, &id, &link_id).map_err(case_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]
@@ -444,22 +454,22 @@ pub struct OpenLinkBody {
 }
 
 async fn open_link(
-    State(state): State<AppState>,
-    parts: Parts,
+    state: web::Data<AppState>,
+    req: HttpRequest,
     JsonBody(body): JsonBody<OpenLinkBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<web::Json<Value>, ApiError> {
     if body.token.len() > 200 || body.code.len() > 32 {
         return Err(ApiError::bad_request(
             "invalid_link",
             "This link is not valid: it may have expired, been used or been withdrawn.",
         ));
     }
-    let request = request_context(&parts);
+    let request = request_context(&req);
     blocking(&state, move |conn, state| {
         match links::open(conn, &context(state), &request, &body.token, &body.code)
             .map_err(case_error)?
         {
-            Ok(view) => Ok(Json(view)),
+            Ok(view) => Ok(web::Json(view)),
             Err(links::Refusal::WrongCode) => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "wrong_code",
@@ -500,10 +510,11 @@ pub fn escalation_dto(row: &EscalationRow) -> Value {
 }
 
 async fn escalations(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<EscalationQuery>,
-) -> Result<Json<Vec<Value>>, ApiError> {
+    query: web::Query<EscalationQuery>,
+) -> Result<web::Json<Vec<Value>>, ApiError> {
+    let query = query.into_inner();
     let open_only = match query.status.as_deref() {
         None | Some("open") => true,
         Some("all") => false,
@@ -524,7 +535,7 @@ async fn escalations(
             &org_id,
         )?;
         let rows = escalation::list(conn, &capability, &org_id, open_only).map_err(case_error)?;
-        Ok(Json(rows.iter().map(escalation_dto).collect()))
+        Ok(web::Json(rows.iter().map(escalation_dto).collect()))
     })
     .await
 }

@@ -5,11 +5,9 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{JsonBody, blocking};
@@ -17,21 +15,27 @@ use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::db::PooledConnection;
-use crate::error::ApiError;
 use crate::stats::{self, Period, Report, StatsError, StoredReport, chart, export};
 use crate::web::AppState;
+use crate::web::error::ApiError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/stats/periods", get(periods))
-        .route("/stats/report", get(live_report))
-        .route("/stats/report/export", get(live_export))
-        .route("/stats/chart", get(chart_svg))
-        .route("/stats/reports", post(create_draft).get(list_released))
-        .route("/stats/reports/{id}", get(read_stored))
-        .route("/stats/reports/{id}/export", get(stored_export))
-        .route("/stats/reports/{id}/release", post(release))
-        .route("/stats/indicators", post(submit_indicators))
+/// The statistics routes, relative to `/api/v1`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/stats/periods").route(crate::web::get().to(periods)))
+        .service(web::resource("/stats/report").route(crate::web::get().to(live_report)))
+        .service(web::resource("/stats/report/export").route(crate::web::get().to(live_export)))
+        .service(web::resource("/stats/chart").route(crate::web::get().to(chart_svg)))
+        .service(
+            web::resource("/stats/reports")
+                .route(web::post().to(create_draft))
+                .route(crate::web::get().to(list_released)),
+        )
+        .service(web::resource("/stats/reports/{id}").route(crate::web::get().to(read_stored)))
+        .service(
+            web::resource("/stats/reports/{id}/export").route(crate::web::get().to(stored_export)),
+        )
+        .service(web::resource("/stats/reports/{id}/release").route(web::post().to(release)))
+        .service(web::resource("/stats/indicators").route(web::post().to(submit_indicators)));
 }
 
 pub(super) fn stats_error(error: StatsError) -> ApiError {
@@ -134,9 +138,9 @@ pub struct PeriodDto {
     due: Option<String>,
 }
 
-async fn periods(State(state): State<AppState>, _caller: Caller) -> Json<Vec<PeriodDto>> {
+async fn periods(state: web::Data<AppState>, _caller: Caller) -> web::Json<Vec<PeriodDto>> {
     let today = state.calendar.local_date(state.clock.now());
-    Json(
+    web::Json(
         state
             .reporting
             .recent(today)
@@ -196,10 +200,11 @@ fn live(
 }
 
 async fn live_report(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<ReportQuery>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+    query: web::Query<ReportQuery>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let query = query.into_inner();
     blocking(&state, move |conn, state| {
         let (_, report, stored) = live(conn, state, &caller, &query)?;
         let dto = LiveDto {
@@ -209,28 +214,46 @@ async fn live_report(
             report,
         };
         serde_json::to_value(dto)
-            .map(Json)
+            .map(web::Json)
             .map_err(ApiError::internal)
     })
     .await
 }
 
+/// A file download, made on the blocking pool (a response itself cannot
+/// leave it) and sent by [`Download::respond`].
+struct Download {
+    bytes: Vec<u8>,
+    content_type: &'static str,
+    disposition: HeaderValue,
+}
+
+impl Download {
+    fn respond(self) -> HttpResponse {
+        HttpResponse::Ok()
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(self.content_type),
+            ))
+            .insert_header((header::CONTENT_DISPOSITION, self.disposition))
+            .body(self.bytes)
+    }
+}
+
 /// A file download.
-fn file(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Result<Response, ApiError> {
-    let mut response = bytes.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
-            .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
-    );
-    Ok(response)
+fn file(bytes: Vec<u8>, content_type: &'static str, name: &str) -> Result<Download, ApiError> {
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
+    Ok(Download {
+        bytes,
+        content_type,
+        disposition,
+    })
 }
 
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
 
-fn export_file(report: &Report, format: Option<&str>, lang: &str) -> Result<Response, ApiError> {
+fn export_file(report: &Report, format: Option<&str>, lang: &str) -> Result<Download, ApiError> {
     let name = format!("{}-{}", report.area.code, report.period.id);
     match format {
         Some("csv") => file(
@@ -262,13 +285,14 @@ fn check_format(format: Option<&str>) -> Result<&'static str, ApiError> {
 }
 
 async fn live_export(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<ReportQuery>,
-) -> Result<Response, ApiError> {
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
     let format = check_format(query.format.as_deref())?;
     let lang = language(query.lang.as_deref())?;
-    blocking(&state, move |conn, state| {
+    let download = blocking(&state, move |conn, state| {
         let (capability, report, _) = live(conn, state, &caller, &query)?;
         stats::audit_export(
             conn,
@@ -282,14 +306,16 @@ async fn live_export(
         .map_err(stats_error)?;
         export_file(&report, Some(format), lang)
     })
-    .await
+    .await?;
+    Ok(download.respond())
 }
 
 async fn chart_svg(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<ReportQuery>,
-) -> Result<Response, ApiError> {
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
     let lang = language(query.lang.as_deref())?;
     let table = query.table.clone().ok_or_else(|| {
         ApiError::bad_request(
@@ -318,12 +344,12 @@ async fn chart_svg(
             .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))
     })
     .await?;
-    let mut response = svg.into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("image/svg+xml; charset=utf-8"),
-    );
-    Ok(response)
+    Ok(HttpResponse::Ok()
+        .insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("image/svg+xml; charset=utf-8"),
+        ))
+        .body(svg))
 }
 
 #[derive(Deserialize)]
@@ -334,15 +360,15 @@ pub struct DraftBody {
 }
 
 async fn create_draft(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<DraftBody>,
-) -> Result<(StatusCode, Json<StoredReport>), ApiError> {
-    blocking(&state, move |conn, state| {
+) -> Result<HttpResponse, ApiError> {
+    let stored = blocking(&state, move |conn, state| {
         let period = period_of(state, Some(&body.period))?;
         let (capability, area) =
             area_capability(conn, state, &caller, Action::StatsRelease, Some(&body.area))?;
-        let stored = stats::draft(
+        stats::draft(
             conn,
             &state.stats_context(),
             &state.auditor,
@@ -350,10 +376,10 @@ async fn create_draft(
             &area,
             &period,
         )
-        .map_err(stats_error)?;
-        Ok((StatusCode::CREATED, Json(stored)))
+        .map_err(stats_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().json(stored))
 }
 
 #[derive(Serialize)]
@@ -365,10 +391,11 @@ pub struct ReleasedDto {
 }
 
 async fn list_released(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Query(query): Query<ReportQuery>,
-) -> Result<Json<Vec<ReleasedDto>>, ApiError> {
+    query: web::Query<ReportQuery>,
+) -> Result<web::Json<Vec<ReleasedDto>>, ApiError> {
+    let query = query.into_inner();
     blocking(&state, move |conn, state| {
         let (capability, area) = area_capability(
             conn,
@@ -383,7 +410,7 @@ async fn list_released(
         let ids = crate::db::organisations::subtree_ids(conn, &area.id)
             .map_err(crate::db::DbError::Query)?;
         let rows = crate::db::stats::released_of(conn, &ids).map_err(crate::db::DbError::Query)?;
-        Ok(Json(
+        Ok(web::Json(
             rows.into_iter()
                 .map(|r| ReleasedDto {
                     id: r.id,
@@ -426,25 +453,28 @@ fn stored_for(
 }
 
 async fn read_stored(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<StoredReport>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<StoredReport>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
-        Ok(Json(stored_for(conn, state, &caller, &id)?.1))
+        Ok(web::Json(stored_for(conn, state, &caller, &id)?.1))
     })
     .await
 }
 
 async fn stored_export(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(query): Query<ReportQuery>,
-) -> Result<Response, ApiError> {
+    path: web::Path<String>,
+    query: web::Query<ReportQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    let query = query.into_inner();
     let format = check_format(query.format.as_deref())?;
     let lang = language(query.lang.as_deref())?;
-    blocking(&state, move |conn, state| {
+    let download = blocking(&state, move |conn, state| {
         let (capability, stored) = stored_for(conn, state, &caller, &id)?;
         stats::audit_export(
             conn,
@@ -458,14 +488,16 @@ async fn stored_export(
         .map_err(stats_error)?;
         export_file(&stored.report, Some(format), lang)
     })
-    .await
+    .await?;
+    Ok(download.respond())
 }
 
 async fn release(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<StoredReport>, ApiError> {
+    path: web::Path<String>,
+) -> Result<web::Json<StoredReport>, ApiError> {
+    let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let row = crate::db::stats::find_report(conn, &id).map_err(crate::db::DbError::Query)?;
         let area_id = row
@@ -486,7 +518,7 @@ async fn release(
             &capability,
             &id,
         )
-        .map(Json)
+        .map(web::Json)
         .map_err(stats_error)
     })
     .await
@@ -507,10 +539,10 @@ pub struct IndicatorsBody {
 }
 
 async fn submit_indicators(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<IndicatorsBody>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<HttpResponse, ApiError> {
     blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
         let capability = state.authz.check(
@@ -539,7 +571,8 @@ async fn submit_indicators(
             &figures,
         )
         .map_err(stats_error)?;
-        Ok(StatusCode::CREATED)
+        Ok(())
     })
-    .await
+    .await?;
+    Ok(HttpResponse::Created().finish())
 }

@@ -2,21 +2,36 @@
 //! organisation (with new accounts' activation links), the audit log and
 //! the state of its chain.
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
 
+use super::auth::account_answer;
 use super::cases::Choice;
-use super::{CsrfForm, Frame, PageUser, not_found, render, render_with};
+use super::{CsrfForm, Frame, PageUser, failure_page, not_found, render, render_with};
 use crate::audit::search::{AuditFilter, RawFilter};
 use crate::audit::{AuditEvent, Outcome, action};
 use crate::authn::accounts::{self, NewAccount};
+use crate::authn::caller::Caller;
 use crate::authz::Action;
-use crate::db::{organisations, users};
+use crate::authz::capability::Refused;
+use crate::db::{DbError, organisations, users};
 use crate::domain::org::OrgCode;
 use crate::domain::user::{DisplayName, EmailAddress, Role};
-use crate::web::AppState;
-use crate::web::i18n::Tr;
+use crate::web::error::ApiError;
+use crate::web::i18n::{Lang, Tr};
+use crate::web::{AppState, blocking};
+
+/// What a policy check decided, for a page: `None` for a denial (the
+/// not-found page). The database failing stays an error: the page shows
+/// the failure (the "try again" page for a lost database), never "not
+/// found".
+pub(super) fn granted<T>(checked: Result<T, Refused>) -> Result<Option<T>, ApiError> {
+    match checked {
+        Ok(granted) => Ok(Some(granted)),
+        Err(Refused::Denied) => Ok(None),
+        Err(Refused::Db(error)) => Err(error.into()),
+    }
+}
 
 pub struct AccountLine {
     pub name: String,
@@ -40,34 +55,37 @@ pub struct UsersPage<'a> {
 /// The organisation's name, its accounts and the organisations below it.
 type Accounts = (String, Vec<AccountLine>, Vec<Choice>);
 
-fn load_users(state: &AppState, user: &PageUser) -> Result<Option<Accounts>, crate::db::DbError> {
-    let mut conn = state.db.get()?;
-    let caller = &user.caller;
+fn load_users(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    caller: &Caller,
+    lang: Lang,
+) -> Result<Option<Accounts>, ApiError> {
     let org_id = caller.user.org_id.clone();
-    if state
-        .authz
-        .check(
-            &mut conn,
-            &caller.actor(),
-            &caller.request,
-            Action::UserList,
-            &org_id,
-        )
-        .is_err()
+    if granted(state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        Action::UserList,
+        &org_id,
+    ))?
+    .is_none()
     {
         return Ok(None);
     }
-    let t = Tr::new(user.lang, &state.taxonomy);
-    let org = organisations::find(&mut conn, &org_id)?
-        .ok_or(crate::db::DbError::Task("organisation".into()))?;
-    let ids = organisations::subtree_ids(&mut conn, &org_id)?;
+    let t = Tr::new(lang, &state.taxonomy);
+    let org = organisations::find(conn, &org_id)
+        .map_err(DbError::Query)?
+        .ok_or(DbError::Task("organisation".into()))?;
+    let ids = organisations::subtree_ids(conn, &org_id).map_err(DbError::Query)?;
     let mut accounts = Vec::new();
     let mut orgs = Vec::new();
-    for row in organisations::all(&mut conn)?
+    for row in organisations::all(conn)
+        .map_err(DbError::Query)?
         .into_iter()
         .filter(|o| ids.contains(&o.id))
     {
-        for account in users::in_org(&mut conn, &row.id)? {
+        for account in users::in_org(conn, &row.id).map_err(DbError::Query)? {
             accounts.push(AccountLine {
                 name: account.display_name,
                 email: account.email,
@@ -83,16 +101,21 @@ fn load_users(state: &AppState, user: &PageUser) -> Result<Option<Accounts>, cra
     Ok(Some((org.name, accounts, orgs)))
 }
 
-fn users_page(
+async fn users_page(
     state: &AppState,
     user: &PageUser,
     created: Option<String>,
     problem: Option<String>,
     status: StatusCode,
-) -> Response {
+) -> HttpResponse {
+    let (caller, lang) = (user.caller.clone(), user.lang);
+    let loaded = blocking(state, move |conn, state| {
+        load_users(conn, state, &caller, lang)
+    })
+    .await;
     let frame = Frame::for_user(user, state, "/users");
     let t = frame.t;
-    match load_users(state, user) {
+    match loaded {
         Ok(Some((org, accounts, orgs))) => render_with(
             status,
             &UsersPage {
@@ -112,72 +135,65 @@ fn users_page(
             },
         ),
         Ok(None) => not_found(frame),
-        Err(error) => {
-            tracing::error!(%error, "the accounts page failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(error) => failure_page(&error),
     }
 }
 
-pub async fn users(State(state): State<AppState>, user: PageUser) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || users_page(&state2, &user, None, None, StatusCode::OK))
-        .await
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+pub async fn users(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+    users_page(&state, &user, None, None, StatusCode::OK).await
 }
 
 /// A new account: the person gets an activation link to set a password and
 /// add the authenticator (shown here once, to pass on).
 pub async fn create_user(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
     form: CsrfForm,
-) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let t = user.tr(&state2);
-        let problem = |key: &str| {
-            users_page(
-                &state2,
-                &user,
-                None,
-                Some(t.t(key)),
-                StatusCode::UNPROCESSABLE_ENTITY,
-            )
+) -> HttpResponse {
+    let t = user.tr(&state);
+    let problem = |key: &str| {
+        users_page(
+            &state,
+            &user,
+            None,
+            Some(t.t(key)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    };
+    let Some(role) = form.get("role").and_then(|r| Role::parse(&r).ok()) else {
+        return problem("users-problem-role").await;
+    };
+    let Some(email) = form.get("email").and_then(|e| EmailAddress::parse(&e).ok()) else {
+        return problem("users-problem-email").await;
+    };
+    let Some(name) = form.get("name").and_then(|n| DisplayName::parse(&n).ok()) else {
+        return problem("users-problem-name").await;
+    };
+    let Some(code) = form.get("org").and_then(|c| OrgCode::parse(&c).ok()) else {
+        return problem("users-problem-org").await;
+    };
+    let caller = user.caller.clone();
+    // The enrolment token of the new account, or the problem to show.
+    let created = blocking(&state, move |conn, state| {
+        let Some(org) = organisations::find_by_code(conn, code.as_str()).map_err(DbError::Query)?
+        else {
+            return Ok(Err("users-problem-org"));
         };
-        let Some(role) = form.get("role").and_then(|r| Role::parse(&r).ok()) else {
-            return problem("users-problem-role");
-        };
-        let Some(email) = form.get("email").and_then(|e| EmailAddress::parse(&e).ok()) else {
-            return problem("users-problem-email");
-        };
-        let Some(name) = form.get("name").and_then(|n| DisplayName::parse(&n).ok()) else {
-            return problem("users-problem-name");
-        };
-        let Some(code) = form.get("org").and_then(|c| OrgCode::parse(&c).ok()) else {
-            return problem("users-problem-org");
-        };
-        let Ok(mut conn) = state2.db.get() else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        let caller = &user.caller;
-        let Ok(Some(org)) = organisations::find_by_code(&mut conn, code.as_str()) else {
-            return problem("users-problem-org");
-        };
-        let Ok(capability) = state2.authz.check(
-            &mut conn,
+        let Some(capability) = granted(state.authz.check(
+            conn,
             &caller.actor(),
             &caller.request,
             Action::UserCreate,
             &org.id,
-        ) else {
-            return problem("users-problem-org");
+        ))?
+        else {
+            return Ok(Err("users-problem-org"));
         };
-        let created = accounts::create(
-            &mut conn,
-            &state2.keyring.current(),
-            &state2.auditor,
-            state2.clock.as_ref(),
+        match accounts::create(
+            conn,
+            &state.keyring.current(),
+            &state.auditor,
+            state.clock.as_ref(),
             NewAccount {
                 org: code,
                 role,
@@ -187,22 +203,20 @@ pub async fn create_user(
                 totp_secret: None,
             },
             &capability,
-        );
-        drop(conn);
-        match created {
-            Ok(created) => {
-                let link = format!(
-                    "{}/enrol/{}",
-                    state2.authn.issuer,
-                    created.enrolment_token.unwrap_or_default()
-                );
-                users_page(&state2, &user, Some(link), None, StatusCode::CREATED)
-            }
-            Err(_) => problem("users-problem-create"),
+        ) {
+            Ok(created) => Ok(Ok(created.enrolment_token.unwrap_or_default())),
+            Err(error) => account_answer(error).map(|_| Err("users-problem-create")),
         }
     })
-    .await
-    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    .await;
+    match created {
+        Ok(Ok(token)) => {
+            let link = format!("{}/enrol/{token}", state.authn.issuer);
+            users_page(&state, &user, Some(link), None, StatusCode::CREATED).await
+        }
+        Ok(Err(key)) => problem(key).await,
+        Err(error) => failure_page(&error),
+    }
 }
 
 pub struct EntryLine {
@@ -272,153 +286,147 @@ fn older_query(filter: &AuditFilter, raw: &RawFilter, seq: i64) -> String {
 /// auditor's part of the tree, searchable by action, outcome, target and
 /// days (reading the log is itself audited).
 pub async fn audit(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Query(raw): Query<RawFilter>,
-) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || -> Response {
-        let frame = Frame::for_user(&user, &state2, "/audit");
-        let t = frame.t;
-        let Ok(mut conn) = state2.db.get() else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        let caller = &user.caller;
+    query: web::Query<RawFilter>,
+) -> HttpResponse {
+    let raw = query.into_inner();
+    let frame = Frame::for_user(&user, &state, "/audit");
+    let t = frame.t;
+    let (filter, errors) = match raw.parse() {
+        Ok(filter) => (Some(filter), Vec::new()),
+        Err(problems) => (
+            None,
+            problems
+                .iter()
+                .map(|p| (p.field.to_owned(), t.t(p.code)))
+                .collect(),
+        ),
+    };
+    let caller = user.caller.clone();
+    let search = filter.clone();
+    // The chain's state and the entries found, or `None` when the policy
+    // says no (the not-found page).
+    let loaded = blocking(&state, move |conn, state| {
         let org_id = caller.user.org_id.clone();
-        let allowed = state2
-            .authz
-            .check(
-                &mut conn,
+        let allowed = granted(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::AuditRead,
+            &org_id,
+        ))?
+        .is_some()
+            && granted(state.authz.check(
+                conn,
                 &caller.actor(),
                 &caller.request,
-                Action::AuditRead,
+                Action::AuditVerify,
                 &org_id,
-            )
-            .is_ok()
-            && state2
-                .authz
-                .check(
-                    &mut conn,
-                    &caller.actor(),
-                    &caller.request,
-                    Action::AuditVerify,
-                    &org_id,
-                )
-                .is_ok();
+            ))?
+            .is_some();
         if !allowed {
-            return not_found(frame);
+            return Ok(None);
         }
-        let outcomes = crate::audit::search::OUTCOMES
-            .iter()
-            .map(|o| Choice {
-                code: (*o).to_owned(),
-                label: t.t(&format!("audit-outcome-{o}")),
-            })
-            .collect();
-        let (filter, errors) = match raw.parse() {
-            Ok(filter) => (Some(filter), Vec::new()),
-            Err(problems) => (
-                None,
-                problems
-                    .iter()
-                    .map(|p| (p.field.to_owned(), t.t(p.code)))
-                    .collect(),
-            ),
+        let report =
+            crate::audit::verify(conn, &state.keyring.current()).map_err(DbError::Query)?;
+        let Some(filter) = &search else {
+            return Ok(Some((report, Vec::new())));
         };
-        let loaded = (|| -> Result<_, crate::db::DbError> {
-            let report = crate::audit::verify(&mut conn, &state2.keyring.current())?;
-            let Some(filter) = &filter else {
-                return Ok((report, Vec::new()));
-            };
-            let scope = match organisations::find(&mut conn, &org_id)? {
-                Some(org) if org.parent_id.is_some() => {
-                    Some(organisations::subtree_ids(&mut conn, &org_id)?)
+        let scope = match organisations::find(conn, &org_id).map_err(DbError::Query)? {
+            Some(org) if org.parent_id.is_some() => {
+                Some(organisations::subtree_ids(conn, &org_id).map_err(DbError::Query)?)
+            }
+            _ => None,
+        };
+        let rows = crate::db::audit::search(conn, filter, AUDIT_PAGE, scope.as_deref())
+            .map_err(DbError::Query)?;
+        crate::db::write_transaction(conn, |conn| {
+            state.auditor.append(
+                conn,
+                state.clock.as_ref(),
+                &AuditEvent::new(action::AUDIT_READ, Outcome::Success)
+                    .actor(Some(caller.actor()))
+                    .request(&caller.request)
+                    .detail("entries", rows.len().to_string()),
+            )
+        })
+        .map_err(ApiError::internal)?;
+        Ok(Some((report, rows)))
+    })
+    .await;
+    match loaded {
+        Ok(Some((report, rows))) => {
+            let outcomes = crate::audit::search::OUTCOMES
+                .iter()
+                .map(|o| Choice {
+                    code: (*o).to_owned(),
+                    label: t.t(&format!("audit-outcome-{o}")),
+                })
+                .collect();
+            let older = match (&filter, rows.last()) {
+                (Some(filter), Some(last)) if rows.len() as i64 == AUDIT_PAGE => {
+                    Some(older_query(filter, &raw, last.seq))
                 }
                 _ => None,
             };
-            let rows = crate::db::audit::search(&mut conn, filter, AUDIT_PAGE, scope.as_deref())?;
-            crate::db::write_transaction(&mut conn, |conn| {
-                state2.auditor.append(
-                    conn,
-                    state2.clock.as_ref(),
-                    &AuditEvent::new(action::AUDIT_READ, Outcome::Success)
-                        .actor(Some(caller.actor()))
-                        .request(&caller.request)
-                        .detail("entries", rows.len().to_string()),
-                )
-            })
-            .map_err(|e| crate::db::DbError::Task(e.to_string()))?;
-            Ok((report, rows))
-        })();
-        match loaded {
-            Ok((report, rows)) => {
-                let older = match (&filter, rows.last()) {
-                    (Some(filter), Some(last)) if rows.len() as i64 == AUDIT_PAGE => {
-                        Some(older_query(filter, &raw, last.seq))
-                    }
-                    _ => None,
-                };
-                let page = AuditPage {
-                    intact: report.is_intact(),
-                    entries_total: report.entries,
-                    checkpoints: report.checkpoints,
-                    problem: report.problem.map(|p| p.to_string()),
-                    entries: rows
-                        .into_iter()
-                        .map(|r| EntryLine {
-                            seq: r.seq,
-                            when: t.datetime(r.occurred_at),
-                            action: r.action,
-                            outcome: t.t(&format!("audit-outcome-{}", r.outcome)),
-                            role: r
-                                .actor_role
-                                .map(|role| t.t(&format!("role-{role}")))
-                                .unwrap_or_default(),
-                            target: r.target_type.unwrap_or_default(),
-                            target_id: r.target_id,
-                        })
-                        .collect(),
-                    search: raw,
-                    outcomes,
-                    older,
-                    errors,
-                    frame,
-                };
-                if page.errors.is_empty() {
-                    render(&page)
-                } else {
-                    render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
-                }
-            }
-            Err(error) => {
-                tracing::error!(%error, "the audit page failed");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            let page = AuditPage {
+                intact: report.is_intact(),
+                entries_total: report.entries,
+                checkpoints: report.checkpoints,
+                problem: report.problem.map(|p| p.to_string()),
+                entries: rows
+                    .into_iter()
+                    .map(|r| EntryLine {
+                        seq: r.seq,
+                        when: t.datetime(r.occurred_at),
+                        action: r.action,
+                        outcome: t.t(&format!("audit-outcome-{}", r.outcome)),
+                        role: r
+                            .actor_role
+                            .map(|role| t.t(&format!("role-{role}")))
+                            .unwrap_or_default(),
+                        target: r.target_type.unwrap_or_default(),
+                        target_id: r.target_id,
+                    })
+                    .collect(),
+                search: raw,
+                outcomes,
+                older,
+                errors,
+                frame,
+            };
+            if page.errors.is_empty() {
+                render(&page)
+            } else {
+                render_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
             }
         }
-    })
-    .await
-    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+        Ok(None) => not_found(frame),
+        Err(error) => failure_page(&error),
+    }
 }
 
 /// Administrators and auditors: the organisation pages are theirs. The
 /// check goes through the policy like every other (a denial is audited).
-fn manager_allowed(state: &AppState, user: &PageUser, conn: &mut crate::db::DbConnection) -> bool {
-    let caller = &user.caller;
+fn manager_allowed(
+    state: &AppState,
+    caller: &Caller,
+    conn: &mut crate::db::DbConnection,
+) -> Result<bool, ApiError> {
     let action = if caller.user.role == Role::Admin.as_str() {
         Action::UserList
     } else {
         Action::AuditRead
     };
-    state
-        .authz
-        .check(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            action,
-            &caller.user.org_id,
-        )
-        .is_ok()
+    Ok(granted(state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        action,
+        &caller.user.org_id,
+    ))?
+    .is_some())
 }
 
 pub struct OrgLine {
@@ -477,26 +485,23 @@ fn org_tree(
     Ok(lines)
 }
 
-pub async fn organisations_page(State(state): State<AppState>, user: PageUser) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || -> Response {
-        let frame = Frame::for_user(&user, &state2, "/organisations");
-        let Ok(mut conn) = state2.db.get() else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        if !manager_allowed(&state2, &user, &mut conn) {
-            return not_found(frame);
+pub async fn organisations_page(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+    let (caller, lang) = (user.caller.clone(), user.lang);
+    // The tree, or `None` when the policy says no (the not-found page).
+    let loaded = blocking(&state, move |conn, state| {
+        if !manager_allowed(state, &caller, conn)? {
+            return Ok(None);
         }
-        match org_tree(&mut conn, &frame.t, &user.caller.user.org_id) {
-            Ok(orgs) => render(&OrganisationsPage { frame, orgs }),
-            Err(error) => {
-                tracing::error!(%error, "the organisations page failed");
-                StatusCode::INTERNAL_SERVER_ERROR.into_response()
-            }
-        }
+        let t = Tr::new(lang, &state.taxonomy);
+        Ok(Some(org_tree(conn, &t, &caller.user.org_id)?))
     })
-    .await
-    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    .await;
+    let frame = Frame::for_user(&user, &state, "/organisations");
+    match loaded {
+        Ok(Some(orgs)) => render(&OrganisationsPage { frame, orgs }),
+        Ok(None) => not_found(frame),
+        Err(error) => failure_page(&error),
+    }
 }
 
 #[derive(askama::Template)]
@@ -513,26 +518,26 @@ pub struct PoliciesPage<'a> {
 /// The policies the service runs with, read-only: each file as it was read
 /// at start, with its SHA-256 (compare replicas), and the disclosure
 /// settings in words.
-pub async fn policies_page(State(state): State<AppState>, user: PageUser) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || -> Response {
-        let frame = Frame::for_user(&user, &state2, "/policies");
-        let Ok(mut conn) = state2.db.get() else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        if !manager_allowed(&state2, &user, &mut conn) {
-            return not_found(frame);
-        }
-        let disclosure = &state2.disclosure;
-        render(&PoliciesPage {
-            files: &state2.policy_files,
-            min_count: disclosure.min_count,
-            suppressed_mark: disclosure.suppressed_mark.clone(),
-            school_min_total: disclosure.school_min_total,
-            rounding_base: disclosure.rounding_base,
-            frame,
-        })
+pub async fn policies_page(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+    let caller = user.caller.clone();
+    let allowed = blocking(&state, move |conn, state| {
+        manager_allowed(state, &caller, conn)
     })
-    .await
-    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+    .await;
+    let frame = Frame::for_user(&user, &state, "/policies");
+    match allowed {
+        Ok(true) => {
+            let disclosure = &state.disclosure;
+            render(&PoliciesPage {
+                files: &state.policy_files,
+                min_count: disclosure.min_count,
+                suppressed_mark: disclosure.suppressed_mark.clone(),
+                school_min_total: disclosure.school_min_total,
+                rounding_base: disclosure.rounding_base,
+                frame,
+            })
+        }
+        Ok(false) => not_found(frame),
+        Err(error) => failure_page(&error),
+    }
 }

@@ -1,24 +1,46 @@
 //! Signing in and out, and the language switch.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{
-    CsrfForm, Frame, LANG_COOKIE, PageUser, PublicForm, render, render_with, request_lang,
+    CsrfForm, Frame, LANG_COOKIE, PageUser, PublicForm, failure_page, render, render_with,
+    request_lang, see_other,
 };
 use crate::audit::{RequestContext, action};
-use crate::authn::caller::{AuthVia, request_context};
+use crate::authn::accounts::{AccountError, EnrolmentError};
+use crate::authn::caller::AuthVia;
 use crate::authn::login::{self, LoginAttempt, LoginContext, LoginError};
 use crate::authn::sessions;
-use crate::db::users;
-use crate::web::AppState;
+use crate::db::{DbError, users};
+use crate::web::error::ApiError;
+use crate::web::extract::{ClientAddr, request_context};
 use crate::web::i18n::Lang;
+use crate::web::{AppState, blocking};
+
+/// An account function's failure, as the page shows it: the database's
+/// (or the audit entry's, written with it) is the "try again" page when
+/// the database is lost; anything else a server error.
+pub(super) fn account_failure(error: AccountError) -> ApiError {
+    match error {
+        AccountError::Db(error) => DbError::Query(error).into(),
+        other => ApiError::internal(other),
+    }
+}
+
+/// An account function's error, split in two: the account's own answer
+/// (an unknown link, an email already taken) for the page to show, or a
+/// failure of the database as an `Err`, so that [`blocking`]'s outage
+/// policy sees it and the page shows the failure, never "not valid".
+pub(super) fn account_answer(error: AccountError) -> Result<AccountError, ApiError> {
+    match error {
+        error @ (AccountError::Db(_) | AccountError::Audit(_)) => Err(account_failure(error)),
+        answer => Ok(answer),
+    }
+}
 
 #[derive(askama::Template)]
 #[template(path = "pages/login.html")]
@@ -29,8 +51,8 @@ pub struct LoginPage<'a> {
     pub problem: Option<&'static str>,
 }
 
-pub async fn login_page(State(state): State<AppState>, parts: Parts) -> Response {
-    let lang = request_lang(&parts);
+pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let lang = request_lang(&req);
     render(&LoginPage {
         frame: Frame::anonymous(lang, &state, "/login"),
         email: String::new(),
@@ -38,13 +60,16 @@ pub async fn login_page(State(state): State<AppState>, parts: Parts) -> Response
     })
 }
 
+/// Signs in. Attempts are limited per client, as the proxy in front of the
+/// service resolved it (`ClientAddr`), like the API's sign-in: behind a
+/// reverse proxy the peer is the proxy, shared by everyone.
 pub async fn login(
-    State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    parts: Parts,
+    state: web::Data<AppState>,
+    ClientAddr(client): ClientAddr,
+    req: HttpRequest,
     form: PublicForm,
-) -> Response {
-    let lang = request_lang(&parts);
+) -> HttpResponse {
+    let lang = request_lang(&req);
     let email = form.get("email").unwrap_or_default();
     let again = |problem: &'static str, status: StatusCode| {
         render_with(
@@ -56,7 +81,7 @@ pub async fn login(
             },
         )
     };
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return again("login-too-many", StatusCode::TOO_MANY_REQUESTS);
     }
     let password = form.get("password").unwrap_or_default();
@@ -73,7 +98,7 @@ pub async fn login(
             .get("recovery_code")
             .map(|c| c.chars().take(64).collect()),
     };
-    let request: RequestContext = request_context(&parts);
+    let request: RequestContext = request_context(&req);
     let authn = state.authn.clone();
     let now = state.clock.now_naive();
     let result = login::authenticate(
@@ -93,7 +118,7 @@ pub async fn login(
     match result {
         Ok((_, (token, _))) => {
             let max_age = state.authn.absolute_timeout.num_seconds();
-            let mut response = Redirect::to("/").into_response();
+            let mut response = see_other("/");
             if let Ok(cookie) = HeaderValue::from_str(&sessions::cookie(&token, max_age)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
@@ -101,6 +126,9 @@ pub async fn login(
         }
         Err(LoginError::Failed) => again("login-failed", StatusCode::UNAUTHORIZED),
         Err(LoginError::Busy(_)) => again("login-busy", StatusCode::SERVICE_UNAVAILABLE),
+        // The database could not tell: the "try again" page, not "wrong
+        // password".
+        Err(error @ (LoginError::Db(_) | LoginError::Audit(_))) => failure_page(&error.into()),
         Err(error) => {
             tracing::error!(%error, "sign-in failed on the server");
             again("error-server", StatusCode::INTERNAL_SERVER_ERROR)
@@ -108,7 +136,9 @@ pub async fn login(
     }
 }
 
-pub async fn logout(State(state): State<AppState>, user: PageUser, _form: CsrfForm) -> Response {
+/// Signs out. When the session cannot be ended (the database is lost),
+/// the page says so and the cookie stays, to try again: nothing ended.
+pub async fn logout(state: web::Data<AppState>, user: PageUser, _form: CsrfForm) -> HttpResponse {
     if let AuthVia::Session { id } = user.caller.via.clone() {
         let ended = crate::web::api::auth::sign_out(
             &state,
@@ -119,10 +149,10 @@ pub async fn logout(State(state): State<AppState>, user: PageUser, _form: CsrfFo
         )
         .await;
         if let Err(error) = ended {
-            tracing::warn!(?error, "sign-out failed");
+            return failure_page(&error);
         }
     }
-    let mut response = Redirect::to("/login").into_response();
+    let mut response = see_other("/login");
     if let Ok(cookie) = HeaderValue::from_str(&sessions::clearing_cookie()) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
@@ -139,7 +169,7 @@ fn safe_back(back: Option<String>) -> String {
         .unwrap_or_else(|| "/".to_owned())
 }
 
-fn with_lang_cookie(mut response: Response, lang: Lang) -> Response {
+fn with_lang_cookie(mut response: HttpResponse, lang: Lang) -> HttpResponse {
     let cookie = format!(
         "{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax; Secure",
         lang.code()
@@ -152,32 +182,33 @@ fn with_lang_cookie(mut response: Response, lang: Lang) -> Response {
 
 /// Before sign-in: the language is a cookie. Comes back to the page it was
 /// asked from (our own paths only).
-pub async fn switch_language(Path(code): Path<String>, Query(back): Query<Back>) -> Response {
+pub async fn switch_language(path: web::Path<String>, query: web::Query<Back>) -> HttpResponse {
+    let code = path.into_inner();
     let Some(lang) = Lang::parse(&code) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return HttpResponse::NotFound().finish();
     };
-    with_lang_cookie(Redirect::to(&safe_back(back.back)).into_response(), lang)
+    with_lang_cookie(see_other(&safe_back(query.into_inner().back)), lang)
 }
 
-/// Signed in: the person's own setting (audited), and the cookie.
+/// Signed in: the person's own setting (audited), and the cookie. When it
+/// cannot be saved the page says so (nothing changed, not even the cookie).
 pub async fn change_language(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
     let Some(lang) = form.get("lang").as_deref().and_then(Lang::parse) else {
-        return StatusCode::UNPROCESSABLE_ENTITY.into_response();
+        return HttpResponse::UnprocessableEntity().finish();
     };
     let (id, language) = (user.caller.user.id.clone(), lang.code().to_owned());
-    let (auditor, clock) = (state.auditor.clone(), state.clock.clone());
     let (actor, request) = (user.caller.actor(), user.caller.request.clone());
-    let changed = state
-        .db
-        .write(move |conn| -> Result<(), crate::cases::CaseError> {
+    let changed = blocking(&state, move |conn, state| {
+        let clock = state.clock.as_ref();
+        crate::db::write_transaction(conn, |conn| -> Result<(), crate::cases::CaseError> {
             crate::db::users::set_language(conn, &id, &language, clock.now_naive())?;
-            auditor.append(
+            state.auditor.append(
                 conn,
-                clock.as_ref(),
+                clock,
                 &crate::audit::AuditEvent::new(
                     action::USER_LANGUAGE_CHANGED,
                     crate::audit::Outcome::Success,
@@ -189,14 +220,16 @@ pub async fn change_language(
             )?;
             Ok(())
         })
-        .await;
+        .map_err(|error| match error {
+            crate::cases::CaseError::Db(error) => ApiError::from(error),
+            other => ApiError::internal(other),
+        })
+    })
+    .await;
     if let Err(error) = changed {
-        tracing::warn!(%error, "could not save the language");
+        return failure_page(&error);
     }
-    with_lang_cookie(
-        Redirect::to(&safe_back(form.get("back"))).into_response(),
-        lang,
-    )
+    with_lang_cookie(see_other(&safe_back(form.get("back"))), lang)
 }
 
 #[derive(askama::Template)]
@@ -214,11 +247,12 @@ pub struct EnrolPage<'a> {
 /// First sign-in of a new account: choose a password, add the
 /// authenticator (QR code), prove it with a code.
 pub async fn enrol_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    parts: Parts,
-) -> Response {
-    let lang = request_lang(&parts);
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let token = path.into_inner();
+    let lang = request_lang(&req);
     enrol_form(&state, lang, token, None, StatusCode::OK).await
 }
 
@@ -228,7 +262,7 @@ async fn enrol_form(
     token: String,
     problem: Option<String>,
     status: StatusCode,
-) -> Response {
+) -> HttpResponse {
     let frame = Frame::anonymous(lang, state, "/login");
     let invalid = || {
         let t = frame.t;
@@ -247,22 +281,24 @@ async fn enrol_form(
     if token.len() > 128 {
         return invalid();
     }
-    let keyring = state.keyring.current();
-    let clock = state.clock.clone();
     let lookup = token.clone();
-    let started = state
-        .db
-        .read(move |conn| {
-            Ok(crate::authn::accounts::start_enrolment(
-                conn,
-                &keyring,
-                clock.as_ref(),
-                &lookup,
-            ))
-        })
-        .await;
-    let Ok(Ok(start)) = started else {
-        return invalid();
+    let started = blocking(state, move |conn, state| {
+        let started = crate::authn::accounts::start_enrolment(
+            conn,
+            &state.keyring.current(),
+            state.clock.as_ref(),
+            &lookup,
+        );
+        match started {
+            Ok(start) => Ok(Some(start)),
+            Err(error) => account_answer(error).map(|_| None),
+        }
+    })
+    .await;
+    let start = match started {
+        Ok(Some(start)) => start,
+        Ok(None) => return invalid(),
+        Err(error) => return failure_page(&error),
     };
     let Ok(qr_svg) = crate::authn::totp::qr_svg(&start.totp_uri) else {
         return invalid();
@@ -280,16 +316,19 @@ async fn enrol_form(
     )
 }
 
+/// Completes an enrolment. Attempts are limited per client as the proxy
+/// resolved it (`ClientAddr`), like sign-in.
 pub async fn enrol(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    parts: Parts,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    ClientAddr(client): ClientAddr,
+    req: HttpRequest,
     form: PublicForm,
-) -> Response {
-    let lang = request_lang(&parts);
+) -> HttpResponse {
+    let token = path.into_inner();
+    let lang = request_lang(&req);
     let t = crate::web::i18n::Tr::new(lang, &state.taxonomy);
-    if !state.authn.allow_login_attempt(addr.ip()) {
+    if !state.authn.allow_login_attempt(client) {
         return enrol_form(
             &state,
             lang,
@@ -340,28 +379,27 @@ pub async fn enrol(
         .filter(char::is_ascii_digit)
         .take(8)
         .collect();
-    let (keyring, auditor, clock, db) = (
-        state.keyring.current(),
-        state.auditor.clone(),
-        state.clock.clone(),
-        state.db.clone(),
-    );
     let link = token.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<_, crate::db::DbError> {
-        let mut conn = db.get()?;
-        Ok(crate::authn::accounts::complete_enrolment(
-            &mut conn,
-            &keyring,
-            &auditor,
-            clock.as_ref(),
+    let result = blocking(&state, move |conn, state| {
+        let completed = crate::authn::accounts::complete_enrolment(
+            conn,
+            &state.keyring.current(),
+            &state.auditor,
+            state.clock.as_ref(),
             &link,
             hash,
             &code,
-        ))
+        );
+        match completed {
+            Err(EnrolmentError::Account(error)) => {
+                account_answer(error).map(|answer| Err(EnrolmentError::Account(answer)))
+            }
+            other => Ok(other),
+        }
     })
     .await;
     match result {
-        Ok(Ok(Ok(()))) => render(&EnrolPage {
+        Ok(Ok(())) => render(&EnrolPage {
             frame: Frame::anonymous(lang, &state, "/login"),
             token: String::new(),
             qr_svg: String::new(),
@@ -369,7 +407,7 @@ pub async fn enrol(
             problem: None,
             done: true,
         }),
-        Ok(Ok(Err(crate::authn::accounts::EnrolmentError::BadCode))) => {
+        Ok(Err(EnrolmentError::BadCode)) => {
             enrol_form(
                 &state,
                 lang,
@@ -379,7 +417,7 @@ pub async fn enrol(
             )
             .await
         }
-        Ok(Ok(Err(_))) => {
+        Ok(Err(_)) => {
             enrol_form(
                 &state,
                 lang,
@@ -389,16 +427,7 @@ pub async fn enrol(
             )
             .await
         }
-        _ => {
-            enrol_form(
-                &state,
-                lang,
-                token,
-                Some(t.t("error-server")),
-                StatusCode::INTERNAL_SERVER_ERROR,
-            )
-            .await
-        }
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -411,7 +440,7 @@ pub struct AccountPage<'a> {
 }
 
 /// The person's own account: recovery codes.
-pub async fn account(State(state): State<AppState>, user: PageUser) -> Response {
+pub async fn account(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     render(&AccountPage {
         frame: Frame::for_user(&user, &state, "/account"),
         codes: Vec::new(),
@@ -420,28 +449,26 @@ pub async fn account(State(state): State<AppState>, user: PageUser) -> Response 
 
 /// New recovery codes (the old ones stop working), shown once.
 pub async fn recovery_codes(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
     _form: CsrfForm,
-) -> Response {
-    let (auditor, clock, db) = (state.auditor.clone(), state.clock.clone(), state.db.clone());
+) -> HttpResponse {
     let actor = user.caller.actor();
-    let made = tokio::task::spawn_blocking(move || -> Result<Vec<String>, String> {
-        let mut conn = db.get().map_err(|e| e.to_string())?;
+    let made = blocking(&state, move |conn, state| {
         crate::authn::accounts::regenerate_recovery_codes(
-            &mut conn,
-            &auditor,
-            clock.as_ref(),
+            conn,
+            &state.auditor,
+            state.clock.as_ref(),
             &actor,
         )
-        .map_err(|e| e.to_string())
+        .map_err(account_failure)
     })
     .await;
     match made {
-        Ok(Ok(codes)) => render(&AccountPage {
+        Ok(codes) => render(&AccountPage {
             frame: Frame::for_user(&user, &state, "/account"),
             codes,
         }),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+        Err(error) => failure_page(&error),
     }
 }

@@ -1,15 +1,14 @@
 //! The school's pages: the dashboard, intake, the case workspace (with the
 //! protocol's suggestions and referrals), and the escalations page.
 
-use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
-use super::{CsrfForm, Frame, PageUser, not_found, render, render_with};
+use super::{CsrfForm, Frame, PageUser, failure_page, not_found, render, render_with, see_other};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
-use crate::authz::capability::Capability;
+use crate::authz::capability::{Capability, Refused};
 use crate::cases::input::{RawCase, RawIncident, RawPupil};
 use crate::cases::{self, CaseError, CaseInput, FieldError};
 use crate::crypto::envelope::SecretText;
@@ -18,8 +17,9 @@ use crate::db::referrals as referral_table;
 use crate::db::{DbError, organisations};
 use crate::domain::org::AgencyType;
 use crate::domain::user::Role;
-use crate::web::AppState;
+use crate::web::error::ApiError;
 use crate::web::i18n::Tr;
+use crate::web::{AppState, blocking};
 
 /// A code and its label, for selects and radios.
 pub struct Choice {
@@ -39,30 +39,27 @@ pub fn choices(t: &Tr<'_>, state: &AppState, category: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// Runs blocking work with a pooled connection.
-async fn blocking<T, F>(state: &AppState, work: F) -> Result<T, DbError>
-where
-    F: FnOnce(&mut crate::db::PooledConnection, &AppState) -> Result<T, DbError> + Send + 'static,
-    T: Send + 'static,
-{
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = state.db.get()?;
-        work(&mut conn, &state)
-    })
-    .await
-    .map_err(|e| DbError::Task(e.to_string()))?
+/// What a check decided: `None` for a denial (the not-found page). A
+/// database error stays an error: the page shows the failure (the "try
+/// again" page for a lost database), never "not found".
+fn allowed<T>(checked: Result<T, Refused>) -> Result<Option<T>, DbError> {
+    match checked {
+        Ok(granted) => Ok(Some(granted)),
+        Err(Refused::Denied) => Ok(None),
+        Err(Refused::Db(error)) => Err(error),
+    }
 }
 
-fn server_error(error: impl std::fmt::Display) -> Response {
-    tracing::error!(%error, "a page failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        axum::response::Html(
-            "<!doctype html><title>caseguard</title><p>Lỗi máy chủ, vui lòng thử lại. / Server error, please try again.</p>",
-        ),
-    )
-        .into_response()
+/// A case function's outcome, split in two: what the page shows (done, or
+/// a refusal, or an absence) and a failure of the work, returned as an
+/// `Err` so that [`blocking`]'s outage policy sees it (a lost database is
+/// the "try again" page).
+fn outcome<T>(result: Result<T, CaseError>) -> Result<Result<T, CaseError>, ApiError> {
+    match result {
+        Err(CaseError::Db(error)) => Err(error.into()),
+        Err(error @ (CaseError::Crypto(_) | CaseError::Audit(_))) => Err(ApiError::internal(error)),
+        other => Ok(other),
+    }
 }
 
 pub struct CaseLine {
@@ -168,11 +165,11 @@ pub struct WelcomePage<'a> {
 }
 
 /// `/`: each role's starting page.
-pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
+pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     match user.caller.role {
-        Role::AgencyOfficer => return Redirect::to("/referrals").into_response(),
-        Role::DistrictOfficer => return Redirect::to("/escalations").into_response(),
-        Role::Monitor => return Redirect::to("/stats").into_response(),
+        Role::AgencyOfficer => return see_other("/referrals"),
+        Role::DistrictOfficer => return see_other("/escalations"),
+        Role::Monitor => return see_other("/stats"),
         Role::FocalPoint | Role::Reporter => {}
         _ => {
             return render(&WelcomePage {
@@ -186,23 +183,23 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
         let t = Tr::new(lang, &state.taxonomy);
         let school = caller.user.org_id.clone();
         let now = state.clock.now_naive();
-        let can_list = state
-            .authz
-            .check(
-                conn,
-                &caller.actor(),
-                &caller.request,
-                Action::CaseList,
-                &school,
-            )
-            .is_ok();
+        let can_list = allowed(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseList,
+            &school,
+        ))?
+        .is_some();
         if !can_list {
             return Ok((false, Vec::new(), Vec::new(), Vec::new()));
         }
-        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)?;
+        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
+            .map_err(DbError::from)?;
         let mut cases = Vec::new();
         for row in rows.iter().filter(|r| r.status != "closed") {
-            let next = referral_table::deadlines_of(conn, &row.id)?
+            let next = referral_table::deadlines_of(conn, &row.id)
+                .map_err(DbError::from)?
                 .into_iter()
                 .find(|d| d.met_at.is_none())
                 .map(|d| deadline_line(&t, &d, now));
@@ -218,11 +215,13 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
         // The most pressing first.
         cases.sort_by_key(|c| c.next_deadline.as_ref().map(|d| !d.overdue));
         let school_ids = vec![school.clone()];
-        let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)?
+        let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)
+            .map_err(DbError::from)?
             .into_iter()
             .map(|e| escalation_line(&t, e))
             .collect();
-        let replies = referral_table::answered_of_school(conn, &school, 10)?
+        let replies = referral_table::answered_of_school(conn, &school, 10)
+            .map_err(DbError::from)?
             .into_iter()
             .map(|r| ReplyLine {
                 short: short(&r.case_id),
@@ -243,7 +242,7 @@ pub async fn home(State(state): State<AppState>, user: PageUser) -> Response {
             escalations,
             replies,
         }),
-        Err(error) => server_error(error),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -354,20 +353,23 @@ fn draft_fields(pairs: &[(String, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
-pub async fn intake_page(State(state): State<AppState>, user: PageUser) -> Response {
+pub async fn intake_page(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     let user_id = user.caller.user.id.clone();
-    let draft = blocking(&state, move |conn, state| {
-        crate::cases::drafts::load(
+    let loaded = blocking(&state, move |conn, state| {
+        outcome(crate::cases::drafts::load(
             conn,
             &state.keyring.current(),
             state.clock.as_ref(),
             &user_id,
-        )
-        .map_err(|e| DbError::Task(e.to_string()))
+        ))
     })
-    .await
-    .ok()
-    .flatten();
+    .await;
+    // A failure to read the draft is the failure page (one that cannot be
+    // opened is no draft: `load` says so itself).
+    let draft = match loaded {
+        Ok(draft) => draft.ok().flatten(),
+        Err(error) => return failure_page(&error),
+    };
     let frame = Frame::for_user(&user, &state, "/cases/new");
     let t = frame.t;
     let mut page = intake_form(frame, &state, IntakeValues::default(), Vec::new());
@@ -381,16 +383,16 @@ pub async fn intake_page(State(state): State<AppState>, user: PageUser) -> Respo
 /// Saves what was typed so far, sealed (the "save draft" button, and the
 /// script's autosave, which says so with `x-autosave` and gets 204).
 pub async fn save_draft(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    headers: axum::http::HeaderMap,
+    req: HttpRequest,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
     let fields = draft_fields(&form.pairs);
     let (actor, request) = (user.caller.actor(), user.caller.request.clone());
     let kept = fields.clone();
     let saved = blocking(&state, move |conn, state| {
-        Ok(crate::cases::drafts::save(
+        outcome(crate::cases::drafts::save(
             conn,
             &state.keyring.current(),
             &state.auditor,
@@ -401,9 +403,9 @@ pub async fn save_draft(
         ))
     })
     .await;
-    let autosave = headers.contains_key("x-autosave");
+    let autosave = req.headers().contains_key("x-autosave");
     match saved {
-        Ok(Ok(())) if autosave => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(())) if autosave => HttpResponse::NoContent().finish(),
         Ok(Ok(())) => {
             let frame = Frame::for_user(&user, &state, "/cases/new");
             let t = frame.t;
@@ -411,9 +413,9 @@ pub async fn save_draft(
             page.notice = Some(t.t("draft-saved"));
             render(&page)
         }
-        Ok(Err(CaseError::Invalid(_))) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
+        Ok(Err(CaseError::Invalid(_))) => HttpResponse::PayloadTooLarge().finish(),
+        Ok(Err(error)) => failure_page(&ApiError::internal(error)),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -446,7 +448,7 @@ fn localize(t: &Tr<'_>, problem: &FieldError) -> (String, String) {
     (field, message)
 }
 
-pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfForm) -> Response {
+pub async fn intake(state: web::Data<AppState>, user: PageUser, form: CsrfForm) -> HttpResponse {
     let values = intake_values(&form.pairs);
     let raw = RawCase {
         risk_level: values.get("risk_level").to_owned(),
@@ -490,15 +492,15 @@ pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfFor
     let key = form.get("submission").filter(|k| k.len() <= 64);
     let caller = user.caller.clone();
     let created = blocking(&state, move |conn, state| {
-        let capability = match state.authz.check(
+        let Some(capability) = allowed(state.authz.check(
             conn,
             &caller.actor(),
             &caller.request,
             Action::CaseCreate,
             &school,
-        ) {
-            Ok(capability) => capability,
-            Err(_) => return Ok(Err(CaseError::NotFound)),
+        ))?
+        else {
+            return Ok(Err(CaseError::NotFound));
         };
         let created = cases::create(
             conn,
@@ -512,7 +514,7 @@ pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfFor
         {
             tracing::warn!(%error, "an intake draft could not be dropped");
         }
-        Ok(created)
+        outcome(created)
     })
     .await;
     match created {
@@ -522,7 +524,7 @@ pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfFor
                 to.push_str("&others=");
                 to.push_str(&created.open_cases_for_pupil.join(","));
             }
-            Redirect::to(&to).into_response()
+            see_other(&to)
         }
         Ok(Err(CaseError::Invalid(problems))) => {
             let problems = problems.iter().map(|p| localize(&t, p)).collect();
@@ -537,8 +539,8 @@ pub async fn intake(State(state): State<AppState>, user: PageUser, form: CsrfFor
             )
         }
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/cases/new")),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
+        Ok(Err(error)) => failure_page(&ApiError::internal(error)),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -708,11 +710,13 @@ pub struct CaseQuery {
 }
 
 pub async fn workspace(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
-    Query(query): Query<CaseQuery>,
-) -> Response {
+    path: web::Path<String>,
+    query: web::Query<CaseQuery>,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let query = query.into_inner();
     let notice = query
         .done
         .as_deref()
@@ -765,7 +769,7 @@ async fn case_page(
     id: &str,
     shown: Shown,
     status: StatusCode,
-) -> Response {
+) -> HttpResponse {
     let Shown {
         notice,
         problem,
@@ -777,19 +781,24 @@ async fn case_page(
     let case_id = id.to_owned();
     let loaded = blocking(state, move |conn, state| {
         let t = Tr::new(lang, &state.taxonomy);
-        let Ok((capability, _)) = state.authz.check_case(
+        let Some((capability, _)) = allowed(state.authz.check_case(
             conn,
             &caller.actor(),
             &caller.request,
             Action::CaseRead,
             &case_id,
-        ) else {
+        ))?
+        else {
             return Ok(None);
         };
-        let view = match cases::read(conn, &state.case_context(), &capability, &case_id) {
-            Ok(view) => view,
-            Err(CaseError::Db(e)) => return Err(e),
-            Err(_) => return Ok(None),
+        let Ok(view) = outcome(cases::read(
+            conn,
+            &state.case_context(),
+            &capability,
+            &case_id,
+        ))?
+        else {
+            return Ok(None);
         };
         let now = state.clock.now_naive();
         let reveal = |s: &SecretText| s.expose().to_owned();
@@ -857,11 +866,13 @@ async fn case_page(
                 note: c.note.as_ref().map(reveal),
             })
             .collect();
-        let deadlines = referral_table::deadlines_of(conn, &case_id)?
+        let deadlines = referral_table::deadlines_of(conn, &case_id)
+            .map_err(DbError::from)?
             .iter()
             .map(|d| deadline_line(&t, d, now))
             .collect();
-        let referrals = referral_table::of_case(conn, &case_id)?
+        let referrals = referral_table::of_case(conn, &case_id)
+            .map_err(DbError::from)?
             .into_iter()
             .map(|r| ReferralLine {
                 open: referral_table::OPEN_STATUSES.contains(&r.status.as_str()),
@@ -873,21 +884,19 @@ async fn case_page(
                 acknowledge_by: t.datetime(r.acknowledge_by),
             })
             .collect();
-        let escalations = referral_table::escalations_of_case(conn, &case_id)?
+        let escalations = referral_table::escalations_of_case(conn, &case_id)
+            .map_err(DbError::from)?
             .into_iter()
             .map(|e| escalation_line(&t, e))
             .collect();
-        let send = state
-            .authz
-            .check_case(
-                conn,
-                &caller.actor(),
-                &caller.request,
-                Action::ReferralSend,
-                &case_id,
-            )
-            .ok()
-            .map(|(c, _)| c);
+        let send = allowed(state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralSend,
+            &case_id,
+        ))?
+        .map(|(c, _)| c);
         let suggestions = match &send {
             Some(capability) => suggestion_lines(conn, state, &t, capability, &case_id, now)?,
             None => Vec::new(),
@@ -904,16 +913,14 @@ async fn case_page(
         // fill the audit log with denials.
         let may_update = matches!(caller.role, Role::FocalPoint | Role::Reporter)
             && view.case.status != "closed"
-            && state
-                .authz
-                .check_case(
-                    conn,
-                    &caller.actor(),
-                    &caller.request,
-                    Action::CaseUpdate,
-                    &case_id,
-                )
-                .is_ok();
+            && allowed(state.authz.check_case(
+                conn,
+                &caller.actor(),
+                &caller.request,
+                Action::CaseUpdate,
+                &case_id,
+            ))?
+            .is_some();
         let perpetrators = view
             .perpetrators
             .iter()
@@ -1036,7 +1043,7 @@ async fn case_page(
     let data = match loaded {
         Ok(Some(data)) => data,
         Ok(None) => return not_found(Frame::for_user(user, state, "/")),
-        Err(error) => return server_error(error),
+        Err(error) => return failure_page(&error),
     };
     let frame = Frame::for_user(user, state, &format!("/cases/{id}"));
     let t = frame.t;
@@ -1153,14 +1160,17 @@ fn suggestion_lines(
     capability: &Capability,
     case_id: &str,
     now: chrono::NaiveDateTime,
-) -> Result<Vec<SuggestionLine>, DbError> {
-    let list = match crate::referrals::suggestions(conn, &state.case_context(), capability, case_id)
-    {
-        Ok(list) => list,
-        Err(CaseError::Db(e)) => return Err(e),
-        Err(_) => return Ok(Vec::new()),
+) -> Result<Vec<SuggestionLine>, ApiError> {
+    let Ok(list) = outcome(crate::referrals::suggestions(
+        conn,
+        &state.case_context(),
+        capability,
+        case_id,
+    ))?
+    else {
+        return Ok(Vec::new());
     };
-    let agencies = organisations::all(conn)?;
+    let agencies = organisations::all(conn).map_err(DbError::from)?;
     let mut list = list;
     // Required first, then the earliest.
     list.sort_by_key(|s| {
@@ -1245,12 +1255,12 @@ async fn after_action(
     state: &AppState,
     user: &PageUser,
     id: &str,
-    result: Result<Result<(), CaseError>, DbError>,
+    result: Result<Result<(), CaseError>, ApiError>,
     done: &str,
     attempt: Attempt,
-) -> Response {
+) -> HttpResponse {
     match result {
-        Ok(Ok(())) => Redirect::to(&format!("/cases/{id}?done={done}")).into_response(),
+        Ok(Ok(())) => see_other(&format!("/cases/{id}?done={done}")),
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(user, state, "/")),
         Ok(Err(error)) => {
             let problem = user.tr(state).t(problem_key(&error));
@@ -1263,7 +1273,7 @@ async fn after_action(
             )
             .await
         }
-        Err(error) => server_error(error),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -1277,7 +1287,7 @@ async fn act_on_case<F>(
     done: &str,
     attempt: Attempt,
     work: F,
-) -> Response
+) -> HttpResponse
 where
     F: FnOnce(
             &mut crate::db::PooledConnection,
@@ -1291,25 +1301,29 @@ where
     let caller = user.caller.clone();
     let case_id = id.to_owned();
     let result = blocking(state, move |conn, state| {
-        let Ok((capability, _)) =
-            state
-                .authz
-                .check_case(conn, &caller.actor(), &caller.request, action, &case_id)
+        let Some((capability, _)) = allowed(state.authz.check_case(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            action,
+            &case_id,
+        ))?
         else {
             return Ok(Err(CaseError::NotFound));
         };
-        Ok(work(conn, state, &caller, &capability))
+        outcome(work(conn, state, &caller, &capability))
     })
     .await;
     after_action(state, user, id, result, done, attempt).await
 }
 
 pub async fn send_referral(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let case_id = id.clone();
     act_on_case(
         &state,
@@ -1321,16 +1335,14 @@ pub async fn send_referral(
         move |conn, state, caller, capability| {
             let override_reason = form.get("override_reason");
             let may_override = override_reason.is_some()
-                && state
-                    .authz
-                    .check_case(
-                        conn,
-                        &caller.actor(),
-                        &caller.request,
-                        Action::ReferralOverrideConsent,
-                        &case_id,
-                    )
-                    .is_ok();
+                && allowed(state.authz.check_case(
+                    conn,
+                    &caller.actor(),
+                    &caller.request,
+                    Action::ReferralOverrideConsent,
+                    &case_id,
+                ))?
+                .is_some();
             let outgoing = crate::referrals::Outgoing {
                 agency_id: form.get("agency_id").unwrap_or_default(),
                 note: form.get("note").map(SecretText::new),
@@ -1351,11 +1363,12 @@ pub async fn send_referral(
 }
 
 pub async fn skip_suggestion(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let case_id = id.clone();
     act_on_case(
         &state,
@@ -1385,11 +1398,12 @@ pub async fn skip_suggestion(
 }
 
 pub async fn transition(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let case_id = id.clone();
     act_on_case(
         &state,
@@ -1399,15 +1413,16 @@ pub async fn transition(
         "case_moved",
         Attempt::of(&form),
         move |conn, state, _, capability| {
-            let change = cases::lifecycle::Transition {
-                to: form.get("to").unwrap_or_default(),
-                expected_version: form
-                    .get("version")
+            let change = cases::lifecycle::Transition::parse(
+                &form.get("to").unwrap_or_default(),
+                form.get("version")
                     .and_then(|v| v.parse().ok())
                     .unwrap_or_default(),
-                note: page_note(&form)?,
-                closure_reason: form.get("closure_reason"),
-            };
+                form.get("note").as_deref(),
+                form.get("closure_reason").as_deref(),
+                &state.taxonomy,
+            )
+            .map_err(transition_problem)?;
             cases::lifecycle::transition(conn, &state.case_context(), capability, &case_id, &change)
                 .map(drop)
         },
@@ -1416,11 +1431,12 @@ pub async fn transition(
 }
 
 pub async fn record_consent(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let raw = crate::cases::consent::RawConsent {
         given_by: form.get("given_by").unwrap_or_default(),
         services: form.get("services").is_some(),
@@ -1456,25 +1472,30 @@ pub struct EscalationsPage<'a> {
     pub may_open_cases: bool,
 }
 
-pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Response {
+pub async fn escalations(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     let caller = user.caller.clone();
     let lang = user.lang;
     let loaded = blocking(&state, move |conn, state| {
         let t = Tr::new(lang, &state.taxonomy);
         let org = caller.user.org_id.clone();
-        let Ok(capability) = state.authz.check(
+        let Some(capability) = allowed(state.authz.check(
             conn,
             &caller.actor(),
             &caller.request,
             Action::EscalationList,
             &org,
-        ) else {
+        ))?
+        else {
             return Ok(None);
         };
-        let rows = match crate::referrals::escalation::list(conn, &capability, &org, false) {
-            Ok(rows) => rows,
-            Err(CaseError::Db(e)) => return Err(e),
-            Err(_) => return Ok(None),
+        let Ok(rows) = outcome(crate::referrals::escalation::list(
+            conn,
+            &capability,
+            &org,
+            false,
+        ))?
+        else {
+            return Ok(None);
         };
         Ok(Some(
             rows.into_iter().map(|e| escalation_line(&t, e)).collect(),
@@ -1488,7 +1509,7 @@ pub async fn escalations(State(state): State<AppState>, user: PageUser) -> Respo
             may_open_cases: user.caller.role == Role::FocalPoint,
         }),
         Ok(None) => not_found(Frame::for_user(&user, &state, "/escalations")),
-        Err(error) => server_error(error),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -1522,10 +1543,11 @@ fn break_glass_form<'a>(
 /// A district officer opens one case of the area, with a written reason
 /// and for a limited time (audited).
 pub async fn break_glass_page(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
-) -> Response {
+    path: web::Path<String>,
+) -> HttpResponse {
+    let id = path.into_inner();
     render(&break_glass_form(
         Frame::for_user(&user, &state, &format!("/cases/{id}/break-glass")),
         &id,
@@ -1535,34 +1557,35 @@ pub async fn break_glass_page(
 }
 
 pub async fn break_glass(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let reason = form.get("reason").unwrap_or_default();
     let frame = Frame::for_user(&user, &state, &format!("/cases/{id}/break-glass"));
-    if !(20..=2000).contains(&reason.chars().count()) {
+    let Ok(sealed_reason) = cases::BreakGlassReason::parse(&reason) else {
         let problem = frame.t.t("break-glass-reason-short");
         return render_with(
             StatusCode::UNPROCESSABLE_ENTITY,
             &break_glass_form(frame, &id, reason, Some(problem)),
         );
-    }
+    };
     let caller = user.caller.clone();
     let case_id = id.clone();
-    let sealed_reason = SecretText::new(reason);
     let granted = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
+        let Some((capability, _)) = allowed(state.authz.check_case(
             conn,
             &caller.actor(),
             &caller.request,
             Action::CaseBreakGlass,
             &case_id,
-        ) else {
+        ))?
+        else {
             return Ok(Err(CaseError::NotFound));
         };
-        Ok(cases::break_glass(
+        outcome(cases::break_glass(
             conn,
             &state.case_context(),
             &capability,
@@ -1572,10 +1595,10 @@ pub async fn break_glass(
     })
     .await;
     match granted {
-        Ok(Ok(_)) => Redirect::to(&format!("/cases/{id}?done=break_glass")).into_response(),
+        Ok(Ok(_)) => see_other(&format!("/cases/{id}?done=break_glass")),
         Ok(Err(CaseError::NotFound)) => not_found(frame),
-        Ok(Err(error)) => server_error(error),
-        Err(error) => server_error(error),
+        Ok(Err(error)) => failure_page(&ApiError::internal(error)),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -1590,17 +1613,33 @@ fn note_problem() -> CaseError {
     )])
 }
 
+/// A transition the form asked for that cannot be parsed, as the page has
+/// always shown it: a status the case cannot go to is `problem-transition`
+/// (whatever the case's status), an over-long note `problem-note`.
+fn transition_problem(problem: cases::lifecycle::TransitionProblem) -> CaseError {
+    use cases::lifecycle::TransitionProblem;
+    match problem {
+        TransitionProblem::UnknownStatus => CaseError::InvalidTransition {
+            from: String::new(),
+            allowed: Vec::new(),
+        },
+        TransitionProblem::NoteTooLong => note_problem(),
+        problem @ TransitionProblem::ClosureReason(_) => problem.into(),
+    }
+}
+
 /// The form's `note`, checked like the API's.
 fn page_note(form: &CsrfForm) -> Result<Option<SecretText>, CaseError> {
     cases::lifecycle::note_text(form.get("note").as_deref()).map_err(|_| note_problem())
 }
 
 pub async fn add_note(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let case_id = id.clone();
     act_on_case(
         &state,
@@ -1618,11 +1657,12 @@ pub async fn add_note(
 }
 
 pub async fn add_perpetrator(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let raw = cases::perpetrators::RawPerpetrator {
         incident_id: None,
         relation: form.get("relation").unwrap_or_default(),
@@ -1653,11 +1693,12 @@ pub async fn add_perpetrator(
 /// (the file's first bytes must match an accepted type; the name is
 /// sealed and never a path).
 pub async fn upload_attachment(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     upload: super::CsrfUpload,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let checked = upload
         .file
         .ok_or_else(|| CaseError::Invalid(vec![FieldError::new("file", "choose a file to attach")]))
@@ -1700,23 +1741,25 @@ pub async fn upload_attachment(
 /// Downloads an attachment for a signed-in user who may read the case
 /// (the read is audited).
 pub async fn download_attachment(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path((id, attachment_id)): Path<(String, String)>,
-) -> Response {
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (id, attachment_id) = path.into_inner();
     let caller = user.caller.clone();
     let case_id = id.clone();
     let result = blocking(&state, move |conn, state| {
-        let Ok((capability, _)) = state.authz.check_case(
+        let Some((capability, _)) = allowed(state.authz.check_case(
             conn,
             &caller.actor(),
             &caller.request,
             Action::CaseRead,
             &case_id,
-        ) else {
+        ))?
+        else {
             return Ok(Err(CaseError::NotFound));
         };
-        Ok(cases::attachments::download(
+        outcome(cases::attachments::download(
             conn,
             &state.case_context(),
             &capability,
@@ -1727,9 +1770,9 @@ pub async fn download_attachment(
     .await;
     match result {
         Ok(Ok(download)) => crate::web::api::cases::attachment_response(&download)
-            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+            .unwrap_or_else(|error| failure_page(&ApiError::internal(error))),
         Ok(Err(_)) => not_found(Frame::for_user(&user, &state, "/")),
-        Err(error) => server_error(error),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -1737,37 +1780,35 @@ pub async fn download_attachment(
 /// account: the link goes by e-mail, the 8-digit code is shown here once,
 /// to be read out by phone.
 pub async fn send_partner_link(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path((id, referral_id)): Path<(String, String)>,
+    path: web::Path<(String, String)>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let (id, referral_id) = path.into_inner();
     let caller = user.caller.clone();
     let email = form.get("email").unwrap_or_default();
     let attempt = Attempt::of(&form);
     let case_id = id.clone();
     let result = blocking(&state, move |conn, state| {
         // The referral must be one of this case's.
-        let belongs =
-            referral_table::find(conn, &referral_id)?.is_some_and(|r| r.case_id == case_id);
-        let Some((capability, _)) = belongs
-            .then(|| {
-                state
-                    .authz
-                    .check_referral(
-                        conn,
-                        &caller.actor(),
-                        &caller.request,
-                        Action::ReferralManage,
-                        &referral_id,
-                    )
-                    .ok()
-            })
-            .flatten()
+        let belongs = referral_table::find(conn, &referral_id)
+            .map_err(DbError::from)?
+            .is_some_and(|r| r.case_id == case_id);
+        if !belongs {
+            return Ok(Err(CaseError::NotFound));
+        }
+        let Some((capability, _)) = allowed(state.authz.check_referral(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralManage,
+            &referral_id,
+        ))?
         else {
             return Ok(Err(CaseError::NotFound));
         };
-        Ok(crate::referrals::links::create(
+        outcome(crate::referrals::links::create(
             conn,
             &state.case_context(),
             &capability,
@@ -1799,6 +1840,6 @@ pub async fn send_partner_link(
             )
             .await
         }
-        Err(error) => server_error(error),
+        Err(error) => failure_page(&error),
     }
 }

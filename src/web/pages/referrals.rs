@@ -1,21 +1,48 @@
 //! The agency's pages: the inbox, one referral through its field profile
 //! with the answer forms, and the same view behind a partner's link.
 
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::http::request::Parts;
-use axum::response::{IntoResponse, Redirect, Response};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
+use super::admin::granted;
 use super::cases::{Choice, FieldLine};
-use super::{CsrfForm, Frame, PageUser, PublicForm, not_found, render, render_with, request_lang};
-use crate::authn::caller::request_context;
+use super::{
+    CsrfForm, Frame, PageUser, PublicForm, failure_page, not_found, render, render_with,
+    request_lang, see_other,
+};
 use crate::authz::Action;
 use crate::cases::CaseError;
+use crate::db::DbError;
 use crate::db::referrals::{self as table, OPEN_STATUSES};
 use crate::referrals::{self, links, view};
-use crate::web::AppState;
+use crate::web::error::ApiError;
+use crate::web::extract::request_context;
 use crate::web::i18n::Tr;
+use crate::web::{AppState, blocking};
+
+/// A referral function's error as the page's failure (the "try again" page
+/// for a lost database).
+fn failure(error: CaseError) -> ApiError {
+    match error {
+        CaseError::Db(error) => error.into(),
+        other => ApiError::internal(other),
+    }
+}
+
+/// A referral function's outcome, split in two: what the page shows (done,
+/// or a refusal, or an absence) and a failure of the work (the database,
+/// its audit entry, a sealed value), returned as an `Err` so that
+/// [`blocking`]'s outage policy sees it: the page shows the failure, never
+/// "not found".
+fn outcome<T>(result: Result<T, CaseError>) -> Result<Result<T, CaseError>, ApiError> {
+    match result {
+        Err(error @ (CaseError::Db(_) | CaseError::Crypto(_) | CaseError::Audit(_))) => {
+            Err(failure(error))
+        }
+        other => Ok(other),
+    }
+}
 
 pub struct InboxLine {
     pub id: String,
@@ -34,61 +61,56 @@ pub struct InboxPage<'a> {
     pub lines: Vec<InboxLine>,
 }
 
-pub async fn inbox(State(state): State<AppState>, user: PageUser) -> Response {
+pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     let caller = user.caller.clone();
     let lang = user.lang;
-    let state2 = state.clone();
-    let loaded = tokio::task::spawn_blocking(
-        move || -> Result<Option<Vec<InboxLine>>, crate::db::DbError> {
-            let mut conn = state2.db.get()?;
-            let t = Tr::new(lang, &state2.taxonomy);
-            let org = caller.user.org_id.clone();
-            if state2
-                .authz
-                .check(
-                    &mut conn,
-                    &caller.actor(),
-                    &caller.request,
-                    Action::ReferralList,
-                    &org,
-                )
-                .is_err()
-            {
-                return Ok(None);
-            }
-            let now = state2.clock.now_naive();
-            Ok(Some(
-                table::inbox(&mut conn, &org, OPEN_STATUSES, 500)?
-                    .into_iter()
-                    .map(|r| InboxLine {
-                        reference: r
-                            .id
-                            .chars()
-                            .rev()
-                            .take(8)
-                            .collect::<String>()
-                            .chars()
-                            .rev()
-                            .collect(),
-                        kind: t.t(&format!("kind-{}", r.kind)),
-                        status: t.t(&format!("rstatus-{}", r.status)),
-                        acknowledge_by: t.datetime(r.acknowledge_by),
-                        countdown: t.until(r.acknowledge_by, now),
-                        overdue: r.status == "sent" && r.acknowledge_by < now,
-                        id: r.id,
-                    })
-                    .collect(),
-            ))
-        },
-    )
+    let loaded = blocking(&state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let org = caller.user.org_id.clone();
+        if granted(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralList,
+            &org,
+        ))?
+        .is_none()
+        {
+            return Ok(None);
+        }
+        let now = state.clock.now_naive();
+        Ok(Some(
+            table::inbox(conn, &org, OPEN_STATUSES, 500)
+                .map_err(DbError::Query)?
+                .into_iter()
+                .map(|r| InboxLine {
+                    reference: r
+                        .id
+                        .chars()
+                        .rev()
+                        .take(8)
+                        .collect::<String>()
+                        .chars()
+                        .rev()
+                        .collect(),
+                    kind: t.t(&format!("kind-{}", r.kind)),
+                    status: t.t(&format!("rstatus-{}", r.status)),
+                    acknowledge_by: t.datetime(r.acknowledge_by),
+                    countdown: t.until(r.acknowledge_by, now),
+                    overdue: r.status == "sent" && r.acknowledge_by < now,
+                    id: r.id,
+                })
+                .collect(),
+        ))
+    })
     .await;
     match loaded {
-        Ok(Ok(Some(lines))) => render(&InboxPage {
+        Ok(Some(lines)) => render(&InboxPage {
             frame: Frame::for_user(&user, &state, "/referrals"),
             lines,
         }),
-        Ok(Ok(None)) => not_found(Frame::for_user(&user, &state, "/referrals")),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/referrals")),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -236,33 +258,33 @@ async fn show(
     problem: Option<String>,
     notice: Option<String>,
     status: StatusCode,
-) -> Response {
+) -> HttpResponse {
     let caller = user.caller.clone();
     let referral_id = id.to_owned();
-    let state2 = state.clone();
-    let loaded =
-        tokio::task::spawn_blocking(move || -> Result<Option<Value>, crate::db::DbError> {
-            let mut conn = state2.db.get()?;
-            let Ok((capability, _)) = state2.authz.check_referral(
-                &mut conn,
-                &caller.actor(),
-                &caller.request,
-                Action::ReferralRead,
-                &referral_id,
-            ) else {
-                return Ok(None);
-            };
-            match view::read(&mut conn, &state2.case_context(), &capability, &referral_id) {
-                Ok(v) => Ok(Some(v)),
-                Err(CaseError::Db(e)) => Err(e),
-                Err(_) => Ok(None),
-            }
-        })
-        .await;
+    let loaded = blocking(state, move |conn, state| {
+        let Some((capability, _)) = granted(state.authz.check_referral(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralRead,
+            &referral_id,
+        ))?
+        else {
+            return Ok(None);
+        };
+        Ok(outcome(view::read(
+            conn,
+            &state.case_context(),
+            &capability,
+            &referral_id,
+        ))?
+        .ok())
+    })
+    .await;
     let frame = Frame::for_user(user, state, &format!("/referrals/{id}"));
     let t = frame.t;
     match loaded {
-        Ok(Ok(Some(v))) => {
+        Ok(Some(v)) => {
             let referral = referral_view(&t, &v);
             let answers = referrals::next_statuses(&referral.status_code)
                 .iter()
@@ -283,60 +305,60 @@ async fn show(
                 },
             )
         }
-        Ok(Ok(None)) => not_found(frame),
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+        Ok(None) => not_found(frame),
+        Err(error) => failure_page(&error),
     }
 }
 
 pub async fn referral_page(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
-    parts: Parts,
-) -> Response {
-    let notice = parts
-        .uri
-        .query()
-        .and_then(|q| q.strip_prefix("done="))
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let id = path.into_inner();
+    let notice = req
+        .query_string()
+        .strip_prefix("done=")
         .filter(|d| d.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         .map(|d| user.tr(&state).t(&format!("done-{d}")));
     show(&state, &user, &id, None, notice, StatusCode::OK).await
 }
 
 pub async fn answer(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Path(id): Path<String>,
+    path: web::Path<String>,
     form: CsrfForm,
-) -> Response {
+) -> HttpResponse {
+    let id = path.into_inner();
     let caller = user.caller.clone();
     let referral_id = id.clone();
-    let state2 = state.clone();
-    let result = tokio::task::spawn_blocking(
-        move || -> Result<Result<(), CaseError>, crate::db::DbError> {
-            let mut conn = state2.db.get()?;
-            let Ok((capability, _)) = state2.authz.check_referral(
-                &mut conn,
-                &caller.actor(),
-                &caller.request,
-                Action::ReferralRespond,
+    let result = blocking(&state, move |conn, state| {
+        let Some((capability, _)) = granted(state.authz.check_referral(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::ReferralRespond,
+            &referral_id,
+        ))?
+        else {
+            return Ok(Err(CaseError::NotFound));
+        };
+        let to = form.get("to").unwrap_or_default();
+        if to == "note" {
+            return outcome(referrals::service_note(
+                conn,
+                &state.case_context(),
+                &capability,
                 &referral_id,
-            ) else {
-                return Ok(Err(CaseError::NotFound));
-            };
-            let to = form.get("to").unwrap_or_default();
-            if to == "note" {
-                return Ok(referrals::service_note(
-                    &mut conn,
-                    &state2.case_context(),
-                    &capability,
-                    &referral_id,
-                    &form.get("text").unwrap_or_default(),
-                ));
-            }
-            Ok(referrals::answer(
-                &mut conn,
-                &state2.case_context(),
+                &form.get("text").unwrap_or_default(),
+            ));
+        }
+        outcome(
+            referrals::answer(
+                conn,
+                &state.case_context(),
                 &capability,
                 &referral_id,
                 &referrals::Answer {
@@ -348,16 +370,14 @@ pub async fn answer(
                     text: form.get("text"),
                 },
             )
-            .map(drop))
-        },
-    )
+            .map(drop),
+        )
+    })
     .await;
     match result {
-        Ok(Ok(Ok(()))) => {
-            Redirect::to(&format!("/referrals/{id}?done=answer_saved")).into_response()
-        }
-        Ok(Ok(Err(CaseError::NotFound))) => not_found(Frame::for_user(&user, &state, "/referrals")),
-        Ok(Ok(Err(error))) => {
+        Ok(Ok(())) => see_other(&format!("/referrals/{id}?done=answer_saved")),
+        Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/referrals")),
+        Ok(Err(error)) => {
             let key = match &error {
                 CaseError::Invalid(_) => "problem-reason",
                 CaseError::Stale { .. } => "problem-stale",
@@ -375,7 +395,7 @@ pub async fn answer(
             )
             .await
         }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+        Err(error) => failure_page(&error),
     }
 }
 
@@ -389,11 +409,12 @@ pub struct PartnerPage<'a> {
 
 /// A partner's link: asks for the code (opening it needs both).
 pub async fn partner_page(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    parts: Parts,
-) -> Response {
-    let lang = request_lang(&parts);
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> HttpResponse {
+    let token = path.into_inner();
+    let lang = request_lang(&req);
     render(&PartnerPage {
         frame: Frame::anonymous(lang, &state, &format!("/partner/{token}")),
         token,
@@ -402,30 +423,27 @@ pub async fn partner_page(
 }
 
 pub async fn partner_open(
-    State(state): State<AppState>,
-    Path(token): Path<String>,
-    parts: Parts,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
     form: PublicForm,
-) -> Response {
-    let lang = request_lang(&parts);
+) -> HttpResponse {
+    let token = path.into_inner();
+    let lang = request_lang(&req);
     let code = form.get("code").unwrap_or_default();
-    let request = request_context(&parts);
-    let state2 = state.clone();
+    let request = request_context(&req);
     let token2 = token.clone();
-    let opened = tokio::task::spawn_blocking(
-        move || -> Result<Result<Value, links::Refusal>, CaseError> {
-            let mut conn = state2.db.get()?;
-            if token2.len() > 200 || code.len() > 32 {
-                return Ok(Err(links::Refusal::NotValid));
-            }
-            links::open(&mut conn, &state2.case_context(), &request, &token2, &code)
-        },
-    )
+    let opened = blocking(&state, move |conn, state| {
+        if token2.len() > 200 || code.len() > 32 {
+            return Ok(Err(links::Refusal::NotValid));
+        }
+        links::open(conn, &state.case_context(), &request, &token2, &code).map_err(failure)
+    })
     .await;
     let frame = Frame::anonymous(lang, &state, &format!("/partner/{token}"));
     let t = frame.t;
     match opened {
-        Ok(Ok(Ok(v))) => {
+        Ok(Ok(v)) => {
             let referral = referral_view(&t, &v);
             render(&ReferralPage {
                 frame,
@@ -436,7 +454,7 @@ pub async fn partner_open(
                 partner: true,
             })
         }
-        Ok(Ok(Err(refusal))) => {
+        Ok(Err(refusal)) => {
             let key = match refusal {
                 links::Refusal::WrongCode => "partner-wrong-code",
                 links::Refusal::NotValid => "partner-not-valid",
@@ -454,6 +472,6 @@ pub async fn partner_open(
                 },
             )
         }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "").into_response(),
+        Err(error) => failure_page(&error),
     }
 }

@@ -2,16 +2,19 @@
 //! report's tables after disclosure control, with their charts (SVG from
 //! the statistics API, same origin), KPIs and notes. Never a case.
 
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::admin::granted;
 use super::cases::Choice;
-use super::{Frame, PageUser, not_found, render};
+use super::{Frame, PageUser, failure_page, not_found, render};
 use crate::authz::Action;
-use crate::stats::report::Cell;
-use crate::web::AppState;
+use crate::db::DbError;
+use crate::db::organisations::OrganisationRow;
+use crate::stats::report::{Cell, Report};
+use crate::stats::{Period, StatsError, StoredReport};
+use crate::web::error::ApiError;
+use crate::web::{AppState, blocking};
 
 pub struct TableView {
     pub code: String,
@@ -50,153 +53,176 @@ fn cell(t: &crate::web::i18n::Tr<'_>, cell: &Cell) -> String {
     }
 }
 
+/// What the statistics page shows: the area, the period shown, the recent
+/// periods, the report and whether it is the released one.
+type Shown = (
+    OrganisationRow,
+    Period,
+    Vec<Period>,
+    Report,
+    Option<StoredReport>,
+);
+
+/// The report of the caller's area for the period asked for (else the
+/// newest), or `None` for the not-found page. The database failing is the
+/// page's failure, never "not found".
+fn load(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    caller: &crate::authn::caller::Caller,
+    period: Option<&str>,
+) -> Result<Option<Shown>, ApiError> {
+    let org_id = caller.user.org_id.clone();
+    let Some(capability) = granted(state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        Action::StatsRead,
+        &org_id,
+    ))?
+    else {
+        return Ok(None);
+    };
+    let Some(area) = crate::db::organisations::find(conn, &org_id).map_err(DbError::Query)? else {
+        return Ok(None);
+    };
+    let recent = state
+        .reporting
+        .recent(state.calendar.local_date(state.clock.now()));
+    let period = match period {
+        Some(id) => state.reporting.period(id).ok(),
+        None => recent.first().cloned(),
+    };
+    let Some(period) = period else {
+        return Ok(None);
+    };
+    let computed =
+        crate::stats::live_or_released(conn, &state.stats_context(), &capability, &area, &period);
+    match computed {
+        Ok((report, stored)) => Ok(Some((area, period, recent, report, stored))),
+        Err(StatsError::NotFound) => Ok(None),
+        Err(StatsError::Db(error)) => Err(error.into()),
+        Err(error @ (StatsError::Audit(_) | StatsError::Stored(_))) => {
+            Err(ApiError::internal(error))
+        }
+        Err(error) => {
+            tracing::warn!(%error, "the statistics page could not be computed");
+            Ok(None)
+        }
+    }
+}
+
 pub async fn stats(
-    State(state): State<AppState>,
+    state: web::Data<AppState>,
     user: PageUser,
-    Query(query): Query<StatsQuery>,
-) -> Response {
-    let state2 = state.clone();
-    tokio::task::spawn_blocking(move || -> Response {
-        let frame = Frame::for_user(&user, &state2, "/stats");
-        let t = frame.t;
-        let lang = user.lang.code();
-        let Ok(mut conn) = state2.db.get() else {
-            return StatusCode::SERVICE_UNAVAILABLE.into_response();
-        };
-        let caller = &user.caller;
-        let org_id = caller.user.org_id.clone();
-        let Ok(capability) = state2.authz.check(
-            &mut conn,
-            &caller.actor(),
-            &caller.request,
-            Action::StatsRead,
-            &org_id,
-        ) else {
-            return not_found(frame);
-        };
-        let Ok(Some(area)) = crate::db::organisations::find(&mut conn, &org_id) else {
-            return not_found(frame);
-        };
-        let recent = state2
-            .reporting
-            .recent(state2.calendar.local_date(state2.clock.now()));
-        let period = match query.period.as_deref() {
-            Some(id) => state2.reporting.period(id).ok(),
-            None => recent.first().cloned(),
-        };
-        let Some(period) = period else {
-            return not_found(frame);
-        };
-        let computed = crate::stats::live_or_released(
-            &mut conn,
-            &state2.stats_context(),
-            &capability,
-            &area,
-            &period,
-        );
-        let (report, stored) = match computed {
-            Ok(found) => found,
-            Err(crate::stats::StatsError::NotFound) => return not_found(frame),
-            Err(error) => {
-                tracing::warn!(%error, "the statistics page could not be computed");
-                return not_found(frame);
-            }
-        };
-        let tables = report
-            .tables
-            .iter()
-            .map(|table| TableView {
-                code: table.code.clone(),
-                title: if lang == "en" {
-                    table.en.clone()
-                } else {
-                    table.vi.clone()
-                },
-                columns: table
-                    .columns
-                    .iter()
-                    .map(|c| c.text(lang).to_owned())
-                    .collect(),
-                rows: table
-                    .rows
-                    .iter()
-                    .zip(&table.cells)
-                    .zip(&table.row_totals)
-                    .map(|((label, cells), total)| {
-                        (
-                            label.text(lang).to_owned(),
-                            cells.iter().map(|c| cell(&t, c)).collect(),
-                            cell(&t, total),
-                        )
-                    })
-                    .collect(),
-                column_totals: table.column_totals.iter().map(|c| cell(&t, c)).collect(),
-                total: cell(&t, &table.total),
-                chart: format!(
-                    "/api/v1/stats/chart?area={}&period={}&table={}&lang={lang}",
-                    area.code, period.id, table.code
-                ),
-            })
-            .collect();
-        let kpis = report
-            .kpis
-            .iter()
-            .map(|k| {
-                let value = k.value.map_or_else(
-                    || report.suppressed_mark.clone(),
-                    |v| match k.unit.as_str() {
-                        "percent" => format!("{v:.0} %"),
-                        "hours" => t.t1("span-hours", "n", format!("{v:.0}")),
-                        _ => t.t1("span-days", "n", format!("{v:.0}")),
-                    },
-                );
-                (
-                    if lang == "en" {
-                        k.en.clone()
-                    } else {
-                        k.vi.clone()
-                    },
-                    value,
-                )
-            })
-            .collect();
-        let notes = report
-            .notes
-            .iter()
-            .map(|n| {
-                if lang == "en" {
-                    n.en.clone()
-                } else {
-                    n.vi.clone()
-                }
-            })
-            .collect();
-        render(&StatsPage {
-            area: area.name.clone(),
-            selected: period.id.clone(),
-            period: if lang == "en" {
-                period.en.clone()
+    query: web::Query<StatsQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let asked = query.into_inner().period;
+    let loaded = blocking(&state, move |conn, state| {
+        load(conn, state, &caller, asked.as_deref())
+    })
+    .await;
+    let frame = Frame::for_user(&user, &state, "/stats");
+    let (area, period, recent, report, stored) = match loaded {
+        Ok(Some(shown)) => shown,
+        Ok(None) => return not_found(frame),
+        Err(error) => return failure_page(&error),
+    };
+    let t = frame.t;
+    let lang = user.lang.code();
+    let tables = report
+        .tables
+        .iter()
+        .map(|table| TableView {
+            code: table.code.clone(),
+            title: if lang == "en" {
+                table.en.clone()
             } else {
-                period.vi.clone()
+                table.vi.clone()
             },
-            periods: recent
+            columns: table
+                .columns
                 .iter()
-                .map(|p| Choice {
-                    code: p.id.clone(),
-                    label: if lang == "en" {
-                        p.en.clone()
-                    } else {
-                        p.vi.clone()
-                    },
+                .map(|c| c.text(lang).to_owned())
+                .collect(),
+            rows: table
+                .rows
+                .iter()
+                .zip(&table.cells)
+                .zip(&table.row_totals)
+                .map(|((label, cells), total)| {
+                    (
+                        label.text(lang).to_owned(),
+                        cells.iter().map(|c| cell(&t, c)).collect(),
+                        cell(&t, total),
+                    )
                 })
                 .collect(),
-            released: stored.is_some(),
-            tables,
-            kpis,
-            notes,
-            frame,
+            column_totals: table.column_totals.iter().map(|c| cell(&t, c)).collect(),
+            total: cell(&t, &table.total),
+            chart: format!(
+                "/api/v1/stats/chart?area={}&period={}&table={}&lang={lang}",
+                area.code, period.id, table.code
+            ),
         })
+        .collect();
+    let kpis = report
+        .kpis
+        .iter()
+        .map(|k| {
+            let value = k.value.map_or_else(
+                || report.suppressed_mark.clone(),
+                |v| match k.unit.as_str() {
+                    "percent" => format!("{v:.0} %"),
+                    "hours" => t.t1("span-hours", "n", format!("{v:.0}")),
+                    _ => t.t1("span-days", "n", format!("{v:.0}")),
+                },
+            );
+            (
+                if lang == "en" {
+                    k.en.clone()
+                } else {
+                    k.vi.clone()
+                },
+                value,
+            )
+        })
+        .collect();
+    let notes = report
+        .notes
+        .iter()
+        .map(|n| {
+            if lang == "en" {
+                n.en.clone()
+            } else {
+                n.vi.clone()
+            }
+        })
+        .collect();
+    render(&StatsPage {
+        area: area.name.clone(),
+        selected: period.id.clone(),
+        period: if lang == "en" {
+            period.en.clone()
+        } else {
+            period.vi.clone()
+        },
+        periods: recent
+            .iter()
+            .map(|p| Choice {
+                code: p.id.clone(),
+                label: if lang == "en" {
+                    p.en.clone()
+                } else {
+                    p.vi.clone()
+                },
+            })
+            .collect(),
+        released: stored.is_some(),
+        tables,
+        kpis,
+        notes,
+        frame,
     })
-    .await
-    .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }

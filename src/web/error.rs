@@ -12,11 +12,12 @@
 //! - Messages never contain field values a user submitted: they name the
 //!   field and the rule.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+use crate::authn::login::LoginError;
+use crate::authz::capability::Refused;
 use crate::db::{DbError, Outage};
 
 /// An error as the API client sees it.
@@ -150,6 +151,18 @@ impl ApiError {
         self.status
     }
 
+    /// Logs the cause of an unexpected failure (never sent to the caller).
+    pub fn log_cause(&self) {
+        if let Some(cause) = &self.cause {
+            // `{:#}` prints the whole cause chain on one line.
+            tracing::error!(
+                error = format!("{cause:#}"),
+                status = self.status.as_u16(),
+                "request failed"
+            );
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         self.code
     }
@@ -167,23 +180,20 @@ impl std::fmt::Display for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        if let Some(cause) = &self.cause {
-            // `{:#}` prints the whole cause chain on one line.
-            tracing::error!(
-                error = format!("{cause:#}"),
-                status = self.status.as_u16(),
-                "request failed"
-            );
-        }
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.log_cause();
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code,
                 message: &self.message,
             },
         };
-        (self.status, Json(body)).into_response()
+        HttpResponse::build(self.status).json(body)
     }
 }
 
@@ -213,14 +223,42 @@ impl From<DbError> for ApiError {
     }
 }
 
+impl From<Refused> for ApiError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::Denied => Self::not_found(),
+            Refused::Db(error) => error.into(),
+        }
+    }
+}
+
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::Failed => Self::new(
+                StatusCode::UNAUTHORIZED,
+                "login_failed",
+                "The email, password or code is not correct, or the account is temporarily locked. \
+                 Wait a few minutes and try again, or ask your administrator.",
+            ),
+            LoginError::Busy(_) => {
+                Self::unavailable("Too many sign-ins are being checked; try again in a moment.")
+            }
+            LoginError::Db(error) => error.into(),
+            LoginError::Audit(error) => Self::internal(error),
+            LoginError::Internal(message) => Self::internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     async fn body_of(error: ApiError) -> (StatusCode, serde_json::Value) {
-        let response = error.into_response();
+        let response = error.error_response();
         let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+        let bytes = actix_web::body::to_bytes(response.into_body())
             .await
             .unwrap();
         (status, serde_json::from_slice(&bytes).unwrap())
