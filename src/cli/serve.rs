@@ -3,29 +3,12 @@
 //! terminal, never to the log) and serves until stopped.
 
 use super::{Failure, print_block};
-use crate::authn::accounts;
 use crate::config::Settings;
 use crate::startup::Application;
 
 pub(super) async fn run(settings: Settings) -> Result<(), Failure> {
     let app = Application::build(settings).await?;
-    let state = app.state().clone();
-    let bootstrap = tokio::task::spawn_blocking(move || {
-        let mut conn = state
-            .db
-            .get()
-            .map_err(|e| Failure::runtime(e.to_string()))?;
-        accounts::bootstrap_admin(
-            &mut conn,
-            &state.keyring.current(),
-            &state.auditor,
-            state.clock.as_ref(),
-        )
-        .map_err(Failure::from)
-    })
-    .await
-    .map_err(|e| Failure::runtime(e.to_string()))??;
-    if let Some(admin) = bootstrap {
+    if let Some(admin) = app.bootstrap_admin().await? {
         print_block(&[
             "================================================================".to_owned(),
             "caseguard: first start — a bootstrap administrator was created.".to_owned(),
