@@ -3,14 +3,31 @@
 
 use std::path::Path;
 
-use super::{Failure, Store, describe_import, print_json, print_line};
+use super::{Failure, OperatorConsole, Store, describe_import, print_json, print_line};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
 use crate::clock::Clock;
 use crate::config::{Environment, Settings};
+use crate::demo::Grants;
+
+/// What the demo loader may do, granted by the operator.
+fn grants(console: &OperatorConsole) -> Grants {
+    let grant = |action| Capability::for_operator(console, action);
+    Grants {
+        user_create: grant(Action::UserCreate),
+        case_create: grant(Action::CaseCreate),
+        case_update: grant(Action::CaseUpdate),
+        referral_send: grant(Action::ReferralSend),
+        referral_respond: grant(Action::ReferralRespond),
+        referral_manage: grant(Action::ReferralManage),
+    }
+}
 
 pub(super) fn load(
     runtime: &tokio::runtime::Runtime,
     settings: &Settings,
     clock: &dyn Clock,
+    console: &OperatorConsole,
     json: bool,
 ) -> Result<(), Failure> {
     if settings.environment == Environment::Production {
@@ -22,8 +39,10 @@ pub(super) fn load(
     let mut conn = store.conn()?;
     let summary = crate::demo::load_organisations(&mut conn, clock)
         .map_err(|e| describe_import(Path::new("demo district"), e))?;
-    let logins = crate::demo::load_accounts(&mut conn, &store.keyring, &store.auditor, clock)
-        .map_err(|e| Failure::runtime(e.to_string()))?;
+    let grants = grants(console);
+    let logins =
+        crate::demo::load_accounts(&mut conn, &store.keyring, &store.auditor, clock, &grants)
+            .map_err(|e| Failure::runtime(e.to_string()))?;
     let taxonomy = crate::domain::taxonomy::Taxonomy::load(settings.policy_dir.as_deref())
         .map_err(Failure::usage)?;
     let protocol =
@@ -40,7 +59,7 @@ pub(super) fn load(
         calendar: &calendar,
         public_url: settings.public_url.as_str(),
     };
-    let cases = crate::demo::load_cases(&mut conn, &context)
+    let cases = crate::demo::load_cases(&mut conn, &context, &grants)
         .map_err(|e| Failure::runtime(e.to_string()))?;
     if json {
         print_json(&logins)?;

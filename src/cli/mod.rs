@@ -10,6 +10,11 @@
 //! One file per subcommand; this one holds the arguments, the dispatch and
 //! what the subcommands share (the [`Failure`] type, the opened [`Store`],
 //! printing). Private to the library: `lib.rs` exports only `run_cli`.
+//!
+//! The operator at the server's command line already holds the database and
+//! the keyring, so the commands act without a policy check. They do it
+//! through an [`OperatorConsole`], which only this module can make: see
+//! `authz/capability.rs` for why.
 
 mod audit;
 mod backup;
@@ -194,6 +199,17 @@ impl From<AccountError> for Failure {
     }
 }
 
+/// Proof that the code holding it runs a command the operator typed at the
+/// server's command line. [`Capability::for_operator`] requires one, and
+/// only `crate::cli` (this module and the subcommands' files below it) can
+/// make one: its field is private here. The rest of the library receives
+/// the capabilities the commands make with it, never the console itself.
+///
+/// [`Capability::for_operator`]: crate::authz::capability::Capability::for_operator
+pub(crate) struct OperatorConsole {
+    _private: (),
+}
+
 /// Entry point used by `main.rs`.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -252,11 +268,12 @@ fn run(cli: Cli) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure::runtime(format!("cannot start the async runtime: {e}")))?;
     let clock = SystemClock;
+    let console = OperatorConsole { _private: () };
     match cli.command {
         Command::Serve => runtime.block_on(serve::run(settings)),
         Command::Migrate => migrate::run(&runtime, &settings),
         Command::Demo { json, cases, seed } => {
-            demo::load(&runtime, &settings, &clock, json)?;
+            demo::load(&runtime, &settings, &clock, &console, json)?;
             match cases {
                 Some(count) => demo::generate(&runtime, &settings, &clock, count, seed),
                 None => Ok(()),
@@ -275,6 +292,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
             &runtime,
             &settings,
             &clock,
+            &console,
             &area,
             &period,
             format,
@@ -284,7 +302,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Org {
             command: org::OrgCommand::Import { file },
         } => org::import(&runtime, &settings, &clock, &file),
-        Command::User { command } => user::run(&runtime, &settings, &clock, command),
+        Command::User { command } => user::run(&runtime, &settings, &clock, &console, command),
         Command::Healthcheck { url } => healthcheck::run(&url),
         Command::Backup { out } => backup::backup(&runtime, &settings, &clock, &out),
         Command::Restore {
@@ -341,4 +359,22 @@ fn print_json<T: Serialize>(value: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(value).map_err(|e| Failure::runtime(e.to_string()))?;
     print_line(&text);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::OperatorConsole;
+    use crate::authz::Action;
+    use crate::authz::capability::Capability;
+
+    #[test]
+    fn an_operator_capability_covers_every_organisation_for_its_action_only() {
+        let console = OperatorConsole { _private: () };
+        let capability = Capability::for_operator(&console, Action::UserDisable);
+        assert!(capability.allows(Action::UserDisable, "any-organisation"));
+        assert!(!capability.allows(Action::UserCreate, "any-organisation"));
+        assert!(capability.actor().is_none());
+        assert_eq!(capability.author(), "operator");
+        assert!(!capability.via_break_glass());
+    }
 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
 
-use super::{Failure, Store};
+use super::{Failure, OperatorConsole, Store};
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::clock::Clock;
@@ -42,11 +42,15 @@ pub(super) enum ReportFormat {
     Json,
 }
 
-#[expect(clippy::too_many_arguments, reason = "one per command-line option")]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one per command-line option, and the console"
+)]
 pub(super) fn report(
     runtime: &tokio::runtime::Runtime,
     settings: &Settings,
     clock: &dyn Clock,
+    console: &OperatorConsole,
     area: &str,
     period: &str,
     format: ReportFormat,
@@ -85,7 +89,7 @@ pub(super) fn report(
         other => Failure::runtime(other.to_string()),
     };
     let area_row = stats::area_by_code(&mut conn, area).map_err(failed)?;
-    let capability = Capability::for_operator(Action::StatsRead);
+    let capability = Capability::for_operator(console, Action::StatsRead);
     let (report, stored) =
         stats::live_or_released(&mut conn, &ctx, &capability, &area_row, &period)
             .map_err(failed)?;

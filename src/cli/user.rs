@@ -6,7 +6,7 @@ use std::io::Read;
 use clap::{Args, Subcommand};
 use serde::Serialize;
 
-use super::{Failure, Store, print_json, print_line};
+use super::{Failure, OperatorConsole, Store, print_json, print_line};
 use crate::authn::accounts::{self, NewAccount};
 use crate::authn::password;
 use crate::authz::Action;
@@ -73,6 +73,7 @@ pub(super) fn run(
     runtime: &tokio::runtime::Runtime,
     settings: &Settings,
     clock: &dyn Clock,
+    console: &OperatorConsole,
     command: UserCommand,
 ) -> Result<(), Failure> {
     match command {
@@ -120,7 +121,7 @@ pub(super) fn run(
                     password_hash,
                     totp_secret: None,
                 },
-                &Capability::for_operator(Action::UserCreate),
+                &Capability::for_operator(console, Action::UserCreate),
             )?;
             let enrolment_url = created.enrolment_token.as_ref().map(|token| {
                 format!(
@@ -169,7 +170,7 @@ pub(super) fn run(
                 &store.auditor,
                 clock,
                 &user.id,
-                &Capability::for_operator(Action::UserDisable),
+                &Capability::for_operator(console, Action::UserDisable),
             )?;
             print_line(&format!(
                 "disabled {} (id {}); its sessions and tokens are void",
@@ -190,7 +191,7 @@ pub(super) fn run(
                 &store.auditor,
                 clock,
                 &user.id,
-                &Capability::for_operator(Action::UserResetMfa),
+                &Capability::for_operator(console, Action::UserResetMfa),
             )?;
             if json {
                 print_json(
