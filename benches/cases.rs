@@ -22,14 +22,14 @@
     reason = "a benchmark: a broken setup should stop it loudly, and it reports on stdout"
 )]
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use actix_web::web;
 use caseguard::authn::accounts::{self, NewAccount};
-use caseguard::authz::Action;
-use caseguard::authz::capability::Capability;
 use caseguard::clock::{Clock, SystemClock};
 use caseguard::config::Settings;
 use caseguard::db::Db;
@@ -249,6 +249,7 @@ async fn run(label: &str, database_url: String, clients: usize, duration: Durati
         tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().unwrap();
             caseguard::demo::load_organisations(&mut conn, &SystemClock).unwrap();
+            let by = support::user_create(&state, &mut conn, "SX-AL-AB-TH");
             accounts::create(
                 &mut conn,
                 &state.keyring.current(),
@@ -262,7 +263,7 @@ async fn run(label: &str, database_url: String, clients: usize, duration: Durati
                     password_hash: Some(hash),
                     totp_secret: Some(secret),
                 },
-                &Capability::for_operator(Action::UserCreate),
+                &by,
             )
             .unwrap();
         })

@@ -23,11 +23,11 @@
     reason = "a benchmark: a broken setup should stop it loudly, and it reports on stdout"
 )]
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use caseguard::authn::accounts::{self, NewAccount};
-use caseguard::authz::Action;
-use caseguard::authz::capability::Capability;
 use caseguard::clock::{Clock, FixedClock};
 use caseguard::config::Settings;
 use caseguard::db::cases::CaseRow;
@@ -54,6 +54,7 @@ fn settings(url: &str, dir: &std::path::Path) -> Settings {
 fn populate(state: &caseguard::web::AppState, clock: &FixedClock, size: usize) {
     let mut conn = state.db.get().unwrap();
     caseguard::demo::load_organisations(&mut conn, clock).unwrap();
+    let by = support::user_create(state, &mut conn, "SX-AL");
     accounts::create(
         &mut conn,
         &state.keyring.current(),
@@ -67,7 +68,7 @@ fn populate(state: &caseguard::web::AppState, clock: &FixedClock, size: usize) {
             password_hash: None,
             totp_secret: None,
         },
-        &Capability::for_operator(Action::UserCreate),
+        &by,
     )
     .unwrap();
     use caseguard::db::schema::{cases, deadlines, organisations};

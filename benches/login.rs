@@ -12,12 +12,12 @@
     reason = "a benchmark: a broken setup should stop it loudly, and it reports on stdout"
 )]
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use caseguard::authn::accounts::{self, NewAccount};
-use caseguard::authz::Action;
-use caseguard::authz::capability::Capability;
 use caseguard::clock::{Clock, FixedClock};
 use caseguard::config::Settings;
 use caseguard::domain::org::OrgCode;
@@ -61,6 +61,7 @@ async fn main() {
         tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().expect("conn");
             caseguard::demo::load_organisations(&mut conn, &clock).expect("orgs");
+            let by = support::user_create(&state, &mut conn, "SX-AL-AB-TH");
             accounts::create(
                 &mut conn,
                 &state.keyring.current(),
@@ -74,7 +75,7 @@ async fn main() {
                     password_hash: Some(hash),
                     totp_secret: Some(secret),
                 },
-                &Capability::for_operator(Action::UserCreate),
+                &by,
             )
             .expect("account");
         })

@@ -5,7 +5,7 @@ pub mod audit;
 pub mod authn;
 pub mod authz;
 pub mod cases;
-pub mod cli;
+mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
@@ -20,3 +20,10 @@ pub mod stats;
 pub mod store;
 pub mod telemetry;
 pub mod web;
+
+/// Runs the `caseguard` command line: parses the arguments, runs the
+/// command, and returns its exit code (the codes are listed in
+/// `src/cli/mod.rs`). The command line itself is private to the library.
+pub fn run_cli() -> std::process::ExitCode {
+    cli::main()
+}

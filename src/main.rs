@@ -1,5 +1,5 @@
-//! The `caseguard` binary: everything lives in the library (`src/cli.rs`).
+//! The `caseguard` binary: everything lives in the library (`src/cli/`).
 
 fn main() -> std::process::ExitCode {
-    caseguard::cli::main()
+    caseguard::run_cli()
 }

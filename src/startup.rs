@@ -258,6 +258,35 @@ impl Application {
     }
 }
 
+/// Start-up work that `caseguard serve` does once the application is built
+/// and before it serves.
+impl Application {
+    /// Creates the bootstrap administrator when the store holds no account
+    /// yet (a first start), and returns its credentials for the caller to
+    /// show once; `None` when accounts exist already. Safe with replicas
+    /// starting together: only one creates it.
+    pub async fn bootstrap_admin(
+        &self,
+    ) -> Result<Option<crate::authn::accounts::BootstrapAdmin>, StartupError> {
+        let state = self.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state
+                .db
+                .get()
+                .map_err(|e| StartupError::Failed(e.to_string()))?;
+            crate::authn::accounts::bootstrap_admin(
+                &mut conn,
+                &state.keyring.current(),
+                &state.auditor,
+                state.clock.as_ref(),
+            )
+            .map_err(|e| StartupError::Failed(e.to_string()))
+        })
+        .await
+        .map_err(|e| StartupError::Failed(e.to_string()))?
+    }
+}
+
 /// How often closed cases are checked against the retention policy.
 const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 

@@ -5,7 +5,7 @@
 use chrono::Duration;
 
 use super::totp;
-use crate::audit::{Actor, AuditError, AuditEvent, Auditor, Outcome, action};
+use crate::audit::{Actor, AuditError, AuditEvent, Auditor, Outcome, RequestContext, action};
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::clock::Clock;
@@ -124,6 +124,39 @@ pub fn create(
     account: NewAccount,
     by: &Capability,
 ) -> Result<CreatedAccount, AccountError> {
+    insert_account(
+        conn,
+        keyring,
+        auditor,
+        clock,
+        account,
+        Authority::Checked(by),
+    )
+}
+
+/// On whose authority an account is made.
+#[derive(Clone, Copy)]
+enum Authority<'a> {
+    /// A capability, which must allow `user.create` on the organisation.
+    Checked(&'a Capability),
+    /// Nobody's: the first account of a store that has none, where there is
+    /// no one whose permission could be asked. Only [`bootstrap_admin`] uses
+    /// it, inside the transaction in which it found no account.
+    FirstAccount,
+}
+
+fn insert_account(
+    conn: &mut DbConnection,
+    keyring: &Keyring,
+    auditor: &Auditor,
+    clock: &dyn Clock,
+    account: NewAccount,
+    authority: Authority<'_>,
+) -> Result<CreatedAccount, AccountError> {
+    let (actor, request) = match authority {
+        Authority::Checked(by) => (by.actor(), by.request().clone()),
+        Authority::FirstAccount => (None, RequestContext::default()),
+    };
     let secret = match account.totp_secret.clone() {
         Some(secret) => secret,
         None => totp::new_secret().map_err(|e| AccountError::Crypto(e.to_string()))?,
@@ -133,7 +166,9 @@ pub fn create(
     write_transaction(conn, |conn| {
         let org = organisations::find_by_code(conn, account.org.as_str())?
             .ok_or_else(|| AccountError::OrgNotFound(account.org.to_string()))?;
-        if !by.allows(Action::UserCreate, &org.id) {
+        if let Authority::Checked(by) = authority
+            && !by.allows(Action::UserCreate, &org.id)
+        {
             return Err(AccountError::NotAllowed);
         }
         if org.kind != account.role.org_kind().as_str() {
@@ -186,8 +221,8 @@ pub fn create(
             conn,
             clock,
             &AuditEvent::new(action::USER_CREATED, Outcome::Success)
-                .actor(by.actor())
-                .request(by.request())
+                .actor(actor)
+                .request(&request)
                 .target("user", user_id.clone())
                 .detail("role", account.role.as_str())
                 .detail("org_id", org.id.clone()),
@@ -360,6 +395,11 @@ pub const BOOTSTRAP_EMAIL: &str = "admin@caseguard.invalid";
 /// (creating a root area named `ROOT` if the tree is empty) with a random
 /// password. Returns its credentials to print once; `None` when accounts
 /// exist already.
+///
+/// It takes no capability: in a store without accounts there is no one whose
+/// permission could be checked, and it can make nothing but that first
+/// account (the count is taken in the same transaction, under a lock on
+/// PostgreSQL). Operator capabilities stay the command line's alone.
 pub fn bootstrap_admin(
     conn: &mut DbConnection,
     keyring: &Keyring,
@@ -405,7 +445,7 @@ pub fn bootstrap_admin(
                     organisations::root_area(conn)?.ok_or(AccountError::NotFound)?
                 }
             };
-            let created = create(
+            let created = insert_account(
                 conn,
                 keyring,
                 auditor,
@@ -419,7 +459,7 @@ pub fn bootstrap_admin(
                     password_hash: Some(hash),
                     totp_secret: None,
                 },
-                &Capability::for_operator(Action::UserCreate),
+                Authority::FirstAccount,
             )?;
             auditor.append(
                 conn,

@@ -1,13 +1,37 @@
 //! Capabilities: proof that a check passed, required by the code that acts.
 //!
-//! Each capability can only be made here, by [`Authz::check`] after the
-//! policies allowed it, or by [`Capability::for_operator`] for a person at the
-//! server's command line (who already holds the database and the keyring).
+//! Each capability can only be made here, in one of two ways:
+//!
+//! - by [`Authz::check`] (and its `check_case`/`check_referral`), after the
+//!   policies allowed the caller the action: this is how every request gets
+//!   one;
+//! - by `Capability::for_operator`, for the person at the server's command
+//!   line, who already holds the database and the keyring and so needs no
+//!   policy's permission. Such a capability covers every organisation.
+//!
+//! `for_operator` requires a `crate::cli::OperatorConsole`, and only
+//! `crate::cli` can make one (its field is private there), so it is the
+//! compiler that keeps the rest of the crate from minting operator
+//! capabilities: a handler, a worker or a domain function that wants to act
+//! must get its capability from `Authz::check`, or be handed one. The
+//! command line hands them on where it needs other code to act for the
+//! operator (the demo loader gets its [`crate::demo::Grants`]). A plain
+//! `pub(in crate::cli)` on `for_operator` is not possible (a restriction
+//! can only name a module the item is inside), hence the proof type, which
+//! lives in `cli`; `for_operator` is `pub(crate)` because the proof is.
+//!
+//! The bootstrap administrator of a first start needs no capability at all
+//! (`authn::accounts::bootstrap_admin`: with no account in the store there is
+//! no one to ask, and it makes only that first account). The integration
+//! tests and benchmarks, outside the crate, cannot mint either: they create
+//! that first administrator the same way and get every other capability from
+//! `Authz::check`, as a signed-in caller would.
 
 use std::sync::Arc;
 
 use super::{Action, OrgChain, Policies, Principal, Resource};
 use crate::audit::{Actor, AuditEvent, Auditor, Outcome, RequestContext, action};
+use crate::cli::OperatorConsole;
 use crate::clock::SharedClock;
 use crate::db::cases::{self, CaseRow};
 use crate::db::referrals::{self, ReferralRow};
@@ -27,10 +51,10 @@ pub struct Capability {
 
 impl Capability {
     /// An operator at the server's command line, who already holds the
-    /// database and the keyring. Only the command line, the demo loader and
-    /// tests may use this; request handlers get capabilities from
-    /// [`Authz::check`].
-    pub fn for_operator(action: Action) -> Self {
+    /// database and the keyring: `action` on every organisation, by nobody
+    /// in particular (the audit log records no actor). Only the command line
+    /// can call this, for want of another way to get an [`OperatorConsole`].
+    pub(crate) fn for_operator(_console: &OperatorConsole, action: Action) -> Self {
         Self {
             action,
             org_id: None,

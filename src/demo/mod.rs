@@ -9,7 +9,6 @@ use crate::audit::Auditor;
 use crate::authn::accounts::{self, AccountError, NewAccount};
 use crate::authn::password;
 use crate::authn::totp;
-use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::clock::Clock;
 use crate::crypto::keyring::Keyring;
@@ -123,12 +122,25 @@ pub enum DemoError {
     Invalid(String),
 }
 
+/// What the demo loader may do: the command line grants these for the
+/// operator. The loader makes no capability of its own.
+#[derive(Debug)]
+pub struct Grants {
+    pub user_create: Capability,
+    pub case_create: Capability,
+    pub case_update: Capability,
+    pub referral_send: Capability,
+    pub referral_respond: Capability,
+    pub referral_manage: Capability,
+}
+
 /// Creates the demo accounts that do not exist yet; returns every demo login.
 pub fn load_accounts(
     conn: &mut DbConnection,
     keyring: &Keyring,
     auditor: &Auditor,
     clock: &dyn Clock,
+    grants: &Grants,
 ) -> Result<Vec<DemoLogin>, DemoError> {
     let mut logins = Vec::new();
     for (role, org, email, name) in ACCOUNTS {
@@ -158,7 +170,7 @@ pub fn load_accounts(
                             password_hash: Some(hash),
                             totp_secret: Some(secret),
                         },
-                        &Capability::for_operator(Action::UserCreate),
+                        &grants.user_create,
                     )?
                     .user_id
                 }
@@ -322,13 +334,13 @@ const CASES: &[DemoCase] = &[
 pub fn load_cases(
     conn: &mut DbConnection,
     context: &crate::cases::CaseContext<'_>,
+    grants: &Grants,
 ) -> Result<usize, DemoError> {
     use crate::cases::input::{RawCase, RawIncident, RawPupil};
     use crate::cases::lifecycle::{Transition, next_statuses};
     use crate::cases::{self, CaseInput};
     let (clock, taxonomy) = (context.clock, context.taxonomy);
-    let create = Capability::for_operator(Action::CaseCreate);
-    let update = Capability::for_operator(Action::CaseUpdate);
+    let (create, update) = (&grants.case_create, &grants.case_update);
     let mut created = 0;
     let mut referral_state = 0;
     for (
@@ -388,7 +400,7 @@ pub fn load_cases(
         let result = cases::create(
             conn,
             context,
-            &create,
+            create,
             &input,
             Some(&format!("demo-case-{i}")),
         )
@@ -412,7 +424,7 @@ pub fn load_cases(
             case = cases::lifecycle::transition(
                 conn,
                 context,
-                &update,
+                update,
                 &case.id,
                 &Transition::parse(
                     to,
@@ -426,7 +438,7 @@ pub fn load_cases(
             .map_err(|e| DemoError::Invalid(e.to_string()))?;
         }
         if case.status != "closed" {
-            referral_state = demo_referrals(conn, context, &case.id, referral_state)?;
+            referral_state = demo_referrals(conn, context, grants, &case.id, referral_state)?;
         }
     }
     Ok(created)
@@ -450,17 +462,20 @@ const REFERRAL_STATES: &[&str] = &[
 fn demo_referrals(
     conn: &mut DbConnection,
     context: &crate::cases::CaseContext<'_>,
+    grants: &Grants,
     case_id: &str,
     mut next_state: usize,
 ) -> Result<usize, DemoError> {
     use crate::referrals::{self, Answer, Outgoing};
     let invalid = |e: crate::cases::CaseError| DemoError::Invalid(e.to_string());
-    let send = Capability::for_operator(Action::ReferralSend);
-    let respond = Capability::for_operator(Action::ReferralRespond);
-    let manage = Capability::for_operator(Action::ReferralManage);
+    let (send, respond, manage) = (
+        &grants.referral_send,
+        &grants.referral_respond,
+        &grants.referral_manage,
+    );
     let agencies =
         crate::db::organisations::all(conn).map_err(|e| DemoError::Invalid(e.to_string()))?;
-    let suggestions = referrals::suggestions(conn, context, &send, case_id).map_err(invalid)?;
+    let suggestions = referrals::suggestions(conn, context, send, case_id).map_err(invalid)?;
     for suggestion in suggestions {
         let agency_type = suggestion.suggestion.agency_type.as_str();
         let Some(agency) = agencies
@@ -472,7 +487,7 @@ fn demo_referrals(
         let sent = referrals::send(
             conn,
             context,
-            &send,
+            send,
             true,
             case_id,
             &Outgoing {
@@ -504,7 +519,7 @@ fn demo_referrals(
             referral = referrals::answer(
                 conn,
                 context,
-                &respond,
+                respond,
                 &referral.id,
                 &Answer {
                     to: (*to).to_owned(),
@@ -518,7 +533,7 @@ fn demo_referrals(
             referrals::withdraw(
                 conn,
                 context,
-                &manage,
+                manage,
                 &referral.id,
                 referral.version,
                 Some("Rút lại để thử nghiệm (demo)."),

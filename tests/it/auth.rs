@@ -536,16 +536,19 @@ async fn disabling_ends_access_at_once(backend: Backend) {
     let id = user.id.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = state.db.get().unwrap();
-        caseguard::authn::accounts::disable(
+        let org_id = caseguard::db::users::find(&mut conn, &id)
+            .unwrap()
+            .unwrap()
+            .org_id;
+        let admin = crate::helpers::root_admin(&state, &mut conn);
+        let by = crate::helpers::capability_of(
+            &state,
             &mut conn,
-            &state.auditor,
-            &clock,
-            &id,
-            &caseguard::authz::capability::Capability::for_operator(
-                caseguard::authz::Action::UserDisable,
-            ),
-        )
-        .unwrap();
+            &admin,
+            caseguard::authz::Action::UserDisable,
+            &org_id,
+        );
+        caseguard::authn::accounts::disable(&mut conn, &state.auditor, &clock, &id, &by).unwrap();
     })
     .await
     .unwrap();

@@ -283,6 +283,69 @@ pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// The id of the root area's administrator: the bootstrap administrator,
+/// made (on first use, with the application's clock) the way `caseguard
+/// serve` makes it on a first start. The harness is outside the crate and
+/// cannot mint an operator capability; every account it creates is created
+/// with this administrator's capability instead, as the policies grant it.
+pub fn root_admin(state: &caseguard::web::AppState, conn: &mut DbConnection) -> String {
+    use caseguard::authn::accounts::{self, BOOTSTRAP_EMAIL};
+    let find = |conn: &mut DbConnection| {
+        caseguard::db::users::find_by_email(conn, BOOTSTRAP_EMAIL)
+            .unwrap()
+            .map(|admin| admin.id)
+    };
+    if let Some(id) = find(conn) {
+        return id;
+    }
+    // Made here, or (returning None) by a concurrent call of this test.
+    accounts::bootstrap_admin(
+        conn,
+        &state.keyring.current(),
+        &state.auditor,
+        state.clock.as_ref(),
+    )
+    .unwrap();
+    find(conn).expect(
+        "accounts exist but no bootstrap administrator: make the test's first account with TestApp::user",
+    )
+}
+
+/// The capability the policies grant account `user_id` for `action` on
+/// organisation `org_id`, asked the way a signed-in request asks it.
+pub fn capability_of(
+    state: &caseguard::web::AppState,
+    conn: &mut DbConnection,
+    user_id: &str,
+    action: caseguard::authz::Action,
+    org_id: &str,
+) -> caseguard::authz::capability::Capability {
+    let user = caseguard::db::users::find(conn, user_id)
+        .unwrap()
+        .expect("the account exists");
+    let actor = caseguard::audit::Actor {
+        user_id: user.id,
+        org_id: user.org_id,
+        role: user.role,
+    };
+    state
+        .authz
+        .check(
+            conn,
+            &actor,
+            &caseguard::audit::RequestContext::default(),
+            action,
+            org_id,
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "the policies refuse a {} {} on {org_id}: {e}",
+                actor.role,
+                action.as_str()
+            )
+        })
+}
+
 /// An account made for a test, with what it signs in with.
 pub struct TestUser {
     pub id: String,
@@ -323,6 +386,18 @@ impl TestApp {
         let (account_email, account_secret, org) = (email.clone(), secret.clone(), org.to_owned());
         let created = tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().unwrap();
+            let org_id = caseguard::db::organisations::find_by_code(&mut conn, &org)
+                .unwrap()
+                .unwrap_or_else(|| panic!("no organisation {org}"))
+                .id;
+            let admin = root_admin(&state, &mut conn);
+            let by = capability_of(
+                &state,
+                &mut conn,
+                &admin,
+                caseguard::authz::Action::UserCreate,
+                &org_id,
+            );
             accounts::create(
                 &mut conn,
                 &state.keyring.current(),
@@ -336,9 +411,7 @@ impl TestApp {
                     password_hash: Some(hash),
                     totp_secret: Some(account_secret),
                 },
-                &caseguard::authz::capability::Capability::for_operator(
-                    caseguard::authz::Action::UserCreate,
-                ),
+                &by,
             )
             .unwrap()
         })

@@ -3,7 +3,6 @@
 //! plan's indicators against a hand-computed example, the command line.
 
 use caseguard::authz::Action;
-use caseguard::authz::capability::Capability;
 use caseguard::domain::user::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -658,16 +657,27 @@ async fn indicator_progress_matches_a_hand_computed_example(backend: Backend) {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    // The others directly.
+    // The others directly, each as its school's focal point.
+    let mut focal_points = Vec::new();
+    for (code, _) in &FIGURES[1..] {
+        focal_points.push(app.user(Role::FocalPoint, code).await.id);
+    }
     let state = app.state.clone();
     tokio::task::spawn_blocking(move || {
         let mut conn = state.db.get().unwrap();
         let ctx = state.stats_context();
         let period = state.reporting.period(PERIOD).unwrap();
-        for (code, figures) in &FIGURES[1..] {
+        for ((code, figures), focal) in FIGURES[1..].iter().zip(&focal_points) {
             let school = caseguard::db::organisations::find_by_code(&mut conn, code)
                 .unwrap()
                 .unwrap();
+            let by = crate::helpers::capability_of(
+                &state,
+                &mut conn,
+                focal,
+                Action::IndicatorsSubmit,
+                &school.id,
+            );
             let figures = CODES
                 .iter()
                 .zip(figures)
@@ -677,7 +687,7 @@ async fn indicator_progress_matches_a_hand_computed_example(backend: Backend) {
                 &mut conn,
                 &ctx,
                 &state.auditor,
-                &Capability::for_operator(Action::IndicatorsSubmit),
+                &by,
                 &school,
                 &period,
                 &figures,
