@@ -1,0 +1,181 @@
+//! Where a school's staff start: the dashboard (open cases by their next
+//! deadline, escalations, the agencies' latest replies), each role's
+//! starting page, and the escalations page of the district and the school.
+
+use actix_web::{HttpResponse, web};
+
+use super::{
+    DeadlineLine, EscalationLine, allowed, deadline_line, escalation_line, outcome, short,
+};
+use crate::authz::Action;
+use crate::db::DbError;
+use crate::db::cases::CaseFilter;
+use crate::db::referrals as referral_table;
+use crate::domain::user::Role;
+use crate::web::i18n::Tr;
+use crate::web::pages::{Frame, PageUser, failure_page, not_found, render, see_other};
+use crate::web::{AppState, blocking};
+
+pub struct CaseLine {
+    pub id: String,
+    pub short: String,
+    pub status: String,
+    pub risk: String,
+    pub risk_code: String,
+    pub next_deadline: Option<DeadlineLine>,
+}
+
+pub struct ReplyLine {
+    pub case_id: String,
+    pub short: String,
+    pub agency: String,
+    pub status: String,
+    pub when: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/dashboard.html")]
+pub struct DashboardPage<'a> {
+    pub frame: Frame<'a>,
+    pub can_list: bool,
+    pub cases: Vec<CaseLine>,
+    pub escalations: Vec<EscalationLine>,
+    pub replies: Vec<ReplyLine>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/welcome.html")]
+pub struct WelcomePage<'a> {
+    pub frame: Frame<'a>,
+}
+
+/// `/`: each role's starting page.
+pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+    match user.caller.role {
+        Role::AgencyOfficer => return see_other("/referrals"),
+        Role::DistrictOfficer => return see_other("/escalations"),
+        Role::Monitor => return see_other("/stats"),
+        Role::FocalPoint | Role::Reporter => {}
+        _ => {
+            return render(&WelcomePage {
+                frame: Frame::for_user(&user, &state, "/"),
+            });
+        }
+    }
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let loaded = blocking(&state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let school = caller.user.org_id.clone();
+        let now = state.clock.now_naive();
+        let can_list = allowed(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::CaseList,
+            &school,
+        ))?
+        .is_some();
+        if !can_list {
+            return Ok((false, Vec::new(), Vec::new(), Vec::new()));
+        }
+        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
+            .map_err(DbError::from)?;
+        let mut cases = Vec::new();
+        for row in rows.iter().filter(|r| r.status != "closed") {
+            let next = referral_table::deadlines_of(conn, &row.id)
+                .map_err(DbError::from)?
+                .into_iter()
+                .find(|d| d.met_at.is_none())
+                .map(|d| deadline_line(&t, &d, now));
+            cases.push(CaseLine {
+                id: row.id.clone(),
+                short: short(&row.id),
+                status: t.t(&format!("status-{}", row.status)),
+                risk: t.code("risk_level", &row.risk_level),
+                risk_code: row.risk_level.clone(),
+                next_deadline: next,
+            });
+        }
+        // The most pressing first.
+        cases.sort_by_key(|c| c.next_deadline.as_ref().map(|d| !d.overdue));
+        let school_ids = vec![school.clone()];
+        let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)
+            .map_err(DbError::from)?
+            .into_iter()
+            .map(|e| escalation_line(&t, e))
+            .collect();
+        let replies = referral_table::answered_of_school(conn, &school, 10)
+            .map_err(DbError::from)?
+            .into_iter()
+            .map(|r| ReplyLine {
+                short: short(&r.case_id),
+                case_id: r.case_id,
+                agency: t.t(&format!("agency-{}", r.agency_type)),
+                status: t.t(&format!("rstatus-{}", r.status)),
+                when: t.datetime(r.updated_at),
+            })
+            .collect();
+        Ok((true, cases, escalations, replies))
+    })
+    .await;
+    match loaded {
+        Ok((can_list, cases, escalations, replies)) => render(&DashboardPage {
+            frame: Frame::for_user(&user, &state, "/"),
+            can_list,
+            cases,
+            escalations,
+            replies,
+        }),
+        Err(error) => failure_page(&error),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/escalations.html")]
+pub struct EscalationsPage<'a> {
+    pub frame: Frame<'a>,
+    pub escalations: Vec<EscalationLine>,
+    pub may_open_cases: bool,
+}
+
+pub async fn escalations(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+    let caller = user.caller.clone();
+    let lang = user.lang;
+    let loaded = blocking(&state, move |conn, state| {
+        let t = Tr::new(lang, &state.taxonomy);
+        let org = caller.user.org_id.clone();
+        let Some(capability) = allowed(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            Action::EscalationList,
+            &org,
+        ))?
+        else {
+            return Ok(None);
+        };
+        let Ok(rows) = outcome(crate::referrals::escalation::list(
+            conn,
+            &capability,
+            &org,
+            false,
+        ))?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(
+            rows.into_iter().map(|e| escalation_line(&t, e)).collect(),
+        ))
+    })
+    .await;
+    match loaded {
+        Ok(Some(escalations)) => render(&EscalationsPage {
+            frame: Frame::for_user(&user, &state, "/escalations"),
+            escalations,
+            may_open_cases: user.caller.role == Role::FocalPoint,
+        }),
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/escalations")),
+        Err(error) => failure_page(&error),
+    }
+}
