@@ -504,6 +504,33 @@ pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.
 
 /// Reads and decrypts a case; the read and the fields opened are audited in
 /// the same transaction (no audit entry, no plaintext).
+/// A case as the people working on it see it at once: the trimmed, opened
+/// view, and what the referral protocol has running on it. The API's
+/// `GET /cases/{id}` and the case page both read it here, under the one
+/// `case.read` capability, and only format it differently.
+pub struct CaseFile {
+    pub view: CaseView,
+    pub referrals: Vec<crate::db::referrals::ReferralRow>,
+    pub deadlines: Vec<crate::db::referrals::DeadlineRow>,
+    pub escalations: Vec<crate::db::referrals::EscalationRow>,
+}
+
+/// Reads a [`CaseFile`] (the view is audited as a read, see [`read`]).
+pub fn read_file(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case_id: &str,
+) -> Result<CaseFile, CaseError> {
+    let view = read(conn, context, by, case_id)?;
+    Ok(CaseFile {
+        view,
+        referrals: crate::db::referrals::of_case(conn, case_id)?,
+        deadlines: crate::db::referrals::deadlines_of(conn, case_id)?,
+        escalations: crate::db::referrals::escalations_of_case(conn, case_id)?,
+    })
+}
+
 pub fn read(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,

@@ -493,16 +493,15 @@ async fn read_case(
     let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = may(conn, state, &caller, Action::CaseRead, &id)?;
-        let view = cases::read(conn, &context(state), &capability, &id).map_err(case_error)?;
-        let mut dto = CaseDto::from(view);
-        let query = |e| ApiError::from(DbError::Query(e));
-        dto.referrals = crate::db::referrals::of_case(conn, &id)
-            .map_err(query)?
+        let file = cases::read_file(conn, &context(state), &capability, &id).map_err(case_error)?;
+        let mut dto = CaseDto::from(file.view);
+        dto.referrals = file
+            .referrals
             .iter()
             .map(crate::referrals::view::summary)
             .collect();
-        dto.deadlines = crate::db::referrals::deadlines_of(conn, &id)
-            .map_err(query)?
+        dto.deadlines = file
+            .deadlines
             .iter()
             .map(|d| {
                 serde_json::json!({
@@ -519,8 +518,8 @@ async fn read_case(
                 })
             })
             .collect();
-        dto.escalations = crate::db::referrals::escalations_of_case(conn, &id)
-            .map_err(query)?
+        dto.escalations = file
+            .escalations
             .iter()
             .map(super::referrals::escalation_dto)
             .collect();

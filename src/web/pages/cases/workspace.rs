@@ -285,7 +285,7 @@ fn case_data(
     let Some(capability) = case_capability(conn, state, caller, Action::CaseRead, case_id)? else {
         return Ok(None);
     };
-    let Ok(view) = outcome(cases::read(
+    let Ok(file) = outcome(cases::read_file(
         conn,
         &state.case_context(),
         &capability,
@@ -294,15 +294,19 @@ fn case_data(
     else {
         return Ok(None);
     };
+    let cases::CaseFile {
+        view,
+        referrals,
+        deadlines,
+        escalations,
+    } = file;
     let now = state.clock.now_naive();
-    let deadlines = referral_table::deadlines_of(conn, case_id)
-        .map_err(DbError::from)?
+    let deadlines = deadlines
         .iter()
         .map(|d| deadline_line(&t, d, now))
         .collect();
-    let referrals = referral_lines(conn, &t, case_id)?;
-    let escalations = referral_table::escalations_of_case(conn, case_id)
-        .map_err(DbError::from)?
+    let referrals = referral_lines(&t, referrals);
+    let escalations = escalations
         .into_iter()
         .map(|e| escalation_line(&t, e))
         .collect();
@@ -479,14 +483,8 @@ fn chronology_lines(t: &Tr<'_>, view: &CaseView) -> Vec<ChronologyLine> {
 }
 
 /// The referrals sent for the case.
-fn referral_lines(
-    conn: &mut crate::db::PooledConnection,
-    t: &Tr<'_>,
-    case_id: &str,
-) -> Result<Vec<ReferralLine>, ApiError> {
-    Ok(referral_table::of_case(conn, case_id)
-        .map_err(DbError::from)?
-        .into_iter()
+fn referral_lines(t: &Tr<'_>, rows: Vec<referral_table::ReferralRow>) -> Vec<ReferralLine> {
+    rows.into_iter()
         .map(|r| ReferralLine {
             open: referral_table::OPEN_STATUSES.contains(&r.status.as_str()),
             id: r.id.clone(),
@@ -496,7 +494,7 @@ fn referral_lines(
             basis: t.t(&format!("basis-{}", r.legal_basis)),
             acknowledge_by: t.datetime(r.acknowledge_by),
         })
-        .collect())
+        .collect()
 }
 
 /// The statuses the case can move to from `status`.
