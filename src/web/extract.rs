@@ -628,8 +628,9 @@ pub async fn read_multipart(
                 });
             }
             Some(name) => {
-                let text =
-                    String::from_utf8(bytes.to_vec()).map_err(|_| MultipartProblem::Malformed)?;
+                let text = std::str::from_utf8(&bytes)
+                    .map(str::to_owned)
+                    .map_err(|_| MultipartProblem::Malformed)?;
                 fields.pairs.push((name, text));
             }
             None => {}

@@ -310,25 +310,7 @@ async fn hostile_inputs_are_refused_and_store_nothing(backend: Backend) {
         .unwrap()
         .to_owned();
     // A browser session for the web forms.
-    let session = app
-        .client
-        .post(app.url("/api/v1/auth/session"))
-        .json(&app.login_body(&focal))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(session.status(), StatusCode::OK);
-    let cookie = session.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let csrf = session.json::<Value>().await.unwrap()["csrf_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (cookie, csrf) = app.browser_session(&focal).await;
 
     let mut conn = app.db.connect();
     let baseline = counts(&mut conn);

@@ -7,31 +7,19 @@ use actix_web::{HttpResponse, web};
 
 use super::auth::account_answer;
 use super::cases::Choice;
+use super::granted;
 use super::{CsrfForm, Frame, PageUser, failure_page, not_found, render, render_with};
 use crate::audit::search::{AuditFilter, RawFilter};
 use crate::audit::{AuditEvent, Outcome, action};
 use crate::authn::accounts::{self, NewAccount};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
-use crate::authz::capability::Refused;
 use crate::db::{DbError, organisations, users};
 use crate::domain::org::OrgCode;
 use crate::domain::user::{DisplayName, EmailAddress, Role};
 use crate::web::error::ApiError;
 use crate::web::i18n::{Lang, Tr};
 use crate::web::{AppState, blocking};
-
-/// What a policy check decided, for a page: `None` for a denial (the
-/// not-found page). The database failing stays an error: the page shows
-/// the failure (the "try again" page for a lost database), never "not
-/// found".
-pub(super) fn granted<T>(checked: Result<T, Refused>) -> Result<Option<T>, ApiError> {
-    match checked {
-        Ok(granted) => Ok(Some(granted)),
-        Err(Refused::Denied) => Ok(None),
-        Err(Refused::Db(error)) => Err(error.into()),
-    }
-}
 
 pub struct AccountLine {
     pub name: String,

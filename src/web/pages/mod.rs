@@ -166,6 +166,46 @@ pub fn failure_page(error: &ApiError) -> HttpResponse {
     response
 }
 
+/// What a policy check decided, for a page: `None` for a denial (the
+/// not-found page). The database failing stays an error: the page shows the
+/// failure (the "try again" page for a lost database), never "not found".
+pub(super) fn granted<T>(
+    checked: Result<T, crate::authz::capability::Refused>,
+) -> Result<Option<T>, crate::db::DbError> {
+    use crate::authz::capability::Refused;
+    match checked {
+        Ok(granted) => Ok(Some(granted)),
+        Err(Refused::Denied) => Ok(None),
+        Err(Refused::Db(error)) => Err(error),
+    }
+}
+
+/// A case or referral function's outcome, split in two: what the page shows
+/// (done, a refusal, an absence) and a failure of the work (the database, its
+/// audit entry, a sealed value), returned as an `Err` so that
+/// [`blocking`](crate::web::blocking)'s outage policy sees it: the page
+/// shows the failure, never "not found".
+pub(super) fn outcome<T>(
+    result: Result<T, crate::cases::CaseError>,
+) -> Result<Result<T, crate::cases::CaseError>, ApiError> {
+    use crate::cases::CaseError;
+    match result {
+        Err(error @ (CaseError::Db(_) | CaseError::Crypto(_) | CaseError::Audit(_))) => {
+            Err(case_failure(error))
+        }
+        other => Ok(other),
+    }
+}
+
+/// A case function's error as a failure of the page's work: the database's
+/// own (503 when it is lost), anything else an opaque 500.
+pub(super) fn case_failure(error: crate::cases::CaseError) -> ApiError {
+    match error {
+        crate::cases::CaseError::Db(error) => error.into(),
+        other => ApiError::internal(other),
+    }
+}
+
 /// Renders a template into a page (a template error is a 500 without detail).
 pub fn render(template: &impl askama::Template) -> HttpResponse {
     match template.render() {

@@ -5,44 +5,20 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::Value;
 
-use super::admin::granted;
 use super::cases::{Choice, FieldLine};
 use super::{
     CsrfForm, Frame, PageUser, PublicForm, failure_page, not_found, render, render_with,
     request_lang, see_other,
 };
+use super::{case_failure, granted, outcome};
 use crate::authz::Action;
 use crate::cases::CaseError;
 use crate::db::DbError;
 use crate::db::referrals::{self as table, OPEN_STATUSES};
 use crate::referrals::{self, links, view};
-use crate::web::error::ApiError;
 use crate::web::extract::request_context;
 use crate::web::i18n::Tr;
 use crate::web::{AppState, blocking};
-
-/// A referral function's error as the page's failure (the "try again" page
-/// for a lost database).
-fn failure(error: CaseError) -> ApiError {
-    match error {
-        CaseError::Db(error) => error.into(),
-        other => ApiError::internal(other),
-    }
-}
-
-/// A referral function's outcome, split in two: what the page shows (done,
-/// or a refusal, or an absence) and a failure of the work (the database,
-/// its audit entry, a sealed value), returned as an `Err` so that
-/// [`blocking`]'s outage policy sees it: the page shows the failure, never
-/// "not found".
-fn outcome<T>(result: Result<T, CaseError>) -> Result<Result<T, CaseError>, ApiError> {
-    match result {
-        Err(error @ (CaseError::Db(_) | CaseError::Crypto(_) | CaseError::Audit(_))) => {
-            Err(failure(error))
-        }
-        other => Ok(other),
-    }
-}
 
 pub struct InboxLine {
     pub id: String,
@@ -437,7 +413,7 @@ pub async fn partner_open(
         if token2.len() > 200 || code.len() > 32 {
             return Ok(Err(links::Refusal::NotValid));
         }
-        links::open(conn, &state.case_context(), &request, &token2, &code).map_err(failure)
+        links::open(conn, &state.case_context(), &request, &token2, &code).map_err(case_failure)
     })
     .await;
     let frame = Frame::anonymous(lang, &state, &format!("/partner/{token}"));

@@ -5,8 +5,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::admin::granted;
 use super::cases::Choice;
+use super::granted;
 use super::{Frame, PageUser, failure_page, not_found, render};
 use crate::authz::Action;
 use crate::db::DbError;

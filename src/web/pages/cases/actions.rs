@@ -8,7 +8,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::workspace::{Attempt, Shown, case_page};
-use super::{allowed, case_capability, outcome, short};
+use super::{case_capability, granted, outcome, short};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::authz::capability::Capability;
@@ -501,7 +501,7 @@ pub async fn send_partner_link(
         if !belongs {
             return Ok(Err(CaseError::NotFound));
         }
-        let Some((capability, _)) = allowed(state.authz.check_referral(
+        let Some((capability, _)) = granted(state.authz.check_referral(
             conn,
             &caller.actor(),
             &caller.request,

@@ -5,7 +5,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::{
-    DeadlineLine, EscalationLine, allowed, deadline_line, escalation_line, outcome, short,
+    DeadlineLine, EscalationLine, deadline_line, escalation_line, granted, outcome, short,
 };
 use crate::authz::Action;
 use crate::db::DbError;
@@ -68,7 +68,7 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
         let t = Tr::new(lang, &state.taxonomy);
         let school = caller.user.org_id.clone();
         let now = state.clock.now_naive();
-        let can_list = allowed(state.authz.check(
+        let can_list = granted(state.authz.check(
             conn,
             &caller.actor(),
             &caller.request,
@@ -145,7 +145,7 @@ pub async fn escalations(state: web::Data<AppState>, user: PageUser) -> HttpResp
     let loaded = blocking(&state, move |conn, state| {
         let t = Tr::new(lang, &state.taxonomy);
         let org = caller.user.org_id.clone();
-        let Some(capability) = allowed(state.authz.check(
+        let Some(capability) = granted(state.authz.check(
             conn,
             &caller.actor(),
             &caller.request,

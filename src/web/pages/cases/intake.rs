@@ -5,7 +5,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::{Choice, allowed, choices, outcome};
+use super::{Choice, choices, granted, outcome};
 use crate::authz::Action;
 use crate::cases::input::{RawCase, RawIncident, RawPupil};
 use crate::cases::{self, CaseError, CaseInput, FieldError};
@@ -271,7 +271,7 @@ pub async fn intake(state: web::Data<AppState>, user: PageUser, form: CsrfForm) 
     let key = form.get("submission").filter(|k| k.len() <= 64);
     let caller = user.caller.clone();
     let created = blocking(&state, move |conn, state| {
-        let Some(capability) = allowed(state.authz.check(
+        let Some(capability) = granted(state.authz.check(
             conn,
             &caller.actor(),
             &caller.request,

@@ -22,14 +22,13 @@ pub use dashboard::{escalations, home};
 pub use intake::{intake, intake_page, save_draft};
 pub use workspace::{download_attachment, workspace};
 
+use super::{granted, outcome};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
-use crate::authz::capability::{Capability, Refused};
-use crate::cases::CaseError;
+use crate::authz::capability::Capability;
 use crate::db::referrals as referral_table;
 use crate::db::{DbConnection, DbError};
 use crate::web::AppState;
-use crate::web::error::ApiError;
 use crate::web::i18n::Tr;
 
 /// A code and its label, for selects and radios.
@@ -50,18 +49,7 @@ pub fn choices(t: &Tr<'_>, state: &AppState, category: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// What a check decided: `None` for a denial (the not-found page). A
-/// database error stays an error: the page shows the failure (the "try
-/// again" page for a lost database), never "not found".
-fn allowed<T>(checked: Result<T, Refused>) -> Result<Option<T>, DbError> {
-    match checked {
-        Ok(granted) => Ok(Some(granted)),
-        Err(Refused::Denied) => Ok(None),
-        Err(Refused::Db(error)) => Err(error),
-    }
-}
-
-/// The policy's check for `action` on case `case_id`, as [`allowed`]
+/// The policy's check for `action` on case `case_id`, as [`granted`]
 /// decides it: the capability, or `None` for a denial.
 fn case_capability(
     conn: &mut DbConnection,
@@ -73,19 +61,7 @@ fn case_capability(
     let checked = state
         .authz
         .check_case(conn, &caller.actor(), &caller.request, action, case_id);
-    Ok(allowed(checked)?.map(|(capability, _)| capability))
-}
-
-/// A case function's outcome, split in two: what the page shows (done, or
-/// a refusal, or an absence) and a failure of the work, returned as an
-/// `Err` so that [`blocking`](crate::web::blocking)'s outage policy sees
-/// it (a lost database is the "try again" page).
-fn outcome<T>(result: Result<T, CaseError>) -> Result<Result<T, CaseError>, ApiError> {
-    match result {
-        Err(CaseError::Db(error)) => Err(error.into()),
-        Err(error @ (CaseError::Crypto(_) | CaseError::Audit(_))) => Err(ApiError::internal(error)),
-        other => Ok(other),
-    }
+    Ok(granted(checked)?.map(|(capability, _)| capability))
 }
 
 pub struct FieldLine {
