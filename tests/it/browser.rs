@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::helpers::{Backend, TestApp, TestUser, free_port};
 
-struct Driver {
+pub(crate) struct Driver {
     process: Child,
     port: u16,
 }
@@ -26,7 +26,7 @@ impl Drop for Driver {
     }
 }
 
-fn chromedriver() -> Option<Driver> {
+pub(crate) fn chromedriver() -> Option<Driver> {
     let found = Command::new("chromedriver")
         .arg("--version")
         .output()
@@ -48,7 +48,7 @@ fn chromedriver() -> Option<Driver> {
     Some(Driver { process, port })
 }
 
-async fn browser(driver: &Driver, javascript: bool) -> Client {
+pub(crate) async fn browser(driver: &Driver, javascript: bool) -> Client {
     // fantoccini's connector needs a TLS provider even for plain HTTP.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let mut args = vec![
@@ -80,7 +80,7 @@ async fn browser(driver: &Driver, javascript: bool) -> Client {
 
 /// The server on a port known before it starts, so its public URL (which
 /// the forms' origin check compares with) is the address the browser uses.
-async fn spawn_app() -> TestApp {
+pub(crate) async fn spawn_app() -> TestApp {
     let port = free_port();
     TestApp::spawn_configured(
         Backend::Sqlite,
@@ -99,7 +99,7 @@ async fn spawn_app() -> TestApp {
 
 /// Where `npm ci --prefix tests/browser` puts axe-core (scripts/test does
 /// it when npm is there).
-fn axe_source() -> Option<String> {
+pub(crate) fn axe_source() -> Option<String> {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/browser/node_modules/axe-core/axe.min.js");
     match std::fs::read_to_string(&path) {
@@ -122,7 +122,7 @@ fn axe_source() -> Option<String> {
 /// origin, and axe-core finds no serious or critical accessibility
 /// violation (WCAG 2.0–2.2 A and AA rules, contrast included). The full
 /// axe result goes next to the screenshot.
-async fn shot(client: &Client, name: &str) {
+pub(crate) async fn shot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -185,13 +185,13 @@ async fn shot(client: &Client, name: &str) {
     );
 }
 
-async fn fill(client: &Client, id: &str, text: &str) {
+pub(crate) async fn fill(client: &Client, id: &str, text: &str) {
     let field = client.find(Locator::Id(id)).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
 }
 
-async fn choose(client: &Client, id: &str, value: &str) {
+pub(crate) async fn choose(client: &Client, id: &str, value: &str) {
     client
         .find(Locator::Id(id))
         .await
@@ -201,7 +201,7 @@ async fn choose(client: &Client, id: &str, value: &str) {
         .unwrap();
 }
 
-async fn click(client: &Client, css: &str) {
+pub(crate) async fn click(client: &Client, css: &str) {
     client
         .find(Locator::Css(css))
         .await
@@ -212,7 +212,7 @@ async fn click(client: &Client, css: &str) {
 }
 
 /// Clicks something that loads a new page, and waits for it.
-async fn submit(client: &Client, css: &str) {
+pub(crate) async fn submit(client: &Client, css: &str) {
     let old = client.find(Locator::Css("html")).await.unwrap();
     client
         .find(Locator::Css(css))
@@ -230,7 +230,7 @@ async fn submit(client: &Client, css: &str) {
     panic!("clicking {css} did not load a page");
 }
 
-async fn text(client: &Client) -> String {
+pub(crate) async fn text(client: &Client) -> String {
     client
         .find(Locator::Css("body"))
         .await
@@ -240,7 +240,7 @@ async fn text(client: &Client) -> String {
         .unwrap()
 }
 
-async fn sign_in(app: &TestApp, client: &Client, user: &TestUser) {
+pub(crate) async fn sign_in(app: &TestApp, client: &Client, user: &TestUser) {
     client.goto(&app.url("/login")).await.unwrap();
     fill(client, "email", &user.email).await;
     fill(client, "password", &user.password).await;
@@ -249,7 +249,7 @@ async fn sign_in(app: &TestApp, client: &Client, user: &TestUser) {
     submit(client, "form[action='/login'] button[type=submit]").await;
 }
 
-fn earlier_case(i: u32) -> serde_json::Value {
+pub(crate) fn earlier_case(i: u32) -> serde_json::Value {
     json!({
         "risk_level": "low",
         "pupil": {
@@ -274,7 +274,7 @@ fn earlier_case(i: u32) -> serde_json::Value {
 
 /// The published number of cases of the area in the statistics page's
 /// period (the grand total of the cases-by-age table).
-async fn cases_total(client: &Client) -> u64 {
+pub(crate) async fn cases_total(client: &Client) -> u64 {
     let total = client
         .find(Locator::Css("#table-cases_by_age .grand-total"))
         .await
@@ -289,7 +289,7 @@ async fn cases_total(client: &Client) -> u64 {
         .unwrap_or_else(|_| panic!("the cases total is {total:?}"))
 }
 
-async fn sign_out(client: &Client) {
+pub(crate) async fn sign_out(client: &Client) {
     submit(client, "form[action='/logout'] button").await;
 }
 

@@ -18,7 +18,13 @@ mod audit;
 mod auth;
 mod authz;
 mod browser;
+// Case-work (issue 16): one module per capability, so that each grows alone.
 mod cases;
+mod casework_approval;
+mod casework_finding;
+mod casework_partner;
+mod casework_reminders;
+mod casework_transfer;
 mod cli_users;
 mod config_errors;
 mod fault_disk;
