@@ -59,13 +59,10 @@
     setInterval(save, 15000);
     window.caseguardSaveDraft = function () { dirty = true; save(); };
   }
-  // One submission per form: a double tap on a slow connection makes one case.
+  // A double tap sends a form once (the intake form's server-issued token
+  // makes one case even without this script).
   var forms = document.querySelectorAll("form");
   Array.prototype.forEach.call(forms, function (form) {
-    var key = form.querySelector("input[name=submission]");
-    if (key && !key.value && window.crypto && window.crypto.randomUUID) {
-      key.value = window.crypto.randomUUID();
-    }
     form.addEventListener("submit", function () {
       var buttons = form.querySelectorAll("button[type=submit]");
       Array.prototype.forEach.call(buttons, function (b) {

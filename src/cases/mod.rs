@@ -14,10 +14,13 @@ pub mod attachments;
 pub mod consent;
 pub mod drafts;
 pub mod input;
+pub mod intake_token;
 pub mod keys;
 pub mod lifecycle;
 pub mod perpetrators;
+pub mod pupil;
 pub mod retention;
+pub mod search;
 
 use chrono::{Datelike, Duration, NaiveDate};
 
@@ -48,6 +51,9 @@ pub enum CaseError {
     ContentDestroyed,
     #[error("this Idempotency-Key was already used for a different request")]
     IdempotencyConflict,
+    /// An intake form whose token is unknown, expired or another session's.
+    #[error("this intake form has expired; send it again")]
+    FormExpired,
     #[error("invalid input")]
     Invalid(Vec<FieldError>),
     #[error("the case changed meanwhile (now version {current})")]

@@ -203,27 +203,31 @@ pub fn chronology_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<
 }
 
 /// Filters for listing a school's cases (coded and operational fields only).
+/// Built by `cases::search::CaseSearch::filter`; a new filter is a field
+/// here and a clause in [`filtered`].
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     pub status: Option<String>,
+    /// Every status but `closed`.
+    pub open_only: bool,
     pub risk_level: Option<String>,
     pub incident_type: Option<String>,
     pub recorded_from: Option<NaiveDateTime>,
     pub recorded_before: Option<NaiveDateTime>,
 }
 
-/// Cases of a school, newest first, filtered.
-pub fn of_school(
-    conn: &mut DbConnection,
-    school_id: &str,
-    filter: &CaseFilter,
-    limit: i64,
-) -> QueryResult<Vec<CaseRow>> {
+type BoxedCases<'a> = cases::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
+
+/// The school's cases that pass `filter`, as a query to order or count.
+fn filtered<'a>(school_id: &'a str, filter: &'a CaseFilter) -> BoxedCases<'a> {
     let mut query = cases::table
         .filter(cases::school_id.eq(school_id))
         .into_boxed();
     if let Some(status) = &filter.status {
         query = query.filter(cases::status.eq(status.clone()));
+    }
+    if filter.open_only {
+        query = query.filter(cases::status.ne("closed"));
     }
     if let Some(risk) = &filter.risk_level {
         query = query.filter(cases::risk_level.eq(risk.clone()));
@@ -242,8 +246,58 @@ pub fn of_school(
         query = query.filter(cases::created_at.lt(before));
     }
     query
-        .order(cases::created_at.desc())
+}
+
+/// Cases of a school, newest first, filtered.
+pub fn of_school(
+    conn: &mut DbConnection,
+    school_id: &str,
+    filter: &CaseFilter,
+    limit: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    page_of_school(conn, school_id, filter, limit, 0)
+}
+
+/// One page of a school's filtered cases, newest first; the order is
+/// stable (ties on the recording time by id), so pages neither repeat nor
+/// skip a case.
+pub fn page_of_school(
+    conn: &mut DbConnection,
+    school_id: &str,
+    filter: &CaseFilter,
+    limit: i64,
+    offset: i64,
+) -> QueryResult<Vec<CaseRow>> {
+    filtered(school_id, filter)
+        .order((cases::created_at.desc(), cases::id.desc()))
         .limit(limit)
+        .offset(offset)
+        .select(CaseRow::as_select())
+        .load(conn)
+}
+
+/// How many of a school's cases pass `filter`.
+pub fn count_of_school(
+    conn: &mut DbConnection,
+    school_id: &str,
+    filter: &CaseFilter,
+) -> QueryResult<i64> {
+    filtered(school_id, filter).count().get_result(conn)
+}
+
+/// Every case of a school whose pupil has this blind index, oldest first
+/// (the same pupil's cases, whatever their status; at most 200).
+pub fn with_blind_index(
+    conn: &mut DbConnection,
+    school_id: &str,
+    index: &str,
+) -> QueryResult<Vec<CaseRow>> {
+    cases::table
+        .inner_join(pupils::table)
+        .filter(cases::school_id.eq(school_id))
+        .filter(pupils::blind_index.eq(index))
+        .order((cases::created_at.asc(), cases::id.asc()))
+        .limit(200)
         .select(CaseRow::as_select())
         .load(conn)
 }

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod cases;
+pub mod intake_tokens;
 pub mod migrations;
 pub mod organisations;
 pub mod referrals;

@@ -183,6 +183,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    intake_tokens (token_hash) {
+        token_hash -> Text,
+        session_id -> Text,
+        user_id -> Text,
+        issued_at -> Timestamp,
+        expires_at -> Timestamp,
+        consumed_at -> Nullable<Timestamp>,
+        case_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     chronology (id) {
         id -> Text,
         case_id -> Text,
@@ -382,6 +394,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_keys,
     pupils,
     incidents,
+    intake_tokens,
     chronology,
     break_glass,
     consents,

@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod metrics;
 pub mod middleware;
 pub mod pages;
+pub mod pupil;
 
 use std::sync::Arc;
 

@@ -580,3 +580,12 @@ impl TestApp {
         (cookie, csrf)
     }
 }
+
+/// The single-use token of an intake form page (`name="intake_token"`).
+pub fn intake_token_in(html: &str) -> String {
+    html.split("name=\"intake_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the intake form carries its token")
+        .to_owned()
+}

@@ -231,9 +231,20 @@ async fn canaries_never_reach_the_log_or_error_bodies() {
         .as_str()
         .unwrap()
         .to_owned();
+    let intake_page = client
+        .get(format!("{base}/cases/new"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let intake_token = crate::helpers::intake_token_in(&intake_page);
     let form = |born: &str| {
         serde_urlencoded::to_string([
             ("csrf", csrf.as_str()),
+            ("intake_token", intake_token.as_str()),
             ("risk_level", "high"),
             ("pupil.name", &format!("Web {CANARY}")),
             ("pupil.date_of_birth", born),

@@ -29,6 +29,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::patch().to(update_case)),
     )
     .service(web::resource("/cases/{id}/break-glass").route(web::post().to(break_glass)))
+    .service(
+        web::resource("/cases/{id}/pupil-chronology").route(crate::web::get().to(pupil_chronology)),
+    )
     .service(web::resource("/cases/{id}/transitions").route(web::post().to(transition)))
     .service(web::resource("/cases/{id}/notes").route(web::post().to(add_note)))
     .service(web::resource("/cases/{id}/consent").route(web::post().to(record_consent)))
@@ -204,78 +207,36 @@ async fn create_case(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    status: Option<String>,
-    risk_level: Option<String>,
-    incident_type: Option<String>,
-    /// Recorded on or after this date (YYYY-MM-DD).
-    from: Option<String>,
-    /// Recorded on or before this date (YYYY-MM-DD).
-    to: Option<String>,
-    limit: Option<i64>,
-}
-
 fn filter_error(message: String) -> ApiError {
     ApiError::bad_request("invalid_filter", message)
 }
 
-fn day(name: &str, value: Option<&str>) -> Result<Option<chrono::NaiveDate>, ApiError> {
-    value
-        .map(|v| {
-            chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-                .map_err(|_| filter_error(format!("`{name}` must be a date written YYYY-MM-DD.")))
-        })
-        .transpose()
-}
-
+/// `GET /cases`: one page of the school's cases, newest first, filtered
+/// (`cases::search`). The body is the array it always was; the total is in
+/// `X-Total-Count` and the next page, when there is one, in a `Link`
+/// header (`rel="next"`).
 async fn list_cases(
     state: web::Data<AppState>,
     caller: Caller,
-    query: web::Query<ListQuery>,
-) -> Result<web::Json<Vec<CaseSummary>>, ApiError> {
-    let query = query.into_inner();
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(filter_error("`limit` must be between 1 and 500.".into()));
-    }
-    for (name, category, value) in [
-        ("risk_level", "risk_level", &query.risk_level),
-        ("incident_type", "incident_type", &query.incident_type),
-    ] {
-        if let Some(value) = value {
-            state
-                .taxonomy
-                .code(category, value)
-                .map_err(|e| filter_error(format!("`{name}` {e}")))?;
-        }
-    }
-    if let Some(status) = &query.status
-        && !cases::lifecycle::STATUSES.contains(&status.as_str())
-    {
-        return Err(filter_error(format!(
-            "`status` must be one of: {}",
-            cases::lifecycle::STATUSES.join(", ")
-        )));
-    }
-    let from = day("from", query.from.as_deref())?;
-    let to = day("to", query.to.as_deref())?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        return Err(filter_error("`from` is after `to`.".into()));
-    }
-    let filter = crate::db::cases::CaseFilter {
-        status: query.status,
-        risk_level: query.risk_level,
-        incident_type: query.incident_type,
-        recorded_from: from.and_then(|d| d.and_hms_opt(0, 0, 0)),
-        recorded_before: to
-            .and_then(|d| d.succ_opt())
-            .and_then(|d| d.and_hms_opt(0, 0, 0)),
-    };
-    blocking(&state, move |conn, state| {
+    query: web::Query<cases::search::RawCaseSearch>,
+) -> Result<HttpResponse, ApiError> {
+    let search = cases::search::CaseSearch::parse(
+        &query.into_inner(),
+        &state.taxonomy,
+        cases::search::DEFAULT_PAGE_SIZE,
+    )
+    .map_err(|problems| {
+        filter_error(
+            problems
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let filter = search.filter();
+    let (limit, offset) = (search.limit, search.offset());
+    let (rows, total) = blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
         state.authz.check(
             conn,
@@ -284,11 +245,23 @@ async fn list_cases(
             Action::CaseList,
             &school_id,
         )?;
-        let rows =
-            crate::db::cases::of_school(conn, &school_id, &filter, limit).map_err(DbError::from)?;
-        Ok(web::Json(rows.iter().map(CaseSummary::from).collect()))
+        let rows = crate::db::cases::page_of_school(conn, &school_id, &filter, limit, offset)
+            .map_err(DbError::from)?;
+        let total =
+            crate::db::cases::count_of_school(conn, &school_id, &filter).map_err(DbError::from)?;
+        Ok((rows, total))
     })
-    .await
+    .await?;
+    let mut response = HttpResponse::Ok();
+    response.insert_header(("x-total-count", total.to_string()));
+    if offset + limit < total {
+        let next = format!(
+            "</api/v1/cases?{}>; rel=\"next\"",
+            search.query_for_page(search.page + 1, cases::search::DEFAULT_PAGE_SIZE)
+        );
+        response.insert_header((header::LINK, next));
+    }
+    Ok(response.json(rows.iter().map(CaseSummary::from).collect::<Vec<_>>()))
 }
 
 #[derive(Serialize)]
@@ -904,4 +877,63 @@ pub(crate) fn attachment_response(
             HeaderValue::from_static("sandbox; default-src 'none'"),
         ))
         .body(download.content.expose().to_vec()))
+}
+
+/// One entry of `GET /cases/{id}/pupil-chronology`.
+#[derive(Serialize)]
+pub struct PupilEntryDto {
+    case_id: String,
+    kind: String,
+    from_status: Option<String>,
+    to_status: Option<String>,
+    note: Option<String>,
+    author_id: String,
+    at: String,
+}
+
+#[derive(Serialize)]
+pub struct PupilChronologyDto {
+    /// The pupil's cases at the school, this one included, oldest first.
+    cases: Vec<CaseSummary>,
+    /// Their chronologies merged, oldest first.
+    entries: Vec<PupilEntryDto>,
+}
+
+/// `GET /cases/{id}/pupil-chronology`: the chronology across the cases of
+/// this case's pupil at the school (found by the blind index), for callers
+/// who may read every one of them (else 404). Each case's read is audited.
+async fn pupil_chronology(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<web::Json<PupilChronologyDto>, ApiError> {
+    let id = path.into_inner();
+    blocking(&state, move |conn, state| {
+        let readable = crate::web::pupil::readable_pupil_cases(conn, state, &caller, &id)
+            .map_err(case_error)?
+            .ok_or_else(ApiError::not_found)?;
+        let cases = readable
+            .iter()
+            .map(|(_, row)| CaseSummary::from(row))
+            .collect();
+        let capabilities: Vec<_> = readable
+            .into_iter()
+            .map(|(capability, row)| (capability, row.id))
+            .collect();
+        let entries = cases::pupil::chronology(conn, &context(state), &capabilities)
+            .map_err(case_error)?
+            .into_iter()
+            .map(|e| PupilEntryDto {
+                kind: e.entry.row.kind,
+                from_status: e.entry.row.from_status,
+                to_status: e.entry.row.to_status,
+                note: e.entry.note.map(|n| n.expose().to_owned()),
+                author_id: e.entry.row.author_id,
+                at: e.entry.row.created_at.and_utc().to_rfc3339(),
+                case_id: e.case_id,
+            })
+            .collect();
+        Ok(web::Json(PupilChronologyDto { cases, entries }))
+    })
+    .await
 }

@@ -295,6 +295,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
         item.insert("patch".to_owned(), patch);
     }
     add_list_filters(&mut doc, taxonomy);
+    add_case_finding(&mut doc);
     add_attachments(&mut doc);
     add_referrals(&mut doc);
     add_stats(&mut doc);
@@ -567,6 +568,40 @@ fn add_list_filters(doc: &mut Value, taxonomy: &Taxonomy) {
         .and_then(Value::as_array_mut)
     {
         parameters.extend(more);
+    }
+}
+
+/// Finding cases (issue 16): the list's paging and `open` status, and a
+/// pupil's chronology across cases.
+fn add_case_finding(doc: &mut Value) {
+    if let Some(parameters) = doc
+        .pointer_mut("/paths/~1cases/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        for parameter in parameters.iter_mut() {
+            if parameter["name"] == "status" {
+                parameter["description"] =
+                    json!("A status, or `open` for every status but `closed`.");
+                parameter["schema"] = json!({"type": "string", "enum": ["open", "reported", "assessing", "action_planned", "in_progress", "resolved", "closed", "reopened"]});
+            }
+        }
+        parameters.push(json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
+            "description": "The page (from 1) of `limit` cases, newest first. The total is in `X-Total-Count`; the next page's URL in `Link` (`rel=\"next\"`)."}));
+    }
+    let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
+    let path = json!({"get": {
+        "summary": "The chronology across every case of this case's pupil at the school (found by the blind index), oldest first; only for callers who may read every one of the cases (each read is audited)",
+        "security": [{"bearer": []}],
+        "parameters": [id],
+        "responses": responses(&[("200", ok("The pupil's cases and their merged chronology.", json!({"type": "object", "properties": {
+            "cases": {"type": "array", "items": reference("CaseSummary")},
+            "entries": {"type": "array", "items": {"type": "object", "properties": {
+                "case_id": {"type": "string"}, "kind": {"type": "string"}, "from_status": {"type": ["string", "null"]},
+                "to_status": {"type": ["string", "null"]}, "note": {"type": ["string", "null"]}, "author_id": {"type": "string"},
+                "at": {"type": "string", "format": "date-time"}}}}}})))])
+    }});
+    if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        paths.insert("/cases/{id}/pupil-chronology".to_owned(), path);
     }
 }
 

@@ -53,6 +53,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(cases::intake)),
         )
         .service(resource("/cases/new/draft").route(post().to(cases::save_draft)))
+        .service(resource("/cases").route(get().to(cases::case_list)))
+        .service(resource("/cases/{id}/pupil").route(get().to(cases::pupil_chronology)))
         .service(resource("/cases/{id}").route(get().to(cases::workspace)))
         .service(resource("/cases/{id}/referrals").route(post().to(cases::send_referral)))
         .service(resource("/cases/{id}/skip").route(post().to(cases::skip_suggestion)))

@@ -12,6 +12,8 @@
 mod actions;
 mod dashboard;
 mod intake;
+mod list;
+mod pupil;
 mod workspace;
 
 pub use actions::{
@@ -20,6 +22,8 @@ pub use actions::{
 };
 pub use dashboard::{escalations, home};
 pub use intake::{intake, intake_page, save_draft};
+pub use list::case_list;
+pub use pupil::pupil_chronology;
 pub use workspace::{download_attachment, workspace};
 
 use super::{granted, outcome};

@@ -97,6 +97,9 @@ pub struct CasePage<'a> {
     pub upload_mib: usize,
     /// The form that was refused, with what it sent (shown again).
     pub attempt: Attempt,
+    /// The pupil's cases at the school, this one included, when there are
+    /// others and the caller may read them all (issue 16).
+    pub pupil_cases: Vec<super::pupil::PupilCaseLine>,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -316,7 +319,9 @@ fn case_data(
         None => Vec::new(),
     };
     let may_update = may_update(conn, state, caller, &view, case_id)?;
+    let pupil_cases = pupil_case_lines(conn, state, caller, &t, &capability, case_id)?;
     Ok(Some(CasePageData {
+        pupil_cases,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -389,6 +394,7 @@ fn assemble_page<'a>(
         age_groups: choices(&t, state, "perpetrator_age_group"),
         upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         attempt,
+        pupil_cases: data.pupil_cases,
     }
 }
 
@@ -641,9 +647,37 @@ struct CasePageData {
     consent: Vec<FieldLine>,
     perpetrators: Vec<Vec<FieldLine>>,
     attachments: Vec<AttachmentLine>,
+    pupil_cases: Vec<super::pupil::PupilCaseLine>,
 }
 
-fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
+/// The pupil's cases for the case page: none when the case is read under
+/// break-glass (one case, not the pupil's file), when there is no other, or
+/// when the caller may not read every one.
+fn pupil_case_lines(
+    conn: &mut crate::db::PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    t: &Tr<'_>,
+    capability: &Capability,
+    case_id: &str,
+) -> Result<Vec<super::pupil::PupilCaseLine>, ApiError> {
+    if capability.via_break_glass() {
+        return Ok(Vec::new());
+    }
+    let Ok(Some(readable)) = outcome(crate::web::pupil::readable_pupil_cases(
+        conn, state, caller, case_id,
+    ))?
+    else {
+        return Ok(Vec::new());
+    };
+    if readable.len() < 2 {
+        return Ok(Vec::new());
+    }
+    let rows: Vec<_> = readable.into_iter().map(|(_, row)| row).collect();
+    Ok(super::pupil::case_lines(t, &rows, case_id))
+}
+
+pub(super) fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
     let mut parts = kind.split(':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("created"), ..) => t.t("chrono-created"),
