@@ -243,6 +243,13 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/break-glass",
         Some("case.break_glass"),
     ),
+    // Finding cases (issue 16): a pupil's chronology needs `case.read` on
+    // every one of the pupil's cases.
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/pupil-chronology",
+        Some("case.read"),
+    ),
     (
         "POST",
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/transitions",

@@ -603,3 +603,174 @@ async fn consent_is_recorded_in_the_intake_steps(backend: Backend) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(cases_in_store(&app), 2);
 }
+
+/// The journey in a real browser: find cases with filters and pages, open a
+/// pupil's chronology, then — without JavaScript — record a case with its
+/// consent and send the same form twice: one case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finding_cases_and_a_double_submitted_intake_in_the_browser() {
+    use crate::browser::{
+        browser, choose, chromedriver, click, earlier_case, fill, shot, sign_in, spawn_app, submit,
+        text,
+    };
+    use fantoccini::Locator;
+
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let token = app.token(&focal).await;
+    // Four earlier cases of different pupils, two of one pupil.
+    let mut ids = Vec::new();
+    for (i, key) in [(0, "a"), (1, "b"), (2, "c"), (3, "d"), (7, "e"), (7, "f")] {
+        let mut body = earlier_case(i);
+        if i == 2 {
+            body["risk_level"] = json!("high");
+        }
+        let (status, created) = app.post_case(&token, key, &body).await;
+        assert_eq!(status, 201, "{created}");
+        ids.push(created["id"].as_str().unwrap().to_owned());
+        app.clock.advance(chrono::Duration::minutes(2));
+    }
+    let client = browser(&driver, true).await;
+    sign_in(&app, &client, &focal).await;
+    submit(&client, "#find-cases").await;
+    assert!(text(&client).await.contains("Số trường hợp tìm thấy: 6"));
+    shot(&client, "finding-01-all-cases").await;
+    choose(&client, "search-status", "open").await;
+    choose(&client, "search-risk_level", "high").await;
+    submit(&client, "#search-submit").await;
+    let page = text(&client).await;
+    assert!(page.contains("Số trường hợp tìm thấy: 1"), "{page}");
+    let url = client.current_url().await.unwrap();
+    assert_eq!(
+        url.query(),
+        Some("status=open&risk_level=high&incident_type=&from=&to=")
+    );
+    assert!(
+        client
+            .find(Locator::Css(&format!(
+                "#results a[href='/cases/{}']",
+                ids[2]
+            )))
+            .await
+            .is_ok()
+    );
+    shot(&client, "finding-02-filtered").await;
+    // Pages of two, newest first.
+    client.goto(&app.url("/cases?limit=2")).await.unwrap();
+    submit(&client, "#page-next").await;
+    let page = text(&client).await;
+    assert!(page.contains("Trang 2 / 3"), "{page}");
+    assert!(
+        client
+            .find(Locator::Css(&format!(
+                "#results a[href='/cases/{}']",
+                ids[3]
+            )))
+            .await
+            .is_ok()
+    );
+    shot(&client, "finding-03-page-two").await;
+    // The pupil with two cases: linked from the case, one chronology.
+    client
+        .goto(&app.url(&format!("/cases/{}", ids[5])))
+        .await
+        .unwrap();
+    assert!(
+        client
+            .find(Locator::Css(&format!(
+                "#pupil-cases a[href='/cases/{}']",
+                ids[4]
+            )))
+            .await
+            .is_ok()
+    );
+    submit(&client, "#pupil-chronology-link").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Diễn biến của học sinh qua các trường hợp"),
+        "{page}"
+    );
+    let entries = client
+        .find_all(Locator::Css("#pupil-chronology li"))
+        .await
+        .unwrap();
+    assert_eq!(entries.len(), 2);
+    shot(&client, "finding-04-pupil-chronology").await;
+    client.close().await.unwrap();
+
+    // Without JavaScript: intake with consent, the form sent twice.
+    let client = browser(&driver, false).await;
+    sign_in(&app, &client, &focal).await;
+    client.goto(&app.url("/cases/new")).await.unwrap();
+    choose(&client, "incident.type", "psychological_abuse").await;
+    fill(&client, "incident.date", "10312026").await;
+    choose(&client, "incident.location_type", "online").await;
+    choose(&client, "incident.perpetrator_relation", "online_contact").await;
+    fill(
+        &client,
+        "incident.narrative",
+        "Em bị nhắn tin đe doạ trên mạng.",
+    )
+    .await;
+    fill(&client, "pupil.name", "Hà Thị Hai Lần").await;
+    fill(&client, "pupil.date_of_birth", "05052013").await;
+    choose(&client, "pupil.sex", "female").await;
+    choose(&client, "consent.given_by", "pupil_and_guardian").await;
+    click(&client, "input[name='consent.services']").await;
+    click(&client, "input[name='consent.disclosure_to'][value=health]").await;
+    choose(&client, "consent.legal_basis", "consent").await;
+    click(&client, "input[name=risk_level][value=medium]").await;
+    shot(&client, "finding-05-intake-consent-no-js").await;
+    // What the form sends, to send it again as a second tap would.
+    let sent = client
+        .execute(
+            "return new URLSearchParams(new FormData(document.getElementById('intake'))).toString();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let sent = sent.as_str().unwrap().to_owned();
+    assert!(sent.contains("intake_token="), "{sent}");
+    submit(&client, "#intake-submit").await;
+    let first = client.current_url().await.unwrap();
+    assert!(first.as_str().ends_with("?done=case_created"), "{first}");
+    assert!(text(&client).await.contains("Đã lưu trường hợp"));
+    client
+        .execute(
+            "const f = document.createElement('form'); f.method = 'post'; f.action = '/cases/new';
+             for (const [k, v] of new URLSearchParams(arguments[0])) {
+               const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+             }
+             document.body.appendChild(f); f.submit();",
+            vec![json!(sent)],
+        )
+        .await
+        .unwrap();
+    let mut again = first.clone();
+    for _ in 0..200 {
+        again = client.current_url().await.unwrap();
+        if again != first {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(again.path(), first.path(), "the same case");
+    assert_eq!(again.query(), Some("done=case_already_created"));
+    let page = text(&client).await;
+    assert!(page.contains("Biểu mẫu này đã được gửi trước đó"), "{page}");
+    shot(&client, "finding-06-sent-twice-one-case").await;
+    assert_eq!(cases_in_store(&app), 7);
+    // Its consent was recorded with it.
+    let id = first.path().trim_start_matches("/cases/").to_owned();
+    let token = app.token(&focal).await;
+    let case: Value = app
+        .get_with_token(&format!("/api/v1/cases/{id}"), &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(case["consent"]["given_by"], "pupil_and_guardian", "{case}");
+    assert_eq!(case["consent"]["disclosure_to"], json!(["health"]));
+    client.close().await.unwrap();
+}
