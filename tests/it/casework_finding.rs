@@ -187,6 +187,19 @@ async fn the_case_list_filters_and_pages(backend: Backend) {
     assert!(html.contains("value=\"2026-05-02\""));
     let (_, dashboard) = page("/".into()).await;
     assert!(dashboard.contains("href=\"/cases\""));
+    // In English too, once the person chose it.
+    let changed = app
+        .client
+        .patch(app.url("/api/v1/me"))
+        .bearer_auth(&token)
+        .json(&json!({"language": "en"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(changed.status().is_success(), "{}", changed.status());
+    let (_, html) = page("/cases?status=open&risk_level=low".into()).await;
+    assert!(html.contains("Cases found: 1"), "{html}");
+    assert!(html.contains("Every status but closed"));
 }
 
 async fn a_pupils_chronology_spans_only_their_cases(backend: Backend) {
@@ -536,6 +549,18 @@ async fn consent_is_recorded_in_the_intake_steps(backend: Backend) {
     assert!(html.contains("<option value=\"none\" selected>"));
     assert_eq!(intake_token_in(&html), token);
     assert_eq!(cases_in_store(&app), 0);
+    // Saving a draft keeps the form's token.
+    let draft = app
+        .client
+        .post(app.url("/cases/new/draft"))
+        .header("cookie", &phone.cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(intake_form(&phone.csrf, &token, "Đỗ Văn Consent", &bad))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(draft.status(), StatusCode::OK);
+    assert_eq!(intake_token_in(&draft.text().await.unwrap()), token);
     let good = [
         ("consent.given_by", "guardian"),
         ("consent.services", "1"),
