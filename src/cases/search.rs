@@ -237,6 +237,7 @@ impl CaseSearch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn taxonomy() -> Taxonomy {
         Taxonomy::load(None).unwrap()
@@ -328,5 +329,70 @@ mod tests {
             search.query_for_page(3, 25),
             "status=open&from=2026-05-01&to=2026-05-01&page=3"
         );
+    }
+
+    /// The search as a query string parses back to itself.
+    fn reparsed(search: &CaseSearch, t: &Taxonomy) -> CaseSearch {
+        let query = search.query_for_page(search.page, 25);
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&query).unwrap();
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let raw = RawCaseSearch {
+            status: get("status"),
+            risk_level: get("risk_level"),
+            incident_type: get("incident_type"),
+            from: get("from"),
+            to: get("to"),
+            limit: get("limit"),
+            page: get("page"),
+        };
+        CaseSearch::parse(&raw, t, 25).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn a_search_survives_its_own_links(
+            status in prop::sample::select(vec!["", "open", "closed", "reported", "reopened"]),
+            risk in prop::sample::select(vec!["", "low", "high"]),
+            from in 0i64..400, span in 0i64..400, limit in 1i64..=500, page in 1i64..=10_000,
+        ) {
+            let t = taxonomy();
+            let day = |n: i64| (NaiveDate::from_ymd_opt(2025, 1, 1).unwrap() + chrono::Duration::days(n))
+                .format("%Y-%m-%d").to_string();
+            let raw = RawCaseSearch {
+                status: Some(status.to_owned()),
+                risk_level: Some(risk.to_owned()),
+                incident_type: None,
+                from: Some(day(from)),
+                to: Some(day(from + span)),
+                limit: Some(limit.to_string()),
+                page: Some(page.to_string()),
+            };
+            let search = CaseSearch::parse(&raw, &t, 25).unwrap();
+            prop_assert_eq!(&reparsed(&search, &t), &search);
+            prop_assert_eq!(search.offset(), (page - 1) * limit);
+        }
+
+        #[test]
+        fn no_refusal_repeats_what_was_sent(junk in "[A-Za-zÀ-ỹ]{4,20}[0-9]{2}") {
+            let raw = RawCaseSearch {
+                status: Some(junk.clone()),
+                risk_level: Some(junk.clone()),
+                incident_type: Some(junk.clone()),
+                from: Some(junk.clone()),
+                to: Some(junk.clone()),
+                limit: Some(junk.clone()),
+                page: Some(junk.clone()),
+            };
+            let problems = CaseSearch::parse(&raw, &taxonomy(), 25).unwrap_err();
+            prop_assert_eq!(problems.len(), 7);
+            for problem in problems {
+                prop_assert!(!problem.message.contains(&junk), "{}", problem);
+            }
+        }
     }
 }
