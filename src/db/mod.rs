@@ -10,6 +10,8 @@
 
 pub mod audit;
 pub mod cases;
+pub mod closure_requests;
+pub mod legal_holds;
 pub mod migrations;
 pub mod organisations;
 pub mod referrals;

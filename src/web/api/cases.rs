@@ -100,6 +100,21 @@ pub(super) fn case_error(error: CaseError) -> ApiError {
                 allowed.join(", ")
             ),
         ),
+        CaseError::ClosureNeedsApproval => ApiError::new(
+            StatusCode::CONFLICT,
+            "closure_needs_approval",
+            "Closing this case (high risk, or a statutory report was made) needs a second person's approval: request it with POST /api/v1/cases/{id}/closure-request. Nothing was changed.",
+        ),
+        CaseError::ClosureAwaitingApproval => ApiError::new(
+            StatusCode::CONFLICT,
+            "closure_awaiting_approval",
+            "A closure of this case already awaits approval: another focal point of the school approves or returns it. Nothing was changed.",
+        ),
+        CaseError::OwnClosureRequest => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "own_closure_request",
+            "You asked for this closure: another focal point of the school must approve or return it. Nothing was changed.",
+        ),
         CaseError::Db(error) => error.into(),
         other => ApiError::internal(anyhow::anyhow!(other.to_string())),
     }
@@ -119,6 +134,10 @@ pub struct CaseSummary {
     school_level: String,
     created_at: String,
     updated_at: String,
+    /// The assigned focal point's user id (none: unassigned).
+    assigned_to: Option<String>,
+    /// Retention keeps the content while a legal hold is in force.
+    legal_hold: bool,
 }
 
 impl From<&CaseRow> for CaseSummary {
@@ -136,6 +155,8 @@ impl From<&CaseRow> for CaseSummary {
             school_level: row.school_level.clone(),
             created_at: row.created_at.and_utc().to_rfc3339(),
             updated_at: row.updated_at.and_utc().to_rfc3339(),
+            assigned_to: row.assigned_to.clone(),
+            legal_hold: row.legal_hold,
         }
     }
 }
@@ -215,6 +236,8 @@ pub struct ListQuery {
     /// Recorded on or before this date (YYYY-MM-DD).
     to: Option<String>,
     limit: Option<i64>,
+    /// Only the cases assigned to the caller (`mine=true`).
+    mine: Option<bool>,
 }
 
 fn filter_error(message: String) -> ApiError {
@@ -274,6 +297,7 @@ async fn list_cases(
         recorded_before: to
             .and_then(|d| d.succ_opt())
             .and_then(|d| d.and_hms_opt(0, 0, 0)),
+        assigned_to: query.mine.unwrap_or(false).then(|| caller.user.id.clone()),
     };
     blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
@@ -377,6 +401,8 @@ pub struct CaseDto {
     /// Every clock of the case, with its rule and legal source.
     deadlines: Vec<serde_json::Value>,
     escalations: Vec<serde_json::Value>,
+    /// Case-work: the assignee, a closure awaiting approval, the legal hold.
+    casework: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -481,6 +507,7 @@ impl From<CaseView> for CaseDto {
             referrals: Vec::new(),
             deadlines: Vec::new(),
             escalations: Vec::new(),
+            casework: serde_json::Value::Null,
         }
     }
 }
@@ -523,6 +550,7 @@ async fn read_case(
             .iter()
             .map(super::referrals::escalation_dto)
             .collect();
+        dto.casework = super::casework::casework_dto(&file.casework);
         Ok(web::Json(dto))
     })
     .await
