@@ -76,6 +76,7 @@ async fn bare(db: web::Data<Db>) -> &'static str {
                 closed_at: None,
                 legal_hold: false,
                 content_destroyed_at: None,
+                assigned_to: None,
             },
         )?;
         caseguard::db::cases::insert_key(

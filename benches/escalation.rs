@@ -104,6 +104,7 @@ fn populate(state: &caseguard::web::AppState, clock: &FixedClock, size: usize) {
                 closed_at: None,
                 legal_hold: false,
                 content_destroyed_at: None,
+                assigned_to: None,
             });
             // Due spread over 30 days, minute by minute.
             let spread = |k: usize| {

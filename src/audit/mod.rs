@@ -170,6 +170,13 @@ pub mod action {
     pub const STATS_EXPORTED: &str = "stats.exported";
     pub const INDICATORS_SUBMITTED: &str = "stats.indicators_submitted";
     pub const DEMO_CASES_GENERATED: &str = "demo.cases_generated";
+    // Case-work (issue 16): assignment, approval of closure, legal hold.
+    pub const CASE_ASSIGNED: &str = "case.assigned";
+    pub const CLOSURE_REQUESTED: &str = "case.closure_requested";
+    pub const CLOSURE_APPROVED: &str = "case.closure_approved";
+    pub const CLOSURE_RETURNED: &str = "case.closure_returned";
+    pub const LEGAL_HOLD_SET: &str = "case.legal_hold_set";
+    pub const LEGAL_HOLD_LIFTED: &str = "case.legal_hold_lifted";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

@@ -214,6 +214,11 @@ pub fn transition(
                 "cannot be closed while referrals are open: wait for the agencies' answers or withdraw them",
             )]));
         }
+        // A high-risk case, or one with a statutory report, closes only on
+        // a second person's approval (super::approval).
+        if closing && super::approval::needed(conn, &case)? {
+            return Err(CaseError::ClosureNeedsApproval);
+        }
         let now = context.clock.now_naive();
         let closed_at = if closing { Some(now) } else { None };
         if !table::set_status(

@@ -10,12 +10,15 @@
 //! Must never: store a sensitive value unsealed, decrypt before the policy
 //! allowed it, or leave half a case behind.
 
+pub mod approval;
+pub mod assignment;
 pub mod attachments;
 pub mod consent;
 pub mod drafts;
 pub mod input;
 pub mod intake_token;
 pub mod keys;
+pub mod legal_hold;
 pub mod lifecycle;
 pub mod perpetrators;
 pub mod pupil;
@@ -58,6 +61,12 @@ pub enum CaseError {
     Invalid(Vec<FieldError>),
     #[error("the case changed meanwhile (now version {current})")]
     Stale { current: i32 },
+    #[error("this case's closure needs a second person's approval: request it")]
+    ClosureNeedsApproval,
+    #[error("a closure of this case already awaits approval")]
+    ClosureAwaitingApproval,
+    #[error("the person who asked for a closure cannot decide on it")]
+    OwnClosureRequest,
     #[error("a {from} case cannot go there")]
     InvalidTransition { from: String, allowed: Vec<String> },
     #[error("a sealed value could not be opened or made: {0}")]
@@ -258,6 +267,10 @@ fn insert_new(
         closed_at: None,
         legal_hold: false,
         content_destroyed_at: None,
+        assigned_to: by
+            .actor()
+            .filter(|a| a.role == crate::domain::user::Role::FocalPoint.as_str())
+            .map(|a| a.user_id),
     };
     table::insert_case(conn, &case)?;
     table::insert_key(
@@ -506,7 +519,7 @@ pub struct ChronologyView {
 }
 
 /// The sensitive fields a full read opens, for the audit entry.
-pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld,perpetrator.identity,perpetrator.description,attachment.name";
+pub const READ_FIELDS: &str = "pupil.name,pupil.date_of_birth,pupil.class,pupil.guardian,pupil.contact,incident.date,incident.narrative,chronology.note,consent.withheld,perpetrator.identity,perpetrator.description,attachment.name,closure_request.note,legal_hold.note";
 
 /// Reads and decrypts a case; the read and the fields opened are audited in
 /// the same transaction (no audit entry, no plaintext).
@@ -519,6 +532,38 @@ pub struct CaseFile {
     pub referrals: Vec<crate::db::referrals::ReferralRow>,
     pub deadlines: Vec<crate::db::referrals::DeadlineRow>,
     pub escalations: Vec<crate::db::referrals::EscalationRow>,
+    /// Who works the case, a closure awaiting approval, a legal hold.
+    pub casework: Casework,
+}
+
+/// Case-work on a case (issue 16), as its readers see it.
+pub struct Casework {
+    /// The assigned focal point: id and display name.
+    pub assignee: Option<(String, String)>,
+    /// Whether closing it needs a second person's approval.
+    pub closure_needs_approval: bool,
+    pub pending_closure: Option<approval::PendingClosure>,
+    pub legal_hold: Option<legal_hold::HoldView>,
+}
+
+fn casework(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    by: &Capability,
+    case: &CaseRow,
+) -> Result<Casework, CaseError> {
+    let assignee = match &case.assigned_to {
+        Some(id) => crate::db::users::display_names(conn, std::slice::from_ref(id))?
+            .remove(id)
+            .map(|name| (id.clone(), name)),
+        None => None,
+    };
+    Ok(Casework {
+        assignee,
+        closure_needs_approval: approval::needed(conn, case)?,
+        pending_closure: approval::pending(conn, context, by, &case.id)?,
+        legal_hold: legal_hold::in_force(conn, context, by, &case.id)?,
+    })
 }
 
 /// Reads a [`CaseFile`] (the view is audited as a read, see [`read`]).
@@ -529,8 +574,10 @@ pub fn read_file(
     case_id: &str,
 ) -> Result<CaseFile, CaseError> {
     let view = read(conn, context, by, case_id)?;
+    let casework = casework(conn, context, by, &view.case)?;
     Ok(CaseFile {
         view,
+        casework,
         referrals: crate::db::referrals::of_case(conn, case_id)?,
         deadlines: crate::db::referrals::deadlines_of(conn, case_id)?,
         escalations: crate::db::referrals::escalations_of_case(conn, case_id)?,

@@ -42,6 +42,8 @@ pub struct RawCaseSearch {
     pub limit: Option<String>,
     /// The page, from 1.
     pub page: Option<String>,
+    /// Only the cases assigned to the caller (`mine=1` or `mine=true`).
+    pub mine: Option<String>,
 }
 
 /// Which cases of a status to show.
@@ -62,6 +64,8 @@ pub struct CaseSearch {
     pub to: Option<NaiveDate>,
     pub limit: i64,
     pub page: i64,
+    /// Only the cases assigned to the caller.
+    pub mine: bool,
 }
 
 fn present(value: Option<&String>) -> Option<&str> {
@@ -150,6 +154,14 @@ impl CaseSearch {
             1..=MAX_PAGE_SIZE,
         );
         let page = number(&mut problems, "page", raw.page.as_ref(), 1..=MAX_PAGE);
+        let mine = match present(raw.mine.as_ref()) {
+            None | Some("0" | "false") => false,
+            Some("1" | "true") => true,
+            Some(_) => {
+                problems.push(FieldError::new("mine", "must be 1 or 0"));
+                false
+            }
+        };
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -161,6 +173,7 @@ impl CaseSearch {
             to,
             limit: limit.unwrap_or(default_limit),
             page: page.unwrap_or(1),
+            mine,
         })
     }
 
@@ -169,8 +182,9 @@ impl CaseSearch {
         (self.page - 1) * self.limit
     }
 
-    /// The database filter (recorded times at midnight of the dates).
-    pub fn filter(&self) -> CaseFilter {
+    /// The database filter (recorded times at midnight of the dates); `me`
+    /// is the caller, for "assigned to me".
+    pub fn filter(&self, me: &str) -> CaseFilter {
         let midnight = |d: NaiveDate| -> Option<NaiveDateTime> { d.and_hms_opt(0, 0, 0) };
         CaseFilter {
             status: match self.status {
@@ -182,6 +196,7 @@ impl CaseSearch {
             incident_type: self.incident_type.clone(),
             recorded_from: self.from.and_then(midnight),
             recorded_before: self.to.and_then(|d| d.succ_opt()).and_then(midnight),
+            assigned_to: self.mine.then(|| me.to_owned()),
         }
     }
 
@@ -205,6 +220,9 @@ impl CaseSearch {
         }
         if let Some(to) = self.to {
             pairs.push(("to", to.format("%Y-%m-%d").to_string()));
+        }
+        if self.mine {
+            pairs.push(("mine", "1".to_owned()));
         }
         pairs
     }
@@ -258,6 +276,7 @@ mod tests {
             to: get("to"),
             limit: get("limit"),
             page: get("page"),
+            mine: get("mine"),
         }
     }
 
@@ -319,7 +338,7 @@ mod tests {
             25,
         )
         .unwrap();
-        let filter = search.filter();
+        let filter = search.filter("me");
         assert!(filter.open_only);
         assert_eq!(
             filter.recorded_before.unwrap() - filter.recorded_from.unwrap(),
@@ -349,6 +368,7 @@ mod tests {
             to: get("to"),
             limit: get("limit"),
             page: get("page"),
+            mine: get("mine"),
         };
         CaseSearch::parse(&raw, t, 25).unwrap()
     }
@@ -371,6 +391,7 @@ mod tests {
                 to: Some(day(from + span)),
                 limit: Some(limit.to_string()),
                 page: Some(page.to_string()),
+                mine: None,
             };
             let search = CaseSearch::parse(&raw, &t, 25).unwrap();
             prop_assert_eq!(&reparsed(&search, &t), &search);
@@ -387,6 +408,7 @@ mod tests {
                 to: Some(junk.clone()),
                 limit: Some(junk.clone()),
                 page: Some(junk.clone()),
+                mine: None,
             };
             let problems = CaseSearch::parse(&raw, &taxonomy(), 25).unwrap_err();
             prop_assert_eq!(problems.len(), 7);

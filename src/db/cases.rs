@@ -30,6 +30,8 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     pub legal_hold: bool,
     pub content_destroyed_at: Option<NaiveDateTime>,
+    /// The case worker: a focal point of the school, or no one yet.
+    pub assigned_to: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -214,6 +216,8 @@ pub struct CaseFilter {
     pub incident_type: Option<String>,
     pub recorded_from: Option<NaiveDateTime>,
     pub recorded_before: Option<NaiveDateTime>,
+    /// Only the cases assigned to this user ("mine").
+    pub assigned_to: Option<String>,
 }
 
 type BoxedCases<'a> = cases::BoxedQuery<'a, <DbConnection as diesel::Connection>::Backend>;
@@ -244,6 +248,9 @@ fn filtered<'a>(school_id: &'a str, filter: &'a CaseFilter) -> BoxedCases<'a> {
     }
     if let Some(before) = filter.recorded_before {
         query = query.filter(cases::created_at.lt(before));
+    }
+    if let Some(user_id) = &filter.assigned_to {
+        query = query.filter(assigned_to(user_id));
     }
     query
 }
@@ -415,6 +422,8 @@ pub fn destroy_content(
         .set(consents::withheld_enc.eq(None::<Vec<u8>>))
         .execute(conn)?;
     diesel::delete(attachments::table.filter(attachments::case_id.eq(case_id))).execute(conn)?;
+    super::closure_requests::clear_notes(conn, case_id)?;
+    super::legal_holds::clear_notes(conn, case_id)?;
     diesel::update(perpetrators::table.filter(perpetrators::case_id.eq(case_id)))
         .set((
             perpetrators::identity_enc.eq(None::<Vec<u8>>),
@@ -428,6 +437,31 @@ pub fn set_legal_hold(conn: &mut DbConnection, case_id: &str, hold: bool) -> Que
     diesel::update(cases::table.find(case_id))
         .set(cases::legal_hold.eq(hold))
         .execute(conn)
+}
+
+/// Assigns the case to `assignee` (or to no one) if its version is still
+/// `expected`; false when it changed meanwhile.
+pub fn set_assignee(
+    conn: &mut DbConnection,
+    id: &str,
+    expected: i32,
+    assignee: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    let updated = diesel::update(cases::table.find(id).filter(cases::version.eq(expected)))
+        .set((
+            cases::assigned_to.eq(assignee),
+            cases::version.eq(expected + 1),
+            cases::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// "Assigned to `user_id`", for any listing or search of cases to reuse
+/// (`query.filter(assigned_to(id))`).
+pub fn assigned_to(user_id: &str) -> diesel::dsl::Eq<cases::assigned_to, String> {
+    cases::assigned_to.eq(user_id.to_owned())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]

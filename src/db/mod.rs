@@ -11,6 +11,8 @@
 pub mod audit;
 pub mod cases;
 pub mod intake_tokens;
+pub mod closure_requests;
+pub mod legal_holds;
 pub mod migrations;
 pub mod organisations;
 pub mod referrals;

@@ -151,6 +151,15 @@ pub fn answered_of_school(
         .load(conn)
 }
 
+/// How many statutory reports were made for a case (in any state).
+pub fn statutory_count_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<i64> {
+    referrals::table
+        .filter(referrals::case_id.eq(case_id))
+        .filter(referrals::kind.eq("statutory_report"))
+        .count()
+        .get_result(conn)
+}
+
 pub fn open_count_of_case(conn: &mut DbConnection, case_id: &str) -> QueryResult<i64> {
     referrals::table
         .filter(referrals::case_id.eq(case_id))

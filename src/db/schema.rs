@@ -128,6 +128,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         legal_hold -> Bool,
         content_destroyed_at -> Nullable<Timestamp>,
+        assigned_to -> Nullable<Text>,
     }
 }
 
@@ -195,6 +196,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    legal_holds (id) {
+        id -> Text,
+        case_id -> Text,
+        held -> Bool,
+        reason -> Text,
+        note_enc -> Nullable<Binary>,
+        decided_by -> Text,
+        decided_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     chronology (id) {
         id -> Text,
         case_id -> Text,
@@ -204,6 +217,21 @@ diesel::table! {
         note_enc -> Nullable<Binary>,
         author_id -> Text,
         created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    closure_requests (id) {
+        id -> Text,
+        case_id -> Text,
+        closure_reason -> Text,
+        note_enc -> Binary,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        status -> Text,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        decision_note_enc -> Nullable<Binary>,
     }
 }
 
@@ -370,6 +398,8 @@ diesel::joinable!(case_keys -> cases (case_id));
 diesel::joinable!(pupils -> cases (case_id));
 diesel::joinable!(incidents -> cases (case_id));
 diesel::joinable!(chronology -> cases (case_id));
+diesel::joinable!(closure_requests -> cases (case_id));
+diesel::joinable!(legal_holds -> cases (case_id));
 diesel::joinable!(break_glass -> cases (case_id));
 diesel::joinable!(referrals -> cases (case_id));
 diesel::joinable!(deadlines -> cases (case_id));
@@ -396,6 +426,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     incidents,
     intake_tokens,
     chronology,
+    closure_requests,
+    legal_holds,
     break_glass,
     consents,
     perpetrators,

@@ -76,6 +76,35 @@ pub fn find(conn: &mut DbConnection, id: &str) -> QueryResult<Option<UserRow>> {
         .optional()
 }
 
+/// The active users of `org_id` with `role`, `(id, display name)` by name
+/// (who a case can be assigned to).
+pub fn active_of_org_with_role(
+    conn: &mut DbConnection,
+    org_id: &str,
+    role: &str,
+) -> QueryResult<Vec<(String, String)>> {
+    users::table
+        .filter(users::org_id.eq(org_id))
+        .filter(users::role.eq(role))
+        .filter(users::disabled_at.is_null())
+        .order((users::display_name.asc(), users::id.asc()))
+        .select((users::id, users::display_name))
+        .load(conn)
+}
+
+/// The display names of users, by id (names staff see beside a case).
+pub fn display_names(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<std::collections::BTreeMap<String, String>> {
+    Ok(users::table
+        .filter(users::id.eq_any(ids))
+        .select((users::id, users::display_name))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 pub fn find_by_email(conn: &mut DbConnection, email: &str) -> QueryResult<Option<UserRow>> {
     users::table
         .filter(users::email.eq(email))

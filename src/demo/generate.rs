@@ -332,6 +332,7 @@ fn one_case(
         closed_at,
         legal_hold: false,
         content_destroyed_at: None,
+        assigned_to: None,
     });
     let dek = DataKey::generate()?;
     let wrapped = dek.wrap(keyring, &id)?;

@@ -31,6 +31,8 @@ pub const CATEGORIES: &[&str] = &[
     "closure_reason",
     "consent_giver",
     "legal_basis",
+    "legal_hold_reason",
+    "legal_hold_lift_reason",
 ];
 
 /// Categories whose terms are numeric bands.

@@ -131,7 +131,12 @@ async fn matrix() {
                         format!("{label}+adult"),
                     ));
                 }
-                Action::CaseBreakGlass | Action::CaseUpdate | Action::ReferralSend => asks.push((
+                Action::CaseBreakGlass
+                | Action::CaseUpdate
+                | Action::ReferralSend
+                | Action::CaseAssign
+                | Action::CaseApproveClosure
+                | Action::CaseLegalHold => asks.push((
                     *action,
                     Ask::Case {
                         grant: false,
@@ -259,6 +264,37 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "POST",
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/notes",
         Some("case.update"),
+    ),
+    // Case-work (issue 16): assignment, approval of closure, legal hold.
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/assignment",
+        Some("case.assign"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/closure-request",
+        Some("case.update"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/closure-request/approve",
+        Some("case.approve_closure"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/closure-request/return",
+        Some("case.approve_closure"),
+    ),
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/legal-hold",
+        Some("case.legal_hold"),
+    ),
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/legal-hold",
+        Some("case.legal_hold"),
     ),
     (
         "POST",

@@ -569,7 +569,11 @@ async fn the_lifecycle_is_guarded_and_versions_refuse_stale_writes(backend: Back
     let app = app.with_demo_orgs().await;
     let focal = app.user(Role::FocalPoint, SCHOOL).await;
     let token = app.token(&focal).await;
-    let created: Value = post_case(&app, &token, &body_with("life"), None)
+    // Medium risk: a high-risk case closes only on a second focal point's
+    // approval (tests/it/casework_approval.rs).
+    let mut body = body_with("life");
+    body["risk_level"] = json!("medium");
+    let created: Value = post_case(&app, &token, &body, None)
         .await
         .json()
         .await
@@ -848,7 +852,10 @@ async fn retention_destroys_content_and_keeps_coded_fields(backend: Backend) {
     let token = app.token(&focal).await;
     let mut ids = Vec::new();
     for marker in ["expire", "held", "open"] {
-        let created: Value = post_case(&app, &token, &body_with(marker), None)
+        // Medium risk: these close directly, without a second approval.
+        let mut body = body_with(marker);
+        body["risk_level"] = json!("medium");
+        let created: Value = post_case(&app, &token, &body, None)
             .await
             .json()
             .await
@@ -926,7 +933,7 @@ async fn retention_destroys_content_and_keeps_coded_fields(backend: Backend) {
         .select((cases::risk_level, cases::age_band))
         .first(&mut conn)
         .unwrap();
-    assert_eq!(coded, ("high".to_owned(), Some("11_14".to_owned())));
+    assert_eq!(coded, ("medium".to_owned(), Some("11_14".to_owned())));
     let types: Vec<String> = incidents::table
         .filter(incidents::case_id.eq(&ids[0]))
         .select(incidents::incident_type)

@@ -1,2 +1,653 @@
 //! Case-work (issue 16): approval. API tests on both stores, hostile cases, the
 //! browser journey.
+//!
+//! The assigned case worker (a focal point of the school; reassignment
+//! checked, audited and in the chronology; "mine"), closure that needs a
+//! second focal point's approval (high risk, or a statutory report), and the
+//! legal hold (district officers of the area and admins; retention keeps a
+//! held case).
+
+use caseguard::domain::user::Role;
+use diesel::prelude::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, TestUser};
+
+on_both_backends!(
+    a_case_is_assigned_to_a_focal_point_of_its_school_and_only_there,
+    closing_a_high_risk_case_needs_another_focal_points_approval,
+    a_statutory_report_makes_closure_need_approval_and_other_cases_close_directly,
+    a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it,
+);
+
+const SCHOOL: &str = "SX-AL-AB-TH";
+const SIBLING_SCHOOL: &str = "SX-AL-AB-MN";
+
+fn case_body(marker: &str, risk: &str) -> Value {
+    case_of_type(marker, risk, "psychological_abuse")
+}
+
+fn case_of_type(marker: &str, risk: &str, incident_type: &str) -> Value {
+    json!({
+        "risk_level": risk,
+        "pupil": {"name": format!("Lê Thị {marker}"), "date_of_birth": "2014-02-11", "sex": "female",
+                  "class": "6B", "guardian": "Bà ngoại"},
+        "incident": {"type": incident_type, "contexts": ["on_premises"], "date": "2026-10-20",
+                     "location_type": "school_premises", "perpetrator_relation": "peer_pupil",
+                     "narrative": format!("Em {marker} bị bạn cùng lớp đe doạ nhiều lần.")}
+    })
+}
+
+struct World {
+    app: TestApp,
+    focal: TestUser,
+    second: TestUser,
+}
+
+impl World {
+    async fn new(backend: Backend) -> Option<Self> {
+        let app = TestApp::spawn(backend).await?.with_demo_orgs().await;
+        let focal = app.user(Role::FocalPoint, SCHOOL).await;
+        let second = app.user(Role::FocalPoint, SCHOOL).await;
+        Some(Self { app, focal, second })
+    }
+
+    async fn call(
+        &self,
+        user: &TestUser,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = self.app.token(user).await;
+        let mut request = self
+            .app
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                self.app.url(path),
+            )
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    async fn new_case(&self, by: &TestUser, marker: &str, risk: &str) -> Value {
+        let (status, body) = self
+            .call(by, "POST", "/api/v1/cases", Some(case_body(marker, risk)))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    async fn case(&self, id: &str) -> Value {
+        let (status, body) = self
+            .call(&self.focal, "GET", &format!("/api/v1/cases/{id}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    fn chronology_kinds(case: &Value) -> Vec<String> {
+        case["chronology"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["kind"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Audit actions recorded for `case_id`, in order.
+    fn audit_actions(&self, case_id: &str) -> Vec<String> {
+        use caseguard::db::schema::audit_log;
+        audit_log::table
+            .filter(audit_log::target_id.eq(case_id))
+            .order(audit_log::seq.asc())
+            .select(audit_log::action)
+            .load(&mut self.app.db.connect())
+            .unwrap()
+    }
+}
+
+async fn a_case_is_assigned_to_a_focal_point_of_its_school_and_only_there(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let reporter = world.app.user(Role::Reporter, SCHOOL).await;
+    let elsewhere = world.app.user(Role::FocalPoint, SIBLING_SCHOOL).await;
+    let mine = world.new_case(&world.focal, "A1", "medium").await;
+    assert_eq!(mine["assigned_to"], world.focal.id.as_str(), "{mine}");
+    let filed = world.new_case(&reporter, "A2", "low").await;
+    assert!(filed["assigned_to"].is_null(), "{filed}");
+    let filed_id = filed["id"].as_str().unwrap();
+
+    let assign = |who: Value, version: i64| json!({"assignee": who, "version": version});
+    let path = format!("/api/v1/cases/{filed_id}/assignment");
+    // Not a focal point, a focal point of another school, not a user at all:
+    // refused with the field named, and nothing changes.
+    for wrong in [
+        json!(reporter.id),
+        json!(elsewhere.id),
+        json!("0193a000-0000-7000-8000-00000000dead"),
+        json!("Nguyễn Văn Tên"),
+    ] {
+        let (status, body) = world
+            .call(&world.focal, "POST", &path, Some(assign(wrong, 1)))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("assignee"),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("Nguyễn"), "{body}");
+    }
+    let unchanged = world.case(filed_id).await;
+    assert!(unchanged["assigned_to"].is_null());
+    assert_eq!(unchanged["version"], 1);
+
+    // A stale version is refused; the right one assigns.
+    let (status, _) = world
+        .call(
+            &world.focal,
+            "POST",
+            &path,
+            Some(assign(json!(world.second.id), 7)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &path,
+            Some(assign(json!(world.second.id), 1)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["assigned_to"], world.second.id.as_str());
+    assert_eq!(body["version"], 2);
+    let read = world.case(filed_id).await;
+    assert_eq!(read["casework"]["assignee"]["id"], world.second.id.as_str());
+    assert!(
+        World::chronology_kinds(&read).contains(&format!("assigned:{}", world.second.id)),
+        "{read}"
+    );
+    assert!(
+        world
+            .audit_actions(filed_id)
+            .contains(&"case.assigned".to_owned())
+    );
+
+    // "Mine": only the caller's cases.
+    let (status, listed) = world
+        .call(&world.second, "GET", "/api/v1/cases?mine=true", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![filed_id]);
+    let (_, all) = world
+        .call(&world.second, "GET", "/api/v1/cases", None)
+        .await;
+    assert_eq!(all.as_array().unwrap().len(), 2);
+
+    // Unassigning; and outside the school, or without the role, "not there".
+    let (status, body) = world
+        .call(&world.second, "POST", &path, Some(assign(Value::Null, 2)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body["assigned_to"].is_null());
+    for outsider in [&elsewhere, &reporter] {
+        let (status, _) = world
+            .call(outsider, "POST", &path, Some(assign(json!(outsider.id), 3)))
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    assert!(world.case(filed_id).await["assigned_to"].is_null());
+}
+
+async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let case = world.new_case(&world.focal, "B1", "high").await;
+    let id = case["id"].as_str().unwrap();
+    let close = json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."});
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(close),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "closure_needs_approval");
+
+    let request_path = format!("/api/v1/cases/{id}/closure-request");
+    // Bad input changes nothing.
+    for bad in [
+        json!({"version": 1, "closure_reason": "because", "note": "Đã hỗ trợ xong."}),
+        json!({"version": 1, "closure_reason": "needs_met", "note": "   "}),
+    ] {
+        let (status, body) = world
+            .call(&world.focal, "POST", &request_path, Some(bad))
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    }
+    assert!(world.case(id).await["casework"]["closure_request"].is_null());
+
+    let ask = json!({"version": 1, "closure_reason": "needs_met", "note": "Kế hoạch hỗ trợ đã hoàn thành."});
+    let (status, requested) = world
+        .call(&world.focal, "POST", &request_path, Some(ask.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{requested}");
+    assert_eq!(requested["status"], "pending");
+    let request_id = requested["id"].as_str().unwrap().to_owned();
+    let (status, twice) = world
+        .call(&world.second, "POST", &request_path, Some(ask.clone()))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{twice}");
+    assert_eq!(twice["error"]["code"], "closure_awaiting_approval");
+    let read = world.case(id).await;
+    assert_eq!(
+        read["casework"]["closure_request"]["id"],
+        request_id.as_str()
+    );
+    assert_eq!(
+        read["casework"]["closure_request"]["note"],
+        "Kế hoạch hỗ trợ đã hoàn thành."
+    );
+    assert_eq!(read["status"], "reported");
+
+    // Hostile: the person who asked cannot approve (nor return) their own.
+    let decision =
+        |note: Option<&str>| json!({"request_id": request_id, "version": 1, "note": note});
+    for verb in ["approve", "return"] {
+        let (status, own) = world
+            .call(
+                &world.focal,
+                "POST",
+                &format!("{request_path}/{verb}"),
+                Some(decision(Some("Tôi tự duyệt."))),
+            )
+            .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{own}");
+        assert_eq!(own["error"]["code"], "own_closure_request");
+    }
+    // Nor can a focal point of another school (it is not there for them).
+    let elsewhere = world.app.user(Role::FocalPoint, SIBLING_SCHOOL).await;
+    let (status, _) = world
+        .call(
+            &elsewhere,
+            "POST",
+            &format!("{request_path}/approve"),
+            Some(decision(None)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(world.case(id).await["status"], "reported");
+
+    // Returning needs a note; with one the case stays open.
+    let (status, _) = world
+        .call(
+            &world.second,
+            "POST",
+            &format!("{request_path}/return"),
+            Some(decision(None)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, returned) = world
+        .call(
+            &world.second,
+            "POST",
+            &format!("{request_path}/return"),
+            Some(decision(Some("Chờ phản hồi của trạm y tế."))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{returned}");
+    assert_eq!(returned["status"], "reported");
+    assert!(world.case(id).await["casework"]["closure_request"].is_null());
+
+    // Asked again, approved by the other focal point: the case closes.
+    let (status, again) = world
+        .call(&world.focal, "POST", &request_path, Some(ask))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{again}");
+    let second_id = again["id"].as_str().unwrap();
+    let (status, stale) = world
+        .call(
+            &world.second,
+            "POST",
+            &format!("{request_path}/approve"),
+            Some(json!({"request_id": request_id, "version": 1})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the returned request: {stale}"
+    );
+    let (status, approved) = world
+        .call(
+            &world.second,
+            "POST",
+            &format!("{request_path}/approve"),
+            Some(json!({"request_id": second_id, "version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{approved}");
+    assert_eq!(approved["status"], "closed");
+    assert_eq!(approved["version"], 2);
+    // Deciding twice: there is nothing pending any more.
+    let (status, _) = world
+        .call(
+            &world.second,
+            "POST",
+            &format!("{request_path}/approve"),
+            Some(json!({"request_id": second_id, "version": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let read = world.case(id).await;
+    let kinds = World::chronology_kinds(&read);
+    let at = |kind: &str| {
+        kinds
+            .iter()
+            .position(|k| k == kind)
+            .unwrap_or_else(|| panic!("no {kind} in {kinds:?}"))
+    };
+    assert!(at("closure_requested:needs_met") < at("closure_returned"));
+    assert!(at("closure_returned") < at("closure_approved"));
+    assert!(at("closure_approved") < at("closed:needs_met"));
+    let approver = read["chronology"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["kind"] == "closed:needs_met")
+        .unwrap()["author_id"]
+        .clone();
+    assert_eq!(approver, world.second.id.as_str());
+    let audit = world.audit_actions(id);
+    for action in [
+        "case.closure_requested",
+        "case.closure_returned",
+        "case.closure_approved",
+    ] {
+        assert!(audit.contains(&action.to_owned()), "{action} in {audit:?}");
+    }
+}
+
+async fn a_statutory_report_makes_closure_need_approval_and_other_cases_close_directly(
+    backend: Backend,
+) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    // A medium-risk case without a statutory report closes as before.
+    let plain = world.new_case(&world.focal, "C1", "medium").await;
+    let plain_id = plain["id"].as_str().unwrap();
+    let (status, closed) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{plain_id}/transitions"),
+            Some(json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã ổn định."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(closed["status"], "closed");
+    // Asking for an approval it does not need is refused.
+    let (status, other) = world
+        .call(
+            &world.focal,
+            "POST",
+            "/api/v1/cases",
+            Some(case_of_type("C2", "low", "sexual_assault")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{other}");
+    let other_id = other["id"].as_str().unwrap();
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{other_id}/closure-request"),
+            Some(json!({"version": 1, "closure_reason": "needs_met", "note": "Không cần duyệt."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+
+    // A statutory report, even withdrawn, makes closure need approval.
+    let police = world.app.org_id("SX-AL-CA").await;
+    let (status, report) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{other_id}/referrals"),
+            Some(json!({"agency_id": police})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{report}");
+    assert_eq!(report["kind"], "statutory_report");
+    let (status, withdrawn) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!(
+                "/api/v1/referrals/{}/withdraw",
+                report["id"].as_str().unwrap()
+            ),
+            Some(json!({"version": report["version"], "reason": "Gửi nhầm đơn vị, sẽ gửi lại."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{withdrawn}");
+    let version = world.case(other_id).await["version"].clone();
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{other_id}/transitions"),
+            Some(json!({"to": "closed", "version": version, "closure_reason": "needs_met", "note": "Đã ổn định."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "closure_needs_approval");
+    assert_eq!(
+        world.case(other_id).await["casework"]["closure_needs_approval"],
+        true
+    );
+}
+
+async fn a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it(backend: Backend) {
+    use caseguard::cases::retention::{RetentionPolicy, run};
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let officer = world.app.user(Role::DistrictOfficer, "SX-AL").await;
+    let admin = world.app.user(Role::Admin, "SX-AL").await;
+    let monitor = world.app.user(Role::Monitor, "SX-AL").await;
+    let importer = caseguard::orgs::import::parse_csv(
+        "kind,code,name,parent,level,agency_type\narea,SX-BX,Huyện Bình Xuyên (demo),SX,district,\n",
+    )
+    .unwrap();
+    caseguard::orgs::import::import(&mut world.app.db.connect(), &importer, &world.app.clock)
+        .unwrap();
+    let foreign_officer = world.app.user(Role::DistrictOfficer, "SX-BX").await;
+
+    let mut ids = Vec::new();
+    for marker in ["D1", "D2"] {
+        let case = world.new_case(&world.focal, marker, "medium").await;
+        let id = case["id"].as_str().unwrap().to_owned();
+        let (status, _) = world
+            .call(
+                &world.focal,
+                "POST",
+                &format!("/api/v1/cases/{id}/transitions"),
+                Some(json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã ổn định."})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        ids.push(id);
+    }
+    let held = ids[0].clone();
+    let path = format!("/api/v1/cases/{held}/legal-hold");
+    let set = json!({"held": true, "reason": "court_proceedings", "note": "Tòa án tỉnh thụ lý, xét xử tháng 3."});
+
+    // Outside the area, without the role, or the case's own focal point:
+    // "not there"; and nothing is held.
+    for outsider in [&foreign_officer, &monitor, &world.focal] {
+        let (status, _) = world.call(outsider, "POST", &path, Some(set.clone())).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+    // Bad input: a reason outside the list, a lifting reason to set, a note
+    // too short. Each names its field; nothing changes.
+    for (bad, field) in [
+        (
+            json!({"held": true, "reason": "because", "note": "Tòa án tỉnh thụ lý."}),
+            "reason",
+        ),
+        (
+            json!({"held": true, "reason": "proceedings_concluded", "note": "Tòa án tỉnh thụ lý."}),
+            "reason",
+        ),
+        (
+            json!({"held": true, "reason": "court_proceedings", "note": "ngắn"}),
+            "note",
+        ),
+    ] {
+        let (status, body) = world.call(&officer, "POST", &path, Some(bad)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().contains(field),
+            "{body}"
+        );
+    }
+    assert_eq!(world.case(&held).await["legal_hold"], false);
+
+    let (status, body) = world.call(&officer, "POST", &path, Some(set.clone())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["legal_hold"], true);
+    assert_eq!(body["latest"]["reason"], "court_proceedings");
+    let (status, twice) = world.call(&admin, "POST", &path, Some(set)).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{twice}");
+    assert_eq!(twice["error"]["code"], "legal_hold_unchanged");
+    // The holder sees the hold, never the case.
+    let (status, seen) = world.call(&officer, "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen["legal_hold"], true);
+    assert!(!seen.to_string().contains("Tòa án"), "{seen}");
+    let (status, _) = world
+        .call(&officer, "GET", &format!("/api/v1/cases/{held}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The focal point sees it on the case, with the note.
+    let read = world.case(&held).await;
+    assert_eq!(read["legal_hold"], true);
+    assert_eq!(
+        read["casework"]["legal_hold"]["reason"],
+        "court_proceedings"
+    );
+    assert_eq!(
+        read["casework"]["legal_hold"]["note"],
+        "Tòa án tỉnh thụ lý, xét xử tháng 3."
+    );
+    assert!(
+        World::chronology_kinds(&read).contains(&"legal_hold:set:court_proceedings".to_owned())
+    );
+
+    // Retention past the date: the held case stays, the other goes.
+    let policy = RetentionPolicy::parse("closed_case_content_days = 30").unwrap();
+    world.app.clock.advance(chrono::Duration::days(31));
+    let mut conn = world.app.db.connect();
+    assert_eq!(
+        run(
+            &mut conn,
+            &world.app.state.auditor,
+            &world.app.clock,
+            &policy
+        )
+        .unwrap(),
+        1
+    );
+    assert_eq!(world.case(&held).await["pupil"]["name"], "Lê Thị D1");
+    let (status, _) = world
+        .call(
+            &world.focal,
+            "GET",
+            &format!("/api/v1/cases/{}", ids[1]),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+    // A destroyed case cannot be held any more.
+    let (status, _) = world
+        .call(
+            &officer,
+            "POST",
+            &format!("/api/v1/cases/{}/legal-hold", ids[1]),
+            Some(
+                json!({"held": true, "reason": "court_proceedings", "note": "Tòa án tỉnh thụ lý."}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+
+    // Lifted by an admin, with its reason: the next run destroys it.
+    let (status, body) = world
+        .call(
+            &admin,
+            "POST",
+            &path,
+            Some(json!({"held": false, "reason": "proceedings_concluded", "note": "Bản án đã có hiệu lực."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["legal_hold"], false);
+    let audit = world.audit_actions(&held);
+    assert!(
+        audit.contains(&"case.legal_hold_set".to_owned()),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&"case.legal_hold_lifted".to_owned()),
+        "{audit:?}"
+    );
+    assert_eq!(
+        run(
+            &mut conn,
+            &world.app.state.auditor,
+            &world.app.clock,
+            &policy
+        )
+        .unwrap(),
+        1
+    );
+    let (status, _) = world
+        .call(&world.focal, "GET", &format!("/api/v1/cases/{held}"), None)
+        .await;
+    assert_eq!(status, StatusCode::GONE);
+    // Its sealed notes are gone with the key.
+    use caseguard::db::schema::legal_holds;
+    let notes: Vec<Option<Vec<u8>>> = legal_holds::table
+        .filter(legal_holds::case_id.eq(&held))
+        .select(legal_holds::note_enc)
+        .load(&mut conn)
+        .unwrap();
+    assert_eq!(notes, vec![None, None]);
+}

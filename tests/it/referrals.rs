@@ -609,11 +609,15 @@ async fn answers_go_back_to_the_school_and_a_decline_needs_a_reason(backend: Bac
             "{text} missing from the chronology: {chronology}"
         );
     }
+    // No referral holds the closure back any more; this high-risk case now
+    // waits only for a second focal point's approval
+    // (tests/it/casework_approval.rs).
     let (status, closed) = world
         .call(&world.focal, "POST", &format!("/api/v1/cases/{case}/transitions"),
               Some(json!({"to": "closed", "version": case_view["version"], "closure_reason": "needs_met", "note": "Xong."})))
         .await;
-    assert_eq!(status, StatusCode::OK, "{closed}");
+    assert_eq!(status, StatusCode::CONFLICT, "{closed}");
+    assert_eq!(closed["error"]["code"], "closure_needs_approval");
 }
 
 async fn partner_links_open_once_with_their_code_and_die_with_the_referral(backend: Backend) {

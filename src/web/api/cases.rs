@@ -103,6 +103,21 @@ pub(super) fn case_error(error: CaseError) -> ApiError {
                 allowed.join(", ")
             ),
         ),
+        CaseError::ClosureNeedsApproval => ApiError::new(
+            StatusCode::CONFLICT,
+            "closure_needs_approval",
+            "Closing this case (high risk, or a statutory report was made) needs a second person's approval: request it with POST /api/v1/cases/{id}/closure-request. Nothing was changed.",
+        ),
+        CaseError::ClosureAwaitingApproval => ApiError::new(
+            StatusCode::CONFLICT,
+            "closure_awaiting_approval",
+            "A closure of this case already awaits approval: another focal point of the school approves or returns it. Nothing was changed.",
+        ),
+        CaseError::OwnClosureRequest => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "own_closure_request",
+            "You asked for this closure: another focal point of the school must approve or return it. Nothing was changed.",
+        ),
         CaseError::Db(error) => error.into(),
         other => ApiError::internal(anyhow::anyhow!(other.to_string())),
     }
@@ -122,6 +137,10 @@ pub struct CaseSummary {
     school_level: String,
     created_at: String,
     updated_at: String,
+    /// The assigned focal point's user id (none: unassigned).
+    assigned_to: Option<String>,
+    /// Retention keeps the content while a legal hold is in force.
+    legal_hold: bool,
 }
 
 impl From<&CaseRow> for CaseSummary {
@@ -139,6 +158,8 @@ impl From<&CaseRow> for CaseSummary {
             school_level: row.school_level.clone(),
             created_at: row.created_at.and_utc().to_rfc3339(),
             updated_at: row.updated_at.and_utc().to_rfc3339(),
+            assigned_to: row.assigned_to.clone(),
+            legal_hold: row.legal_hold,
         }
     }
 }
@@ -234,7 +255,7 @@ async fn list_cases(
                 .join("; "),
         )
     })?;
-    let filter = search.filter();
+    let filter = search.filter(&caller.user.id);
     let (limit, offset) = (search.limit, search.offset());
     let (rows, total) = blocking(&state, move |conn, state| {
         let school_id = caller.user.org_id.clone();
@@ -350,6 +371,8 @@ pub struct CaseDto {
     /// Every clock of the case, with its rule and legal source.
     deadlines: Vec<serde_json::Value>,
     escalations: Vec<serde_json::Value>,
+    /// Case-work: the assignee, a closure awaiting approval, the legal hold.
+    casework: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -454,6 +477,7 @@ impl From<CaseView> for CaseDto {
             referrals: Vec::new(),
             deadlines: Vec::new(),
             escalations: Vec::new(),
+            casework: serde_json::Value::Null,
         }
     }
 }
@@ -496,6 +520,7 @@ async fn read_case(
             .iter()
             .map(super::referrals::escalation_dto)
             .collect();
+        dto.casework = super::casework::casework_dto(&file.casework);
         Ok(web::Json(dto))
     })
     .await

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cases;
+pub mod casework;
 pub mod openapi;
 pub mod referrals;
 pub mod stats;
@@ -17,6 +18,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     auth::configure(cfg);
     admin::configure(cfg);
     cases::configure(cfg);
+    casework::configure(cfg);
     referrals::configure(cfg);
     stats::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));

@@ -296,6 +296,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     }
     add_list_filters(&mut doc, taxonomy);
     add_case_finding(&mut doc);
+    add_casework(&mut doc, taxonomy);
     add_attachments(&mut doc);
     add_referrals(&mut doc);
     add_stats(&mut doc);
@@ -602,6 +603,95 @@ fn add_case_finding(doc: &mut Value) {
     }});
     if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
         paths.insert("/cases/{id}/pupil-chronology".to_owned(), path);
+    }
+}
+
+/// Case-work (issue 16): assignment, approval of closure, legal hold; and
+/// the `mine` filter and the case summary's new fields.
+fn add_casework(doc: &mut Value, taxonomy: &Taxonomy) {
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let summary = || ok("The case after the change.", reference("CaseSummary"));
+    let stale = || error("The case changed since you read it; nothing was changed.");
+    let decision = |required: &[&str]| {
+        json!({"type": "object", "required": required, "additionalProperties": false, "properties": {
+        "request_id": {"type": "string", "format": "uuid", "description": "`casework.closure_request.id` of the case: the request you saw."},
+        "version": {"type": "integer"}, "note": {"type": "string", "maxLength": 10000}}})
+    };
+    let own = || {
+        error(
+            "You asked for this closure (`own_closure_request`): another focal point of the school decides on it.",
+        )
+    };
+    let paths = [
+        (
+            "/cases/{id}/assignment",
+            json!({"post": {
+            "summary": "Assign the case to a focal point of its school, or to no one (null)", "security": security.clone(), "parameters": id.clone(),
+            "requestBody": body(json!({"type": "object", "required": ["assignee", "version"], "additionalProperties": false, "properties": {
+                "assignee": {"type": ["string", "null"], "format": "uuid", "description": "The user id of an active focal point of the case's school."},
+                "version": {"type": "integer"}}}), json!({"assignee": "0193a000-0000-7000-8000-000000000001", "version": 2})),
+            "responses": responses(&[("200", summary()), ("409", stale())])}}),
+        ),
+        (
+            "/cases/{id}/closure-request",
+            json!({"post": {
+            "summary": "Ask for the closure of a case that needs a second person's approval (high risk, or a statutory report)", "security": security.clone(), "parameters": id.clone(),
+            "requestBody": body(json!({"type": "object", "required": ["version", "closure_reason", "note"], "additionalProperties": false, "properties": {
+                "version": {"type": "integer"}, "closure_reason": codes(taxonomy, "closure_reason"), "note": {"type": "string", "maxLength": 10000}}}),
+                json!({"version": 4, "closure_reason": "needs_met", "note": "Support plan completed; the family agrees."})),
+            "responses": responses(&[("201", ok("Requested: the case shows a closure awaiting approval.", json!({"type": "object"}))),
+                ("409", error("Stale version, or a closure already awaits approval (`closure_awaiting_approval`)."))])}}),
+        ),
+        (
+            "/cases/{id}/closure-request/approve",
+            json!({"post": {
+            "summary": "Approve the pending closure (another focal point of the school than the one who asked): the case closes", "security": security.clone(), "parameters": id.clone(),
+            "requestBody": body(decision(&["request_id", "version"]), json!({"request_id": "0193a000-0000-7000-8000-000000000002", "version": 4})),
+            "responses": responses(&[("200", summary()), ("403", own()), ("409", stale())])}}),
+        ),
+        (
+            "/cases/{id}/closure-request/return",
+            json!({"post": {
+            "summary": "Return the pending closure with a note: the case stays open", "security": security.clone(), "parameters": id.clone(),
+            "requestBody": body(decision(&["request_id", "version", "note"]), json!({"request_id": "0193a000-0000-7000-8000-000000000002", "version": 4, "note": "Wait for the health centre's feedback."})),
+            "responses": responses(&[("200", summary()), ("403", own()), ("409", stale())])}}),
+        ),
+        (
+            "/cases/{id}/legal-hold",
+            json!({
+            "get": {"summary": "Whether a case is under a legal hold (district officers of its area, admins; no case content)", "security": security.clone(), "parameters": id.clone(),
+                "responses": responses(&[("200", ok("The hold.", json!({"type": "object"})))])},
+            "post": {"summary": "Set (`held: true`) or lift a legal hold, with a coded reason and a note (sealed); retention keeps a held case", "security": security, "parameters": id,
+                "requestBody": body(json!({"type": "object", "required": ["held", "reason", "note"], "additionalProperties": false, "properties": {
+                    "held": {"type": "boolean"},
+                    "reason": {"type": "string", "description": format!("A code of `legal_hold_reason` when setting ({}), of `legal_hold_lift_reason` when lifting ({}).",
+                        taxonomy.terms("legal_hold_reason").iter().map(|t| t.code.as_str()).collect::<Vec<_>>().join(", "),
+                        taxonomy.terms("legal_hold_lift_reason").iter().map(|t| t.code.as_str()).collect::<Vec<_>>().join(", "))},
+                    "note": {"type": "string", "minLength": 10, "maxLength": 2000}}}),
+                    json!({"held": true, "reason": "court_proceedings", "note": "Provincial court, hearing set for March."})),
+                "responses": responses(&[("200", ok("The hold after the change.", json!({"type": "object"}))),
+                    ("409", error("Already held, or not held (`legal_hold_unchanged`); nothing was changed.")),
+                    ("410", error("The case's content was already destroyed under the retention policy."))])}}),
+        ),
+    ];
+    if let Some(all) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths {
+            all.insert(path.to_owned(), item);
+        }
+    }
+    if let Some(parameters) = doc
+        .pointer_mut("/paths/~1cases/get/parameters")
+        .and_then(Value::as_array_mut)
+    {
+        parameters.push(json!({"name": "mine", "in": "query", "schema": {"type": "boolean"}, "description": "Only the cases assigned to the caller."}));
+    }
+    if let Some(properties) = doc
+        .pointer_mut("/components/schemas/CaseSummary/properties")
+        .and_then(Value::as_object_mut)
+    {
+        properties.insert("assigned_to".to_owned(), json!({"type": ["string", "null"], "description": "The assigned focal point's user id."}));
+        properties.insert("legal_hold".to_owned(), json!({"type": "boolean"}));
     }
 }
 

@@ -55,6 +55,7 @@ impl CaseListPage<'_> {
             "incident_type" => &self.raw.incident_type,
             "from" => &self.raw.from,
             "to" => &self.raw.to,
+            "mine" => &self.raw.mine,
             _ => &None,
         };
         value.as_deref().map_or("", str::trim)
@@ -87,6 +88,7 @@ fn raw_search(req: &HttpRequest) -> RawCaseSearch {
         to: get("to"),
         limit: get("limit"),
         page: get("page"),
+        mine: get("mine"),
     }
 }
 
@@ -148,7 +150,7 @@ pub async fn case_list(
     };
     let caller = user.caller.clone();
     let lang = user.lang;
-    let filter = search.filter();
+    let filter = search.filter(&user.caller.user.id);
     let (limit, offset) = (search.limit, search.offset());
     let loaded = blocking(&state, move |conn, state| {
         let t = Tr::new(lang, &state.taxonomy);

@@ -302,6 +302,7 @@ fn case_data(
         referrals,
         deadlines,
         escalations,
+        casework: _,
     } = file;
     let now = state.clock.now_naive();
     let deadlines = deadlines
