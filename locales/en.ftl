@@ -396,3 +396,8 @@ link-summary = Send a one-time link to a { $agency } officer without an account
 link-email = The officer's e-mail address
 link-hint = The link works for 72 hours and opens once, with the 8-digit code you read out by phone.
 link-send = Send the link
+
+## Case-work: reminders and break-glass review
+reminders-due-soon = Due soon
+reminders-none-due-soon = Nothing is due soon.
+reminders-due-soon-tag = Due soon

@@ -397,3 +397,8 @@ link-summary = Gửi đường dẫn dùng một lần cho cán bộ { $agency }
 link-email = Địa chỉ thư điện tử của cán bộ
 link-hint = Đường dẫn có hiệu lực 72 giờ và chỉ mở được một lần, cùng với mã 8 chữ số bạn đọc qua điện thoại.
 link-send = Gửi đường dẫn
+
+## Case-work: reminders and break-glass review
+reminders-due-soon = Sắp đến hạn
+reminders-none-due-soon = Không có việc nào sắp đến hạn.
+reminders-due-soon-tag = Sắp đến hạn

@@ -13,6 +13,7 @@ pub mod cases;
 pub mod migrations;
 pub mod organisations;
 pub mod referrals;
+pub mod reminders;
 pub mod schema;
 pub mod stats;
 pub mod users;
