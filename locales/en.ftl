@@ -442,3 +442,7 @@ err-consent-legal_basis = Choose a fitting basis: not "Consent" when nobody cons
 err-consent-disclosure_to = Choose the agencies to share with from the list.
 err-consent-withheld = What must not be shared is at most 2,000 characters.
 err-consent-recorded_by = Only the school's focal point records consent; clear "given by" and save again.
+## Case-work: reminders and break-glass review
+reminders-due-soon = Due soon
+reminders-none-due-soon = Nothing is due soon.
+reminders-due-soon-tag = Due soon

@@ -443,3 +443,7 @@ err-consent-legal_basis = Chọn căn cứ phù hợp: không chọn "Có sự �
 err-consent-disclosure_to = Chọn cơ quan được chia sẻ trong danh sách.
 err-consent-withheld = Phần thông tin không được chia sẻ tối đa 2.000 ký tự.
 err-consent-recorded_by = Chỉ cán bộ đầu mối của trường mới ghi nhận sự đồng ý; hãy bỏ chọn người đồng ý rồi lưu lại.
+## Case-work: reminders and break-glass review
+reminders-due-soon = Sắp đến hạn
+reminders-none-due-soon = Không có việc nào sắp đến hạn.
+reminders-due-soon-tag = Sắp đến hạn

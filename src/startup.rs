@@ -327,13 +327,15 @@ const ESCALATION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(
 /// Clocks one scheduler transaction takes at most.
 pub const ESCALATION_BATCH: i64 = 200;
 
-/// Escalates missed deadlines every minute (safe with several replicas:
-/// see `referrals::escalation`).
+/// Escalates missed deadlines and sends reminders before deadlines every
+/// minute (safe with several replicas: see `referrals::escalation` and
+/// `referrals::reminders`).
 async fn escalate_missed_deadlines(state: AppState) {
     let mut ticks = tokio::time::interval(ESCALATION_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
+        send_reminders(&state).await;
         let state = state.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut conn = state.db.get().map_err(|e| e.to_string())?;
@@ -353,6 +355,31 @@ async fn escalate_missed_deadlines(state: AppState) {
             Ok(Err(error)) => tracing::warn!(%error, "escalation pass failed"),
             Err(error) => tracing::warn!(%error, "escalation task failed"),
         }
+    }
+}
+
+/// Reminds the people responsible for running clocks whose reminder point
+/// has come (safe with several replicas: see `referrals::reminders`).
+async fn send_reminders(state: &AppState) {
+    let state = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().map_err(|e| e.to_string())?;
+        crate::referrals::reminders::pass(&mut conn, &state.case_context(), ESCALATION_BATCH)
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match result {
+        Ok(Ok(report)) if report.sent > 0 || report.skipped > 0 => {
+            tracing::info!(
+                sent = report.sent,
+                skipped = report.skipped,
+                examined = report.examined,
+                "sent reminders before deadlines"
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "reminder pass failed"),
+        Err(error) => tracing::warn!(%error, "reminder task failed"),
     }
 }
 

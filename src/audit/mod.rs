@@ -161,6 +161,8 @@ pub mod action {
     pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
     pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
     pub const ESCALATION_RAISED: &str = "escalation.raised";
+    /// A reminder before a deadline went to the people responsible for it.
+    pub const REMINDER_SENT: &str = "deadline.reminder_sent";
     pub const DRAFT_SAVED: &str = "case.draft_saved";
     pub const STORE_BACKUP: &str = "store.backup";
     pub const STORE_RESTORED: &str = "store.restored";

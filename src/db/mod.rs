@@ -16,6 +16,7 @@ pub mod legal_holds;
 pub mod migrations;
 pub mod organisations;
 pub mod referrals;
+pub mod reminders;
 pub mod schema;
 pub mod stats;
 pub mod users;

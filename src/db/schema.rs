@@ -328,6 +328,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    deadline_reminders (deadline_id, point) {
+        deadline_id -> Text,
+        point -> Text,
+        case_id -> Text,
+        remind_at -> Timestamp,
+        outcome -> Text,
+        recipients -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     deadlines (id) {
         id -> Text,
         case_id -> Text,
@@ -403,6 +415,7 @@ diesel::joinable!(legal_holds -> cases (case_id));
 diesel::joinable!(break_glass -> cases (case_id));
 diesel::joinable!(referrals -> cases (case_id));
 diesel::joinable!(deadlines -> cases (case_id));
+diesel::joinable!(deadline_reminders -> deadlines (deadline_id));
 diesel::joinable!(escalations -> deadlines (deadline_id));
 diesel::joinable!(partner_links -> referrals (referral_id));
 diesel::joinable!(break_glass -> users (user_id));
@@ -434,6 +447,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     attachments,
     referrals,
     suggestion_skips,
+    deadline_reminders,
     deadlines,
     escalations,
     partner_links,

@@ -9,5 +9,6 @@ pub mod calendar;
 pub mod org;
 pub mod policy_files;
 pub mod protocol;
+pub mod reminder;
 pub mod taxonomy;
 pub mod user;

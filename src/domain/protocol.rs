@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::calendar::Calendar;
 use super::org::AgencyType;
+use super::reminder::Reminders;
 use super::taxonomy::Taxonomy;
 
 pub const DEFAULT_PROTOCOL: &str = include_str!("../../policies/referral-protocol.toml");
@@ -124,7 +125,7 @@ impl Within {
     }
 
     /// A lower bound in hours, to compare clocks of different units.
-    fn order_hours(self) -> u32 {
+    pub(crate) fn order_hours(self) -> u32 {
         match self {
             Self::Hours { hours } => hours,
             Self::WorkingDays { working_days } => working_days.saturating_mul(24),
@@ -272,6 +273,8 @@ struct ProtocolFile {
     case_clock: Vec<CaseClock>,
     rule: Vec<Rule>,
     escalation: Escalation,
+    #[serde(default)]
+    reminders: Reminders,
 }
 
 /// How a missed deadline climbs: to the district officers of the school's
@@ -304,6 +307,8 @@ pub struct Protocol {
     clocks: Vec<CaseClock>,
     rules: Vec<Rule>,
     pub escalation: Escalation,
+    /// When the people responsible for a running clock are reminded.
+    pub reminders: Reminders,
 }
 
 impl Protocol {
@@ -397,6 +402,7 @@ impl Protocol {
             &["-", "-", &file.escalation.source],
             &mut problems,
         );
+        problems.extend(file.reminders.problems());
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -406,6 +412,7 @@ impl Protocol {
             clocks: file.case_clock,
             rules: file.rule,
             escalation: file.escalation,
+            reminders: file.reminders,
         })
     }
 

@@ -15,6 +15,7 @@ pub mod clocks;
 pub mod escalation;
 pub mod links;
 pub mod notices;
+pub mod reminders;
 pub mod view;
 
 use chrono::{NaiveDateTime, TimeZone, Utc};

@@ -10,7 +10,7 @@ use chrono::NaiveDateTime;
 
 use crate::cases::{CaseContext, CaseError};
 use crate::db::DbConnection;
-use crate::db::referrals::{self as table, EscalationRow, ReferralRow};
+use crate::db::referrals::{self as table, DeadlineRow, EscalationRow, ReferralRow};
 use crate::notify::{self, Language, Message, Template};
 
 /// One message to one person.
@@ -167,6 +167,34 @@ pub fn escalation_raised(
         Template::EscalationRaised,
         &params,
     )
+}
+
+/// The people responsible for a running clock (`org_id`'s users with
+/// `role`): it falls due soon. Once per clock and reminder `point`.
+/// Returns how many people it went to.
+pub fn deadline_reminder(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    deadline: &DeadlineRow,
+    point: &str,
+    (org_id, role, path): (&str, &str, &str),
+) -> Result<usize, CaseError> {
+    let params = BTreeMap::from([
+        ("deadline".to_owned(), at(deadline.due_at)),
+        ("link".to_owned(), link(context, path)),
+        ("reference".to_owned(), reference(&deadline.id)),
+    ]);
+    let count = table::recipients(conn, org_id, role)?.len();
+    to_role(
+        conn,
+        context,
+        org_id,
+        role,
+        &format!("reminder:{}:{point}", deadline.id),
+        Template::DeadlineReminder,
+        &params,
+    )?;
+    Ok(count)
 }
 
 /// A partner without an account: the one-time link (the code goes by

@@ -1,2 +1,366 @@
 //! Case-work (issue 16): reminders. API tests on both stores, hostile cases, the
 //! browser journey.
+
+use caseguard::domain::user::Role;
+use caseguard::notify::outbox::OutboxRow;
+use caseguard::referrals::reminders::{self, PassReport};
+use chrono::Duration;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::helpers::{Backend, TestApp, TestUser};
+
+on_both_backends!(
+    reminders_go_once_at_each_point_to_those_responsible_and_stop_with_the_clock,
+    a_scheduler_that_was_away_sends_the_latest_point_only,
+    two_schedulers_racing_send_each_reminder_once,
+);
+
+const SCHOOL: &str = "SX-AL-AB-TH";
+const AGENCY: &str = "SX-AL-BTXH";
+
+/// A pupil of 12 at high risk: emergency assessment within 12 h, a support
+/// plan within 5 working days, the statutory report to social protection
+/// within 2 h (policies/referral-protocol.toml).
+fn case_body(marker: &str) -> Value {
+    json!({
+        "risk_level": "high",
+        "pupil": {
+            "name": format!("Lê Thị {marker}Name"),
+            "date_of_birth": "2014-04-04",
+            "sex": "female",
+            "class": format!("6B-{marker}Class"),
+            "disability": false,
+            "guardian": format!("Bố {marker}Guardian"),
+            "contact": format!("0987-{marker}Contact")
+        },
+        "incident": {
+            "type": "physical_assault",
+            "contexts": ["on_premises"],
+            "date": "2026-10-31",
+            "location_type": "school_premises",
+            "perpetrator_relation": "peer_pupil",
+            "narrative": format!("Em kể {marker}Narrative ở sân trường.")
+        }
+    })
+}
+
+pub(crate) struct World {
+    pub app: TestApp,
+    pub focal: TestUser,
+}
+
+impl World {
+    pub async fn new(backend: Backend) -> Option<Self> {
+        // The outbox is inspected, not sent.
+        let app = TestApp::spawn_configured(backend, None, &[("outbox_poll_seconds", json!(0))])
+            .await?
+            .with_demo_orgs()
+            .await;
+        let focal = app.user(Role::FocalPoint, SCHOOL).await;
+        Some(Self { app, focal })
+    }
+
+    pub async fn call(
+        &self,
+        user: &TestUser,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let token = self.app.token(user).await;
+        let mut request = self
+            .app
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                self.app.url(path),
+            )
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    pub async fn new_case(&self, marker: &str) -> String {
+        let (status, body) = self
+            .call(
+                &self.focal,
+                "POST",
+                "/api/v1/cases",
+                Some(case_body(marker)),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn remind(&self) -> PassReport {
+        let state = self.app.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            reminders::pass(&mut conn, &state.case_context(), 50).unwrap()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The reminders in the outbox.
+    pub async fn reminders(&self) -> Vec<OutboxRow> {
+        let state = self.app.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            caseguard::notify::outbox::all(&mut conn)
+                .unwrap()
+                .into_iter()
+                .filter(|m| m.template == "deadline_reminder")
+                .collect()
+        })
+        .await
+        .unwrap()
+    }
+
+    /// The id of the case's clock of `kind`.
+    pub async fn deadline(&self, case: &str, kind: &str) -> String {
+        let (status, view) = self
+            .call(&self.focal, "GET", &format!("/api/v1/cases/{case}"), None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        view["deadlines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} clock in {}", view["deadlines"]))["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A page's HTML as `user` sees it.
+    pub async fn page(&self, user: &TestUser, path: &str) -> String {
+        let (cookie, _) = self.app.browser_session(user).await;
+        let response = self
+            .app
+            .client
+            .get(self.app.url(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        response.text().await.unwrap()
+    }
+}
+
+fn keys(rows: &[OutboxRow]) -> Vec<String> {
+    let mut keys: Vec<String> = rows.iter().map(|m| m.idempotency_key.clone()).collect();
+    keys.sort();
+    keys
+}
+
+/// The "due soon" section of the dashboard.
+fn due_soon_section(html: &str) -> &str {
+    let start = html.find("id=\"due-soon\"").expect("a due-soon section");
+    let rest = &html[start..];
+    &rest[..rest.find("</section>").unwrap()]
+}
+
+async fn reminders_go_once_at_each_point_to_those_responsible_and_stop_with_the_clock(
+    backend: Backend,
+) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let officer = world.app.user(Role::AgencyOfficer, AGENCY).await;
+    let case = world.new_case("R1").await;
+    let send = world.deadline(&case, "send").await;
+    let assessed = world.deadline(&case, "assessed").await;
+    let focal = &world.focal.id;
+
+    assert_eq!(world.remind().await.sent, 0, "no point has come yet");
+    let html = world.page(&world.focal, "/").await;
+    assert!(
+        !due_soon_section(&html).contains(&format!("/cases/{case}\"")),
+        "nothing is due soon at the start"
+    );
+
+    // Half-way through the 2 h report clock; its "2 h before" point fell
+    // at the start and does not exist for it.
+    world.app.clock.advance(Duration::hours(1));
+    assert_eq!(world.remind().await.sent, 1);
+    assert_eq!(world.remind().await.sent, 0, "once per clock and point");
+    let sent = world.reminders().await;
+    assert_eq!(keys(&sent), [format!("reminder:{send}:elapsed_50:{focal}")]);
+    assert_eq!(sent[0].recipient, world.focal.email);
+    let params: Value = serde_json::from_str(&sent[0].params).unwrap();
+    assert!(
+        params["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/cases/{case}")),
+        "{params}"
+    );
+    // Content-free: a link, the deadline, an opaque reference.
+    let mut names: Vec<&String> = params.as_object().unwrap().keys().collect();
+    names.sort();
+    assert_eq!(names, ["deadline", "link", "reference"]);
+    assert!(!format!("{sent:?}").contains("R1"), "{sent:?}");
+    // The dashboard shows the report as due soon, with the time left.
+    let html = world.page(&world.focal, "/").await;
+    let soon = due_soon_section(&html);
+    assert!(soon.contains(&format!("/cases/{case}\"")), "{soon}");
+    // The time left, under an hour (signing in moves the test clock a little).
+    assert!(soon.contains("<strong>còn 0:"), "{soon}");
+
+    // The report goes out: its clock stops, the agency's starts (12 h).
+    let (status, referral) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{case}/referrals"),
+            Some(json!({"agency_id": world.app.org_id(AGENCY).await})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{referral}");
+    let referral_id = referral["id"].as_str().unwrap().to_owned();
+    let acknowledge = world.deadline(&case, "acknowledge").await;
+
+    // 6 h: half-way through the emergency assessment.
+    world.app.clock.advance(Duration::hours(5));
+    assert_eq!(world.remind().await.sent, 1);
+    // 7 h: half-way through the agency's clock: to the agency.
+    world.app.clock.advance(Duration::hours(1));
+    assert_eq!(world.remind().await.sent, 1);
+    let to_agency: Vec<OutboxRow> = world
+        .reminders()
+        .await
+        .into_iter()
+        .filter(|m| m.recipient == officer.email)
+        .collect();
+    assert_eq!(
+        keys(&to_agency),
+        [format!("reminder:{acknowledge}:elapsed_50:{}", officer.id)]
+    );
+    let params: Value = serde_json::from_str(&to_agency[0].params).unwrap();
+    assert!(
+        params["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/referrals/{referral_id}")),
+        "{params}"
+    );
+    let inbox = world.page(&officer, "/referrals").await;
+    assert!(inbox.contains("card due-soon"), "{inbox}");
+
+    // The agency acknowledges: its clock stops and sends nothing more.
+    let (status, answered) = world
+        .call(
+            &officer,
+            "POST",
+            &format!("/api/v1/referrals/{referral_id}/answers"),
+            Some(json!({"to": "acknowledged", "version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answered}");
+    let inbox = world.page(&officer, "/referrals").await;
+    assert!(!inbox.contains("card due-soon"), "{inbox}");
+    world.app.clock.advance(Duration::hours(4));
+    // 11 h: the assessment's "2 h before" point only.
+    assert_eq!(world.remind().await.sent, 1);
+    assert_eq!(keys(&world.reminders().await), {
+        let mut expected = vec![
+            format!("reminder:{send}:elapsed_50:{focal}"),
+            format!("reminder:{assessed}:elapsed_50:{focal}"),
+            format!("reminder:{assessed}:hours_2:{focal}"),
+            format!("reminder:{acknowledge}:elapsed_50:{}", officer.id),
+        ];
+        expected.sort();
+        expected
+    });
+
+    // Assessed: the clock stops, the case leaves "due soon".
+    let (status, moved) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{case}/transitions"),
+            Some(json!({"to": "assessing", "version": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let html = world.page(&world.focal, "/").await;
+    assert!(
+        !due_soon_section(&html).contains(&format!("/cases/{case}\"")),
+        "{}",
+        due_soon_section(&html)
+    );
+    assert_eq!(world.remind().await.sent, 0);
+}
+
+async fn a_scheduler_that_was_away_sends_the_latest_point_only(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let case = world.new_case("R2").await;
+    let assessed = world.deadline(&case, "assessed").await;
+    // Away for 11 h: the 12 h clock's half-way and 2-h-before points have
+    // both come; the 2 h report clock is past due (escalation's business).
+    world.app.clock.advance(Duration::hours(11));
+    let report = world.remind().await;
+    assert_eq!((report.sent, report.skipped), (1, 1), "{report:?}");
+    assert_eq!(
+        keys(&world.reminders().await),
+        [format!("reminder:{assessed}:hours_2:{}", world.focal.id)]
+    );
+    // The skipped point is never sent late.
+    let report = world.remind().await;
+    assert_eq!((report.sent, report.skipped), (0, 0), "{report:?}");
+    assert_eq!(world.reminders().await.len(), 1);
+}
+
+async fn two_schedulers_racing_send_each_reminder_once(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let second_focal = world.app.user(Role::FocalPoint, SCHOOL).await;
+    let cases = 6;
+    for i in 0..cases {
+        world.new_case(&format!("X{i}")).await;
+    }
+    // Half-way through every case's 2 h report clock.
+    world.app.clock.advance(Duration::hours(1));
+    let connections: Vec<_> = (0..2).map(|_| world.app.db.connect()).collect();
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let passes: Vec<_> = connections
+        .into_iter()
+        .map(|mut conn| {
+            let state = world.app.state.clone();
+            let barrier = barrier.clone();
+            // A connection of its own, as another replica would have.
+            std::thread::spawn(move || {
+                barrier.wait();
+                reminders::pass(&mut conn, &state.case_context(), 2).unwrap()
+            })
+        })
+        .collect();
+    let sent: usize = passes.into_iter().map(|p| p.join().unwrap().sent).sum();
+    assert_eq!(sent, cases, "one reminder per clock, not one per scheduler");
+    let rows = world.reminders().await;
+    // Each of the two focal points once per clock.
+    assert_eq!(rows.len(), cases * 2, "{:?}", keys(&rows));
+    assert_eq!(
+        rows.iter()
+            .filter(|m| m.recipient == second_focal.email)
+            .count(),
+        cases
+    );
+    let mut unique = keys(&rows);
+    unique.dedup();
+    assert_eq!(unique.len(), rows.len());
+    assert_eq!(world.remind().await.sent, 0);
+}

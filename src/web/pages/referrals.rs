@@ -28,6 +28,8 @@ pub struct InboxLine {
     pub acknowledge_by: String,
     pub countdown: String,
     pub overdue: bool,
+    /// Its acknowledgement clock is within the reminder window.
+    pub due_soon: bool,
 }
 
 #[derive(askama::Template)]
@@ -55,6 +57,14 @@ pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             return Ok(None);
         }
         let now = state.clock.now_naive();
+        let running = crate::db::reminders::running_for_agency(conn, now, &org, 500)
+            .map_err(DbError::Query)?;
+        let due_soon: Vec<String> =
+            referrals::reminders::due_soon(conn, &state.case_context(), running)
+                .map_err(case_failure)?
+                .into_iter()
+                .filter_map(|s| s.deadline.referral_id)
+                .collect();
         Ok(Some(
             table::inbox(conn, &org, OPEN_STATUSES, 500)
                 .map_err(DbError::Query)?
@@ -74,6 +84,7 @@ pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                     acknowledge_by: t.datetime(r.acknowledge_by),
                     countdown: t.until(r.acknowledge_by, now),
                     overdue: r.status == "sent" && r.acknowledge_by < now,
+                    due_soon: due_soon.contains(&r.id),
                     id: r.id,
                 })
                 .collect(),

@@ -25,6 +25,13 @@ pub struct CaseLine {
     pub next_deadline: Option<DeadlineLine>,
 }
 
+/// A running clock of the school within its reminder window.
+pub struct DueSoonLine {
+    pub case_id: String,
+    pub short: String,
+    pub deadline: DeadlineLine,
+}
+
 pub struct ReplyLine {
     pub case_id: String,
     pub short: String,
@@ -39,6 +46,7 @@ pub struct DashboardPage<'a> {
     pub frame: Frame<'a>,
     pub can_list: bool,
     pub cases: Vec<CaseLine>,
+    pub due_soon: Vec<DueSoonLine>,
     pub escalations: Vec<EscalationLine>,
     pub replies: Vec<ReplyLine>,
 }
@@ -77,7 +85,7 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
         ))?
         .is_some();
         if !can_list {
-            return Ok((false, Vec::new(), Vec::new(), Vec::new()));
+            return Ok((false, Vec::new(), Vec::new(), Vec::new(), Vec::new()));
         }
         let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
             .map_err(DbError::from)?;
@@ -100,6 +108,7 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
         // The most pressing first.
         cases.sort_by_key(|c| c.next_deadline.as_ref().map(|d| !d.overdue));
         let school_ids = vec![school.clone()];
+        let due_soon = due_soon_of_school(conn, state, &t, &school_ids)?;
         let escalations = referral_table::escalations_for(conn, &[], &school_ids, true, 50)
             .map_err(DbError::from)?
             .into_iter()
@@ -116,19 +125,49 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                 when: t.datetime(r.updated_at),
             })
             .collect();
-        Ok((true, cases, escalations, replies))
+        Ok((true, cases, due_soon, escalations, replies))
     })
     .await;
     match loaded {
-        Ok((can_list, cases, escalations, replies)) => render(&DashboardPage {
+        Ok((can_list, cases, due_soon, escalations, replies)) => render(&DashboardPage {
             frame: Frame::for_user(&user, &state, "/"),
             can_list,
             cases,
+            due_soon,
             escalations,
             replies,
         }),
         Err(error) => failure_page(&error),
     }
+}
+
+/// The school's running clocks (assessment, plan, sending a referral)
+/// that are within their reminder window, soonest first.
+fn due_soon_of_school(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    t: &Tr<'_>,
+    school_ids: &[String],
+) -> Result<Vec<DueSoonLine>, crate::web::error::ApiError> {
+    let now = state.clock.now_naive();
+    let running = crate::db::reminders::running_of(
+        conn,
+        now,
+        school_ids,
+        &["assessed", "plan_made", "send"],
+        500,
+    )
+    .map_err(DbError::from)?;
+    let soon = crate::referrals::reminders::due_soon(conn, &state.case_context(), running)
+        .map_err(crate::web::pages::case_failure)?;
+    Ok(soon
+        .into_iter()
+        .map(|s| DueSoonLine {
+            short: short(&s.deadline.case_id),
+            deadline: deadline_line(t, &s.deadline, now),
+            case_id: s.deadline.case_id,
+        })
+        .collect())
 }
 
 #[derive(askama::Template)]
