@@ -396,3 +396,24 @@ link-summary = Send a one-time link to a { $agency } officer without an account
 link-email = The officer's e-mail address
 link-hint = The link works for 72 hours and opens once, with the 8-digit code you read out by phone.
 link-send = Send the link
+
+## Case-work: partners who answer through a one-time link
+done-partner_opened = Your agency's receipt is recorded. You can answer on this page.
+partner-session-until = This page is for this referral only and works until { $until }. Opening any other page ends your access; you would then need a new link.
+partner-answer-services = Record the services given
+partner-decline-reason = Reason for declining
+partner-decline-reason-hint = Required when you decline.
+partner-decline-reason-none = — Choose a reason —
+partner-answer-text = Message to the school
+partner-answer-text-hint = When declining: explain why. When completing: your feedback to the school on the support given. Both need at least 10 characters. When recording services: describe the services given. This is encrypted and kept in the school's record.
+partner-problem-reason = Choose a reason for declining from the list.
+partner-problem-decline-text = When declining, write the reason (at least 10 characters).
+partner-problem-feedback = When completing, write your feedback to the school (at least 10 characters).
+partner-problem-note = Describe the services given. They can be recorded only once the referral is acknowledged, accepted or in service.
+partner-problem-text-long = The text is too long (at most 4,000 characters).
+partner-problem-stale = The referral was just updated. Look at its new state and send again; nothing was changed.
+partner-problem-transition = The referral cannot go to that step from its current state.
+partner-done-title = Answer sent
+partner-done-text = The referral is now: { $status }. The school has been told.
+partner-done-closed = Your session through the link has ended. If you need to add anything, contact the school.
+chrono-by-partner-link = the partner (link)

@@ -397,3 +397,24 @@ link-summary = Gửi đường dẫn dùng một lần cho cán bộ { $agency }
 link-email = Địa chỉ thư điện tử của cán bộ
 link-hint = Đường dẫn có hiệu lực 72 giờ và chỉ mở được một lần, cùng với mã 8 chữ số bạn đọc qua điện thoại.
 link-send = Gửi đường dẫn
+
+## Case-work: partners who answer through a one-time link
+done-partner_opened = Đã ghi nhận cơ quan của bạn đã nhận hồ sơ. Bạn có thể trả lời ngay trên trang này.
+partner-session-until = Trang này chỉ dành cho hồ sơ này và dùng được đến { $until }. Nếu mở sang trang khác, quyền truy cập sẽ kết thúc và cần đường dẫn mới.
+partner-answer-services = Ghi nhận dịch vụ đã cung cấp
+partner-decline-reason = Lý do từ chối
+partner-decline-reason-hint = Bắt buộc khi từ chối tiếp nhận.
+partner-decline-reason-none = — Chọn lý do —
+partner-answer-text = Nội dung gửi trường
+partner-answer-text-hint = Khi từ chối: nêu rõ lý do. Khi hoàn thành: phản hồi kết quả hỗ trợ cho trường. Cả hai cần ít nhất 10 ký tự. Khi ghi nhận dịch vụ: mô tả dịch vụ đã cung cấp. Nội dung được mã hoá và lưu vào hồ sơ của trường.
+partner-problem-reason = Hãy chọn lý do từ chối trong danh sách.
+partner-problem-decline-text = Khi từ chối, hãy viết rõ lý do (ít nhất 10 ký tự).
+partner-problem-feedback = Khi hoàn thành, hãy viết phản hồi cho trường (ít nhất 10 ký tự).
+partner-problem-note = Hãy mô tả dịch vụ đã cung cấp. Chỉ ghi nhận được khi hồ sơ đã được nhận, đã tiếp nhận hoặc đang cung cấp dịch vụ.
+partner-problem-text-long = Nội dung quá dài (tối đa 4.000 ký tự).
+partner-problem-stale = Hồ sơ vừa được cập nhật. Hãy xem trạng thái mới rồi gửi lại; chưa có gì thay đổi.
+partner-problem-transition = Không thể chuyển hồ sơ sang bước này từ trạng thái hiện tại.
+partner-done-title = Đã gửi phản hồi
+partner-done-text = Hồ sơ đã chuyển sang: { $status }. Trường đã nhận được thông báo.
+partner-done-closed = Phiên làm việc qua đường dẫn đã kết thúc. Nếu cần bổ sung thông tin, hãy liên hệ với trường.
+chrono-by-partner-link = đối tác (qua đường dẫn)

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod cases;
 pub mod migrations;
 pub mod organisations;
+pub mod partner_sessions;
 pub mod referrals;
 pub mod schema;
 pub mod stats;

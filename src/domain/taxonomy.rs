@@ -31,6 +31,7 @@ pub const CATEGORIES: &[&str] = &[
     "closure_reason",
     "consent_giver",
     "legal_basis",
+    "decline_reason",
 ];
 
 /// Categories whose terms are numeric bands.

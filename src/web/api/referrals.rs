@@ -343,6 +343,7 @@ async fn answer(
                 to: body.to,
                 expected_version: body.version,
                 text: body.text,
+                reason: None,
             },
         )
         .map_err(case_error)?;

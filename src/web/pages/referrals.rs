@@ -156,7 +156,7 @@ fn lines(t: &Tr<'_>, prefix: &str, object: &Value) -> Vec<FieldLine> {
         .collect()
 }
 
-fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
+pub(super) fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
     let s = |key: &str| {
         v.get(key)
             .and_then(Value::as_str)
@@ -344,6 +344,7 @@ pub async fn answer(
                         .and_then(|v| v.parse().ok())
                         .unwrap_or_default(),
                     text: form.get("text"),
+                    reason: None,
                 },
             )
             .map(drop),
@@ -398,6 +399,8 @@ pub async fn partner_page(
     })
 }
 
+/// The code entered: the link opens once, into a partner session scoped to
+/// its referral (`authn::partner`), and the partner goes to its page.
 pub async fn partner_open(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -413,22 +416,26 @@ pub async fn partner_open(
         if token2.len() > 200 || code.len() > 32 {
             return Ok(Err(links::Refusal::NotValid));
         }
-        links::open(conn, &state.case_context(), &request, &token2, &code).map_err(case_failure)
+        links::open_session(conn, &state.case_context(), &request, &token2, &code)
+            .map_err(case_failure)
     })
     .await;
     let frame = Frame::anonymous(lang, &state, &format!("/partner/{token}"));
     let t = frame.t;
     match opened {
-        Ok(Ok(v)) => {
-            let referral = referral_view(&t, &v);
-            render(&ReferralPage {
-                frame,
-                referral,
-                answers: Vec::new(),
-                problem: None,
-                notice: Some(t.t("partner-acknowledged")),
-                partner: true,
-            })
+        Ok(Ok(session)) => {
+            let mut response = see_other(&format!(
+                "/partner/referrals/{}?done=partner_opened",
+                session.referral_id
+            ));
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(
+                &crate::authn::partner::cookie(&session.token),
+            ) {
+                response
+                    .headers_mut()
+                    .append(actix_web::http::header::SET_COOKIE, value);
+            }
+            response
         }
         Ok(Err(refusal)) => {
             let key = match refusal {
