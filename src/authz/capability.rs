@@ -4,7 +4,10 @@
 //!
 //! - by [`Authz::check`] (and its `check_case`/`check_referral`), after the
 //!   policies allowed the caller the action: this is how every request gets
-//!   one;
+//!   one; a partner's session through a one-time link gets its (one
+//!   referral's `referral.read` and `referral.respond`) from
+//!   [`Authz::check_partner`], which requires the session `authn::partner`
+//!   admitted;
 //! - by `Capability::for_operator`, for the person at the server's command
 //!   line, who already holds the database and the keyring and so needs no
 //!   policy's permission. Such a capability covers every organisation.

@@ -2,8 +2,10 @@
 //! referral, short-lived, single-use, revocable. The link goes by e-mail; a
 //! separate code goes by another channel (the focal point reads it out on
 //! the phone or sends it by SMS), and the link opens only with both.
-//! Opening it shows the profile-trimmed referral and counts as
-//! acknowledgement; every opening and every refusal is audited.
+//! Opening it counts as acknowledgement; every opening and every refusal is
+//! audited. On the page it opens a partner session scoped to the referral
+//! ([`open_session`], `authn::partner`: one code, one session); through the
+//! API it gives one profile-trimmed reading ([`open`]).
 //!
 //! Only hashes are stored: the token's and the code's (salted with the
 //! link's id). The 256-bit token is what protects the link; the code

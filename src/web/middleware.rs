@@ -3,8 +3,9 @@
 //! From the outside in: [`observe`] (request id, tracing span, access log,
 //! metrics), [`resolve_client`], [`security_headers`], [`json_errors`]
 //! (every error body is the JSON of DESIGN §7, including the framework's own
-//! 404, 405, 413 and timeouts), [`limit_body`] and [`timeout`]. The order is
-//! set once, in `web::app`.
+//! 404, 405, 413 and timeouts), [`limit_body`], [`timeout`] and
+//! [`partner_fence`] (a partner's session reaches its referral's pages and
+//! nothing else). The order is set once, in `web::app`.
 //!
 //! The access log records method, route template, status, latency and request
 //! id — never the path with its ids, the query string, headers or bodies.

@@ -24,6 +24,7 @@ on_both_backends!(
     a_withdrawn_referral_ends_the_partner_session,
     a_used_code_opens_no_second_session,
     a_partner_form_without_its_csrf_token_is_refused,
+    an_agency_officer_may_give_the_same_coded_reason,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -894,6 +895,56 @@ async fn a_partner_form_without_its_csrf_token_is_refused(backend: Backend) {
         referral_of(&world.school_view(&case).await, &referral)["status"],
         "accepted"
     );
+}
+
+async fn an_agency_officer_may_give_the_same_coded_reason(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let (case, referral) = world.referral("P9").await;
+    let officer = world.app.user(Role::AgencyOfficer, AGENCY).await;
+    let token = world.app.token(&officer).await;
+    let answer = |body: Value| {
+        world
+            .app
+            .client
+            .post(
+                world
+                    .app
+                    .url(&format!("/api/v1/referrals/{referral}/answers")),
+            )
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let text = "Đơn vị đang quá tải, đề nghị chuyển cho đơn vị khác.";
+    let refused = answer(json!({"to": "declined", "version": 1, "text": text, "reason": "bored"}))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body.to_string().contains("reason"), "{body}");
+    assert_eq!(
+        referral_of(&world.school_view(&case).await, &referral)["status"],
+        "sent"
+    );
+    let done =
+        answer(json!({"to": "declined", "version": 1, "text": text, "reason": "no_capacity"}))
+            .await
+            .unwrap();
+    assert_eq!(done.status(), StatusCode::OK);
+    let school = world.school_view(&case).await;
+    let entry = school["chronology"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["to_status"] == "declined")
+        .unwrap();
+    assert_eq!(
+        entry["kind"],
+        "referral:social_protection:declined:no_capacity"
+    );
+    assert_eq!(entry["author_id"], officer.id);
 }
 
 /// The partner's journey on a phone: the link, the code, acknowledging,

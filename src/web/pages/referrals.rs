@@ -1,5 +1,6 @@
 //! The agency's pages: the inbox, one referral through its field profile
-//! with the answer forms, and the same view behind a partner's link.
+//! with the answer forms, and a partner's link asking for its code (the
+//! partner's own pages are in `partner.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -221,10 +222,10 @@ pub struct ReferralPage<'a> {
     pub frame: Frame<'a>,
     pub referral: ReferralView,
     pub answers: Vec<Choice>,
+    /// The taxonomy's reasons for declining (optional for an officer).
+    pub reasons: Vec<Choice>,
     pub problem: Option<String>,
     pub notice: Option<String>,
-    /// Reached through a partner link (no answer forms).
-    pub partner: bool,
 }
 
 async fn show(
@@ -275,9 +276,9 @@ async fn show(
                     frame,
                     referral,
                     answers,
+                    reasons: super::cases::choices(&t, state, "decline_reason"),
                     problem,
                     notice,
-                    partner: false,
                 },
             )
         }
@@ -344,7 +345,7 @@ pub async fn answer(
                         .and_then(|v| v.parse().ok())
                         .unwrap_or_default(),
                     text: form.get("text"),
-                    reason: None,
+                    reason: form.get("reason"),
                 },
             )
             .map(drop),
