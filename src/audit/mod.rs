@@ -160,6 +160,10 @@ pub mod action {
     pub const PARTNER_LINK_OPENED: &str = "referral.link_opened";
     pub const PARTNER_LINK_REFUSED: &str = "referral.link_refused";
     pub const PARTNER_LINK_REVOKED: &str = "referral.link_revoked";
+    /// A partner session (opened with a one-time link) ended: expired, its
+    /// referral withdrawn or closed, used outside its referral, or answered.
+    pub const PARTNER_SESSION_ENDED: &str = "referral.partner_session_ended";
+    pub const PARTNER_SESSION_OPENED: &str = "referral.partner_session_opened";
     pub const ESCALATION_RAISED: &str = "escalation.raised";
     /// A reminder before a deadline went to the people responsible for it.
     pub const REMINDER_SENT: &str = "deadline.reminder_sent";

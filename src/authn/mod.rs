@@ -13,6 +13,7 @@
 pub mod accounts;
 pub mod caller;
 pub mod login;
+pub mod partner;
 pub mod password;
 pub mod sessions;
 pub mod tokens;

@@ -4,7 +4,10 @@
 //!
 //! - by [`Authz::check`] (and its `check_case`/`check_referral`), after the
 //!   policies allowed the caller the action: this is how every request gets
-//!   one;
+//!   one; a partner's session through a one-time link gets its (one
+//!   referral's `referral.read` and `referral.respond`) from
+//!   [`Authz::check_partner`], which requires the session `authn::partner`
+//!   admitted;
 //! - by `Capability::for_operator`, for the person at the server's command
 //!   line, who already holds the database and the keyring and so needs no
 //!   policy's permission. Such a capability covers every organisation.
@@ -292,6 +295,50 @@ impl Authz {
                 referral_id: Some(referral.id.clone()),
                 break_glass: false,
                 actor: Some(actor.clone()),
+                request: request.clone(),
+            },
+            referral,
+        ))
+    }
+
+    /// A partner session (`authn::partner`) reading or answering its one
+    /// referral: no policy is asked, because the session's whole scope is a
+    /// stored fact (the referral its link was made for) that
+    /// `authn::partner::admit` has just checked, and the partner is no
+    /// member of the organisation tree the policies are written about. Only
+    /// `referral.read` and `referral.respond` on that referral are granted;
+    /// anything else is refused and audited. The actor is the link, never a
+    /// user: `partner_link:<link id>` with the role `partner_link`.
+    pub fn check_partner(
+        &self,
+        conn: &mut DbConnection,
+        session: &crate::authn::partner::PartnerSession,
+        request: &RequestContext,
+        action: Action,
+        referral_id: &str,
+    ) -> Result<(Capability, ReferralRow), Refused> {
+        let referral = referrals::find(conn, session.referral_id())?;
+        let actor = Actor {
+            user_id: format!("partner_link:{}", session.link_id()),
+            org_id: referral
+                .as_ref()
+                .map(|r| r.agency_id.clone())
+                .unwrap_or_default(),
+            role: "partner_link".to_owned(),
+        };
+        let permitted = matches!(action, Action::ReferralRead | Action::ReferralRespond)
+            && referral_id == session.referral_id();
+        let Some(referral) = referral.filter(|_| permitted) else {
+            return self.refuse(conn, &actor, request, action, "referral", referral_id);
+        };
+        Ok((
+            Capability {
+                action,
+                org_id: Some(referral.agency_id.clone()),
+                case_id: Some(referral.case_id.clone()),
+                referral_id: Some(referral.id.clone()),
+                break_glass: false,
+                actor: Some(actor),
                 request: request.clone(),
             },
             referral,

@@ -15,6 +15,7 @@ pub mod closure_requests;
 pub mod legal_holds;
 pub mod migrations;
 pub mod organisations;
+pub mod partner_sessions;
 pub mod referrals;
 pub mod reminders;
 pub mod schema;

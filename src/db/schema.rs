@@ -390,6 +390,18 @@ diesel::table! {
 }
 
 diesel::table! {
+    partner_sessions (id) {
+        id -> Text,
+        link_id -> Text,
+        referral_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        ended_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     drafts (user_id) {
         user_id -> Text,
         kek_id -> Text,
@@ -418,6 +430,8 @@ diesel::joinable!(deadlines -> cases (case_id));
 diesel::joinable!(deadline_reminders -> deadlines (deadline_id));
 diesel::joinable!(escalations -> deadlines (deadline_id));
 diesel::joinable!(partner_links -> referrals (referral_id));
+diesel::joinable!(partner_sessions -> partner_links (link_id));
+diesel::joinable!(partner_sessions -> referrals (referral_id));
 diesel::joinable!(break_glass -> users (user_id));
 diesel::joinable!(credentials -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
@@ -451,6 +465,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     deadlines,
     escalations,
     partner_links,
+    partner_sessions,
     outbox,
     drafts,
     stats_reports,

@@ -525,6 +525,7 @@ fn demo_referrals(
                     to: (*to).to_owned(),
                     expected_version: referral.version,
                     text,
+                    reason: None,
                 },
             )
             .map_err(invalid)?;

@@ -33,6 +33,7 @@ pub const CATEGORIES: &[&str] = &[
     "legal_basis",
     "legal_hold_reason",
     "legal_hold_lift_reason",
+    "decline_reason",
 ];
 
 /// Categories whose terms are numeric bands.

@@ -2,8 +2,10 @@
 //! referral, short-lived, single-use, revocable. The link goes by e-mail; a
 //! separate code goes by another channel (the focal point reads it out on
 //! the phone or sends it by SMS), and the link opens only with both.
-//! Opening it shows the profile-trimmed referral and counts as
-//! acknowledgement; every opening and every refusal is audited.
+//! Opening it counts as acknowledgement; every opening and every refusal is
+//! audited. On the page it opens a partner session scoped to the referral
+//! ([`open_session`], `authn::partner`: one code, one session); through the
+//! API it gives one profile-trimmed reading ([`open`]).
 //!
 //! Only hashes are stored: the token's and the code's (salted with the
 //! link's id). The 256-bit token is what protects the link; the code
@@ -143,6 +145,7 @@ pub enum Refusal {
 }
 
 /// Opens a link with its code: single use; acknowledges the referral.
+/// Returns the profile-trimmed view (the API's one reading).
 pub fn open(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
@@ -150,99 +153,11 @@ pub fn open(
     token: &str,
     code: &str,
 ) -> Result<Result<Value, Refusal>, CaseError> {
-    let token_hash = sha256_hex(token.as_bytes());
     write_transaction(conn, |conn| {
-        let now = context.clock.now_naive();
-        let refuse = |conn: &mut DbConnection, link_id: &str, why: &'static str| {
-            context.auditor.append(
-                conn,
-                context.clock,
-                &AuditEvent::new(action::PARTNER_LINK_REFUSED, Outcome::Denied)
-                    .request(request)
-                    .target("partner_link", link_id.to_owned())
-                    .detail("reason", why),
-            )
+        let (link, referral) = match consume(conn, context, request, token, code)? {
+            Ok(opened) => opened,
+            Err(refusal) => return Ok(Err(refusal)),
         };
-        let Some(link) = table::link_by_token(conn, &token_hash)? else {
-            refuse(conn, "unknown", "unknown")?;
-            return Ok(Err(Refusal::NotValid));
-        };
-        let referral = table::find(conn, &link.referral_id)?.ok_or(CaseError::NotFound)?;
-        let why = if link.revoked_at.is_some() {
-            Some("revoked")
-        } else if link.opened_at.is_some() {
-            Some("already_opened")
-        } else if link.expires_at <= now {
-            Some("expired")
-        } else if !OPEN_STATUSES.contains(&referral.status.as_str()) {
-            Some("referral_closed")
-        } else {
-            None
-        };
-        if let Some(why) = why {
-            refuse(conn, &link.id, why)?;
-            return Ok(Err(Refusal::NotValid));
-        }
-        let matches: bool = code_hash(&link.id, code.trim())
-            .as_bytes()
-            .ct_eq(link.code_hash.as_bytes())
-            .into();
-        if !matches {
-            table::link_failed_code(conn, &link.id)?;
-            if link.failed_codes + 1 >= MAX_FAILED_CODES {
-                table::revoke_links(conn, &referral.id, Some(&link.id), now)?;
-            }
-            refuse(conn, &link.id, "wrong_code")?;
-            return Ok(Err(Refusal::WrongCode));
-        }
-        if table::open_link(conn, &link.id, now)? == 0 {
-            refuse(conn, &link.id, "already_opened")?;
-            return Ok(Err(Refusal::NotValid));
-        }
-        if referral.status == "sent" {
-            table::set_status(
-                conn,
-                &referral.id,
-                referral.version,
-                "acknowledged",
-                now,
-                true,
-                false,
-                false,
-            )?;
-            clocks::on_acknowledged(conn, &referral.id, &referral.case_id, "acknowledged", now)?;
-            case_table::insert_chronology(
-                conn,
-                &ChronologyRow {
-                    id: uuid::Uuid::now_v7().to_string(),
-                    case_id: referral.case_id.clone(),
-                    kind: format!("referral:{}:acknowledged", referral.agency_type),
-                    from_status: Some("sent".into()),
-                    to_status: Some("acknowledged".into()),
-                    note_enc: None,
-                    author_id: format!("partner_link:{}", link.id),
-                    created_at: now,
-                },
-            )?;
-        }
-        context.auditor.append(
-            conn,
-            context.clock,
-            &AuditEvent::new(action::PARTNER_LINK_OPENED, Outcome::Success)
-                .request(request)
-                .target("case", referral.case_id.clone())
-                .detail("referral_id", referral.id.clone())
-                .detail("link_id", link.id.clone()),
-        )?;
-        let referral = table::find(conn, &referral.id)?.ok_or(CaseError::NotFound)?;
-        if referral.status == "acknowledged" && referral.acknowledged_at == Some(now) {
-            notices::referral_answered(
-                conn,
-                context,
-                &referral,
-                &format!("v{}", referral.version),
-            )?;
-        }
         Ok(Ok(view::trimmed(
             conn,
             context,
@@ -250,4 +165,147 @@ pub fn open(
             &Via::PartnerLink(&link.id),
         )?))
     })
+}
+
+/// A partner session just opened: its cookie's token (shown once, never
+/// stored), the referral it is for and when it ends.
+#[derive(Debug, Clone)]
+pub struct OpenedSession {
+    pub token: String,
+    pub referral_id: String,
+    pub expires_at: NaiveDateTime,
+}
+
+/// Opens a link with its code like [`open`], and instead of one reading
+/// gives a partner session scoped to the referral (`authn::partner`): the
+/// one-time code opens one session, once.
+pub fn open_session(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    request: &RequestContext,
+    token: &str,
+    code: &str,
+) -> Result<Result<OpenedSession, Refusal>, CaseError> {
+    write_transaction(conn, |conn| {
+        let (link, referral) = match consume(conn, context, request, token, code)? {
+            Ok(opened) => opened,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let now = context.clock.now_naive();
+        let (session_token, row) =
+            crate::authn::partner::create(conn, now, &link.id, &referral.id)?;
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::PARTNER_SESSION_OPENED, Outcome::Success)
+                .request(request)
+                .target("case", referral.case_id.clone())
+                .detail("referral_id", referral.id.clone())
+                .detail("link_id", link.id.clone()),
+        )?;
+        Ok(Ok(OpenedSession {
+            token: session_token,
+            referral_id: referral.id,
+            expires_at: row.expires_at,
+        }))
+    })
+}
+
+/// The shared step of both openings, in the caller's transaction: checks
+/// the link and its code, marks it used, acknowledges a sent referral.
+fn consume(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    request: &RequestContext,
+    token: &str,
+    code: &str,
+) -> Result<Result<(PartnerLinkRow, table::ReferralRow), Refusal>, CaseError> {
+    let token_hash = sha256_hex(token.as_bytes());
+    let now = context.clock.now_naive();
+    let refuse = |conn: &mut DbConnection, link_id: &str, why: &'static str| {
+        context.auditor.append(
+            conn,
+            context.clock,
+            &AuditEvent::new(action::PARTNER_LINK_REFUSED, Outcome::Denied)
+                .request(request)
+                .target("partner_link", link_id.to_owned())
+                .detail("reason", why),
+        )
+    };
+    let Some(link) = table::link_by_token(conn, &token_hash)? else {
+        refuse(conn, "unknown", "unknown")?;
+        return Ok(Err(Refusal::NotValid));
+    };
+    let referral = table::find(conn, &link.referral_id)?.ok_or(CaseError::NotFound)?;
+    let why = if link.revoked_at.is_some() {
+        Some("revoked")
+    } else if link.opened_at.is_some() {
+        Some("already_opened")
+    } else if link.expires_at <= now {
+        Some("expired")
+    } else if !OPEN_STATUSES.contains(&referral.status.as_str()) {
+        Some("referral_closed")
+    } else {
+        None
+    };
+    if let Some(why) = why {
+        refuse(conn, &link.id, why)?;
+        return Ok(Err(Refusal::NotValid));
+    }
+    let matches: bool = code_hash(&link.id, code.trim())
+        .as_bytes()
+        .ct_eq(link.code_hash.as_bytes())
+        .into();
+    if !matches {
+        table::link_failed_code(conn, &link.id)?;
+        if link.failed_codes + 1 >= MAX_FAILED_CODES {
+            table::revoke_links(conn, &referral.id, Some(&link.id), now)?;
+        }
+        refuse(conn, &link.id, "wrong_code")?;
+        return Ok(Err(Refusal::WrongCode));
+    }
+    if table::open_link(conn, &link.id, now)? == 0 {
+        refuse(conn, &link.id, "already_opened")?;
+        return Ok(Err(Refusal::NotValid));
+    }
+    if referral.status == "sent" {
+        table::set_status(
+            conn,
+            &referral.id,
+            referral.version,
+            "acknowledged",
+            now,
+            true,
+            false,
+            false,
+        )?;
+        clocks::on_acknowledged(conn, &referral.id, &referral.case_id, "acknowledged", now)?;
+        case_table::insert_chronology(
+            conn,
+            &ChronologyRow {
+                id: uuid::Uuid::now_v7().to_string(),
+                case_id: referral.case_id.clone(),
+                kind: format!("referral:{}:acknowledged", referral.agency_type),
+                from_status: Some("sent".into()),
+                to_status: Some("acknowledged".into()),
+                note_enc: None,
+                author_id: format!("partner_link:{}", link.id),
+                created_at: now,
+            },
+        )?;
+    }
+    context.auditor.append(
+        conn,
+        context.clock,
+        &AuditEvent::new(action::PARTNER_LINK_OPENED, Outcome::Success)
+            .request(request)
+            .target("case", referral.case_id.clone())
+            .detail("referral_id", referral.id.clone())
+            .detail("link_id", link.id.clone()),
+    )?;
+    let referral = table::find(conn, &referral.id)?.ok_or(CaseError::NotFound)?;
+    if referral.status == "acknowledged" && referral.acknowledged_at == Some(now) {
+        notices::referral_answered(conn, context, &referral, &format!("v{}", referral.version))?;
+    }
+    Ok(Ok((link, referral)))
 }

@@ -476,6 +476,10 @@ pub struct Answer {
     /// The reason (declined), the feedback (completed) or a note; goes to
     /// the school's chronology, sealed.
     pub text: Option<String>,
+    /// A decline's coded reason (taxonomy `decline_reason`): optional for
+    /// an agency officer, required of a partner through a link. Plaintext
+    /// and coded, so the school's chronology and the audit log can name it.
+    pub reason: Option<String>,
 }
 
 /// The agency moves a referral on. Declining needs a reason, completing
@@ -490,6 +494,15 @@ pub fn answer(
     if !by.allows_referral(Action::ReferralRespond, referral_id) {
         return Err(CaseError::NotFound);
     }
+    let coded = match (answer.to.as_str(), answer.reason.as_deref()) {
+        ("declined", Some(raw)) => Some(
+            context
+                .taxonomy
+                .code("decline_reason", raw)
+                .map_err(|why| CaseError::Invalid(vec![FieldError::new("reason", why)]))?,
+        ),
+        _ => None,
+    };
     let text = match answer.to.as_str() {
         "declined" => Some(reason("text", answer.text.as_deref())?),
         "completed" => Some(reason("text", answer.text.as_deref())?),
@@ -504,7 +517,10 @@ pub fn answer(
             &row,
             &answer.to,
             answer.expected_version,
-            text.as_ref(),
+            Said {
+                text: text.as_ref(),
+                reason: coded.as_deref(),
+            },
         )
     })
 }
@@ -522,6 +538,14 @@ fn optional_text(text: Option<&str>) -> Result<Option<SecretText>, CaseError> {
     }
 }
 
+/// What comes with a move: the sealed text (reason, feedback, note) and a
+/// decline's coded reason.
+#[derive(Clone, Copy, Default)]
+struct Said<'a> {
+    text: Option<&'a SecretText>,
+    reason: Option<&'a str>,
+}
+
 /// The shared step of every move: version check, allowed target, clocks,
 /// chronology, audit, notices.
 fn move_referral(
@@ -531,8 +555,9 @@ fn move_referral(
     row: &ReferralRow,
     to: &str,
     expected_version: i32,
-    text: Option<&SecretText>,
+    said: Said<'_>,
 ) -> Result<ReferralRow, CaseError> {
+    let (text, coded_reason) = (said.text, said.reason);
     if row.version != expected_version {
         return Err(CaseError::Stale {
             current: row.version,
@@ -584,7 +609,10 @@ fn move_referral(
         ChronologyRow {
             id: uuid::Uuid::now_v7().to_string(),
             case_id: row.case_id.clone(),
-            kind: format!("referral:{}:{to}", row.agency_type),
+            kind: match coded_reason {
+                Some(code) => format!("referral:{}:{to}:{code}", row.agency_type),
+                None => format!("referral:{}:{to}", row.agency_type),
+            },
             from_status: Some(row.status.clone()),
             to_status: Some(to.to_owned()),
             note_enc: None,
@@ -594,14 +622,15 @@ fn move_referral(
         text,
     )?;
     case_table::touch(conn, &row.case_id, now)?;
-    context.auditor.append(
-        conn,
-        context.clock,
-        &case_event(by, action::REFERRAL_UPDATED, row.case_id.clone())
-            .detail("referral_id", row.id.clone())
-            .detail("from", row.status.clone())
-            .detail("to", to),
-    )?;
+    let event = case_event(by, action::REFERRAL_UPDATED, row.case_id.clone())
+        .detail("referral_id", row.id.clone())
+        .detail("from", row.status.clone())
+        .detail("to", to);
+    let event = match coded_reason {
+        Some(code) => event.detail("reason", code.to_owned()),
+        None => event,
+    };
+    context.auditor.append(conn, context.clock, &event)?;
     let updated = table::find(conn, &row.id)?.ok_or(CaseError::NotFound)?;
     if to == "withdrawn" {
         notices::referral_withdrawn(conn, context, &updated)?;
@@ -688,7 +717,10 @@ pub fn withdraw(
             &row,
             "withdrawn",
             expected_version,
-            Some(&why),
+            Said {
+                text: Some(&why),
+                reason: None,
+            },
         )
     })
 }

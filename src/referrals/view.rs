@@ -233,10 +233,15 @@ fn audit_view(
         .detail("profile", referral.profile.clone())
         .detail("fields", fields);
     let event = match via {
-        Via::Account(by) => event
-            .actor(by.actor())
-            .request(by.request())
-            .detail("via", "account"),
+        Via::Account(by) => event.actor(by.actor()).request(by.request()).detail(
+            "via",
+            // A partner's session acts as its link, not as an account.
+            if by.actor().is_some_and(|a| a.role == "partner_link") {
+                "partner_session"
+            } else {
+                "account"
+            },
+        ),
         Via::PartnerLink(link_id) => event
             .detail("via", "partner_link")
             .detail("link_id", (*link_id).to_owned()),

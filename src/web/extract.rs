@@ -678,3 +678,93 @@ impl FromRequest for CsrfUpload {
         })
     }
 }
+
+/// A partner without an account, in a session opened with a one-time link
+/// (`authn::partner`): only what `middleware::partner_fence` admitted for
+/// this request. Without it the page is "not found", like any page outside
+/// one's reach.
+pub struct PartnerCaller {
+    pub session: crate::authn::partner::PartnerSession,
+    pub lang: Lang,
+    pub request: RequestContext,
+}
+
+/// A partner page asked for without a live partner session.
+#[derive(Debug)]
+pub struct PartnerRefused;
+
+impl std::fmt::Display for PartnerRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no partner session")
+    }
+}
+
+impl ResponseError for PartnerRefused {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::NOT_FOUND
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        super::pages::plain_page(
+            StatusCode::NOT_FOUND,
+            "Không tìm thấy trang này. / This page was not found.",
+        )
+    }
+}
+
+impl FromRequest for PartnerCaller {
+    type Error = PartnerRefused;
+    type Future = std::future::Ready<Result<Self, PartnerRefused>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let session = req
+            .extensions()
+            .get::<crate::authn::partner::PartnerSession>()
+            .cloned();
+        std::future::ready(session.ok_or(PartnerRefused).map(|session| Self {
+            session,
+            lang: request_lang(req),
+            request: request_context(req),
+        }))
+    }
+}
+
+/// A form of a partner page whose CSRF token (field `csrf`) is the partner
+/// session's and whose Origin / Fetch-Metadata say it came from our page.
+pub struct PartnerForm(pub FormFields);
+
+impl std::ops::Deref for PartnerForm {
+    type Target = FormFields;
+
+    fn deref(&self) -> &FormFields {
+        &self.0
+    }
+}
+
+impl FromRequest for PartnerForm {
+    type Error = FormRefused;
+    type Future = LocalBoxFuture<'static, Result<Self, FormRefused>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let body = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let state =
+                app_state(&req).map_err(|_| FormRefused(StatusCode::INTERNAL_SERVER_ERROR))?;
+            let fields = read_form(body).await?;
+            let sent = fields
+                .pairs
+                .iter()
+                .find(|(k, _)| k == "csrf")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            let holds = cookie(&req, crate::authn::partner::COOKIE)
+                .is_some_and(|token| crate::authn::partner::csrf_matches(&token, sent))
+                && provenance(&req).same_origin(&state.settings.public_url);
+            if !holds {
+                return Err(FormRefused(StatusCode::FORBIDDEN));
+            }
+            Ok(Self(fields))
+        })
+    }
+}

@@ -3,8 +3,9 @@
 //! From the outside in: [`observe`] (request id, tracing span, access log,
 //! metrics), [`resolve_client`], [`security_headers`], [`json_errors`]
 //! (every error body is the JSON of DESIGN §7, including the framework's own
-//! 404, 405, 413 and timeouts), [`limit_body`] and [`timeout`]. The order is
-//! set once, in `web::app`.
+//! 404, 405, 413 and timeouts), [`limit_body`], [`timeout`] and
+//! [`partner_fence`] (a partner's session reaches its referral's pages and
+//! nothing else). The order is set once, in `web::app`.
 //!
 //! The access log records method, route template, status, latency and request
 //! id — never the path with its ids, the query string, headers or bodies.
@@ -284,6 +285,87 @@ pub async fn json_errors(req: ServiceRequest, next: Next<impl MessageBody + 'sta
             .set_connection_type(ConnectionType::Close);
     }
     Ok(ServiceResponse::new(request, replacement))
+}
+
+/// Paths a partner's browser fetches for the partner pages themselves: they
+/// pass without looking at the partner cookie (it grants nothing there).
+const PARTNER_ASSETS: [&str; 3] = ["/static/app.css", "/static/app.js", "/favicon.ico"];
+
+/// Whether `path` is one of the partner pages of referral `referral_id`
+/// (`/partner/referrals/{id}` and its answer form). Nothing else is.
+pub fn partner_path_in_scope(path: &str, referral_id: &str) -> bool {
+    path.strip_prefix("/partner/referrals/")
+        .and_then(|rest| rest.strip_prefix(referral_id))
+        .is_some_and(|rest| rest.is_empty() || rest == "/answer")
+}
+
+/// The fence around partner sessions (`authn::partner`): a request carrying
+/// the partner cookie reaches only its referral's partner pages, while the
+/// session lives. Anything else — another referral, a case, another page,
+/// the API, an expired session, a withdrawn referral — ends the session and
+/// gets the missing-resource answer, with the cookie removed. An admitted
+/// request carries its [`PartnerSession`](crate::authn::partner::PartnerSession)
+/// to the handler, which is the only way a handler gets one.
+pub async fn partner_fence(req: ServiceRequest, next: Next<impl MessageBody + 'static>) -> Outcome {
+    use crate::authn::partner::{self, AdmitContext};
+    let Some(token) = super::extract::cookie(req.request(), partner::COOKIE) else {
+        return call(req, next).await;
+    };
+    if PARTNER_ASSETS.contains(&req.path()) {
+        return call(req, next).await;
+    }
+    let Some(state) = state_of(&req) else {
+        return call(req, next).await;
+    };
+    let path = req.path().to_owned();
+    let request = super::extract::request_context(req.request());
+    let admitted = {
+        let path = path.clone();
+        let shared = state.clone();
+        state
+            .db
+            .run(move |conn| {
+                partner::admit(
+                    conn,
+                    &AdmitContext {
+                        auditor: &shared.auditor,
+                        clock: shared.clock.as_ref(),
+                        request: &request,
+                    },
+                    &token,
+                    |referral_id| partner_path_in_scope(&path, referral_id),
+                )
+                .map_err(ApiError::from)
+            })
+            .await
+    };
+    match admitted {
+        Ok(Ok(session)) => {
+            req.extensions_mut().insert(session);
+            call(req, next).await
+        }
+        Ok(Err(_)) => {
+            let mut response = if path.starts_with("/api/") {
+                ApiError::not_found().error_response()
+            } else {
+                let lang = super::extract::request_lang(req.request());
+                let frame = super::pages::Frame::anonymous(lang, &state, "/");
+                super::pages::not_found(frame)
+            };
+            if let Ok(value) = HeaderValue::from_str(&partner::clearing_cookie()) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+            Ok(req.into_response(response))
+        }
+        Err(error) => {
+            let response = if path.starts_with("/api/") {
+                error.error_response()
+            } else {
+                super::pages::failure_page(&error)
+            };
+            Ok(req.into_response(response))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -500,7 +500,8 @@ fn add_referrals(doc: &mut Value) {
             "summary": "Agency officers: acknowledge, accept, decline (reason), start the service, complete (feedback); text goes to the school's chronology, sealed",
             "security": security.clone(), "parameters": [uuid("id")],
             "requestBody": body(json!({"type": "object", "required": ["to", "version"], "additionalProperties": false, "properties": {
-                "to": {"enum": ["acknowledged", "accepted", "declined", "in_service", "completed"]}, "version": {"type": "integer"}, "text": text(4000)}}), json!({"to": "acknowledged", "version": 1})),
+                "to": {"enum": ["acknowledged", "accepted", "declined", "in_service", "completed"]}, "version": {"type": "integer"}, "text": text(4000),
+                "reason": {"type": "string", "description": "A decline's coded reason (taxonomy `decline_reason`); optional"}}}), json!({"to": "acknowledged", "version": 1})),
             "responses": responses(&[("200", ok("Moved.", referral.clone()))])}}),
         ),
         (

@@ -309,6 +309,9 @@ pub struct AnswerBody {
     version: i32,
     #[serde(default)]
     text: Option<String>,
+    /// A decline's coded reason (taxonomy `decline_reason`), optional.
+    #[serde(default)]
+    reason: Option<String>,
 }
 
 async fn answer(
@@ -343,6 +346,7 @@ async fn answer(
                 to: body.to,
                 expected_version: body.version,
                 text: body.text,
+                reason: body.reason,
             },
         )
         .map_err(case_error)?;

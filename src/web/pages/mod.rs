@@ -12,6 +12,7 @@
 pub mod admin;
 pub mod auth;
 pub mod cases;
+pub mod partner;
 pub mod referrals;
 pub mod stats;
 
@@ -93,7 +94,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             resource("/partner/{token}")
                 .route(get().to(referrals::partner_page))
                 .route(post().to(referrals::partner_open)),
-        );
+        )
+        // A partner's session (issue 16): its one referral, nothing else
+        // (`middleware::partner_fence`).
+        .service(resource("/partner/referrals/{id}").route(get().to(partner::page)))
+        .service(resource("/partner/referrals/{id}/answer").route(post().to(partner::answer)));
 }
 
 const CSS: &str = include_str!("../../../static/app.css");

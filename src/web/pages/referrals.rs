@@ -1,5 +1,6 @@
 //! The agency's pages: the inbox, one referral through its field profile
-//! with the answer forms, and the same view behind a partner's link.
+//! with the answer forms, and a partner's link asking for its code (the
+//! partner's own pages are in `partner.rs`).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -167,7 +168,7 @@ fn lines(t: &Tr<'_>, prefix: &str, object: &Value) -> Vec<FieldLine> {
         .collect()
 }
 
-fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
+pub(super) fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
     let s = |key: &str| {
         v.get(key)
             .and_then(Value::as_str)
@@ -232,10 +233,10 @@ pub struct ReferralPage<'a> {
     pub frame: Frame<'a>,
     pub referral: ReferralView,
     pub answers: Vec<Choice>,
+    /// The taxonomy's reasons for declining (optional for an officer).
+    pub reasons: Vec<Choice>,
     pub problem: Option<String>,
     pub notice: Option<String>,
-    /// Reached through a partner link (no answer forms).
-    pub partner: bool,
 }
 
 async fn show(
@@ -286,9 +287,9 @@ async fn show(
                     frame,
                     referral,
                     answers,
+                    reasons: super::cases::choices(&t, state, "decline_reason"),
                     problem,
                     notice,
-                    partner: false,
                 },
             )
         }
@@ -355,6 +356,7 @@ pub async fn answer(
                         .and_then(|v| v.parse().ok())
                         .unwrap_or_default(),
                     text: form.get("text"),
+                    reason: form.get("reason"),
                 },
             )
             .map(drop),
@@ -409,6 +411,8 @@ pub async fn partner_page(
     })
 }
 
+/// The code entered: the link opens once, into a partner session scoped to
+/// its referral (`authn::partner`), and the partner goes to its page.
 pub async fn partner_open(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -424,22 +428,26 @@ pub async fn partner_open(
         if token2.len() > 200 || code.len() > 32 {
             return Ok(Err(links::Refusal::NotValid));
         }
-        links::open(conn, &state.case_context(), &request, &token2, &code).map_err(case_failure)
+        links::open_session(conn, &state.case_context(), &request, &token2, &code)
+            .map_err(case_failure)
     })
     .await;
     let frame = Frame::anonymous(lang, &state, &format!("/partner/{token}"));
     let t = frame.t;
     match opened {
-        Ok(Ok(v)) => {
-            let referral = referral_view(&t, &v);
-            render(&ReferralPage {
-                frame,
-                referral,
-                answers: Vec::new(),
-                problem: None,
-                notice: Some(t.t("partner-acknowledged")),
-                partner: true,
-            })
+        Ok(Ok(session)) => {
+            let mut response = see_other(&format!(
+                "/partner/referrals/{}?done=partner_opened",
+                session.referral_id
+            ));
+            if let Ok(value) = actix_web::http::header::HeaderValue::from_str(
+                &crate::authn::partner::cookie(&session.token),
+            ) {
+                response
+                    .headers_mut()
+                    .append(actix_web::http::header::SET_COOKIE, value);
+            }
+            response
         }
         Ok(Err(refusal)) => {
             let key = match refusal {

@@ -483,7 +483,7 @@ fn chronology_lines(t: &Tr<'_>, view: &CaseView) -> Vec<ChronologyLine> {
         .rev()
         .map(|c| ChronologyLine {
             when: t.datetime(c.row.created_at),
-            what: chronology_label(t, &c.row.kind, c.row.to_status.as_deref()),
+            what: chronology_what(t, &c.row),
             note: c.note.as_ref().map(reveal),
         })
         .collect()
@@ -676,6 +676,23 @@ fn pupil_case_lines(
     }
     let rows: Vec<_> = readable.into_iter().map(|(_, row)| row).collect();
     Ok(super::pupil::case_lines(t, &rows, case_id))
+}
+
+/// An entry's label, with a decline's coded reason and, when a partner
+/// answered through a one-time link, who: "the partner (link)".
+fn chronology_what(t: &Tr<'_>, row: &crate::db::cases::ChronologyRow) -> String {
+    let mut what = chronology_label(t, &row.kind, row.to_status.as_deref());
+    if let Some(code) = row
+        .kind
+        .strip_prefix("referral:")
+        .and_then(|rest| rest.split(':').nth(2))
+    {
+        what = format!("{what} ({})", t.code("decline_reason", code));
+    }
+    if row.author_id.starts_with("partner_link:") {
+        what = format!("{what} — {}", t.t("chrono-by-partner-link"));
+    }
+    what
 }
 
 pub(super) fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
