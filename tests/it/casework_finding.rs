@@ -187,6 +187,9 @@ async fn the_case_list_filters_and_pages(backend: Backend) {
     assert!(html.contains("value=\"2026-05-02\""));
     let (_, dashboard) = page("/".into()).await;
     assert!(dashboard.contains("href=\"/cases\""));
+    // The dashboard keeps to the open cases.
+    assert!(dashboard.contains(&format!("href=\"/cases/{}\"", made[1])));
+    assert!(!dashboard.contains(&format!("href=\"/cases/{closed}\"")));
     // In English too, once the person chose it.
     let changed = app
         .client

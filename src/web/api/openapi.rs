@@ -590,6 +590,12 @@ fn add_case_finding(doc: &mut Value) {
         parameters.push(json!({"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000},
             "description": "The page (from 1) of `limit` cases, newest first. The total is in `X-Total-Count`; the next page's URL in `Link` (`rel=\"next\"`)."}));
     }
+    if let Some(ok) = doc.pointer_mut("/paths/~1cases/get/responses/200") {
+        ok["headers"] = json!({
+            "X-Total-Count": {"description": "How many cases pass the filters.", "schema": {"type": "integer"}},
+            "Link": {"description": "The next page, as `</api/v1/cases?…&page=N>; rel=\"next\"` (absent on the last page).", "schema": {"type": "string"}}
+        });
+    }
     let id = json!({"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}});
     let path = json!({"get": {
         "summary": "The chronology across every case of this case's pupil at the school (found by the blind index), oldest first; only for callers who may read every one of the cases (each read is audited)",
@@ -772,6 +778,9 @@ mod tests {
             "list filters missing"
         );
         assert!(doc["paths"]["/cases/{id}/attachments"]["post"].is_object());
+        assert!(list.iter().any(|p| p["name"] == "page"), "paging missing");
+        assert!(doc["paths"]["/cases"]["get"]["responses"]["200"]["headers"]["Link"].is_object());
+        assert!(doc["paths"]["/cases/{id}/pupil-chronology"]["get"].is_object());
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, operation) in item.as_object().unwrap() {
                 let responses = operation["responses"].as_object().unwrap();

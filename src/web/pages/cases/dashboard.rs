@@ -87,10 +87,14 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
         if !can_list {
             return Ok((false, Vec::new(), Vec::new(), Vec::new(), Vec::new()));
         }
-        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
-            .map_err(DbError::from)?;
+        // The open cases only (the case search, `/cases`, finds the rest).
+        let open = CaseFilter {
+            open_only: true,
+            ..CaseFilter::default()
+        };
+        let rows = crate::db::cases::of_school(conn, &school, &open, 200).map_err(DbError::from)?;
         let mut cases = Vec::new();
-        for row in rows.iter().filter(|r| r.status != "closed") {
+        for row in &rows {
             let next = referral_table::deadlines_of(conn, &row.id)
                 .map_err(DbError::from)?
                 .into_iter()
