@@ -17,11 +17,11 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use crate::audit::{AuditEvent, Auditor, Outcome, RequestContext, action};
+use crate::audit::{Actor, AuditEvent, Auditor, Outcome, RequestContext, action};
 use crate::clock::Clock;
 use crate::crypto::{constant_time_eq, hmac_sha256, random_token, sha256_hex};
 use crate::db::partner_sessions::{self as table, PartnerSessionRow};
-use crate::db::referrals::{self as referral_table, OPEN_STATUSES};
+use crate::db::referrals::{self as referral_table, OPEN_STATUSES, ReferralRow};
 use crate::db::{DbConnection, DbError, write_transaction};
 
 /// The partner's cookie: not the signed-in session's (`sessions::COOKIE`),
@@ -87,6 +87,15 @@ impl PartnerSession {
     /// The CSRF token for this session's forms.
     pub fn csrf(&self) -> &str {
         &self.csrf
+    }
+}
+
+/// The actor a partner session acts as: its link, never a user.
+pub fn link_actor(link_id: &str, referral: Option<&ReferralRow>) -> Actor {
+    Actor {
+        user_id: format!("partner_link:{link_id}"),
+        org_id: referral.map(|r| r.agency_id.clone()).unwrap_or_default(),
+        role: "partner_link".to_owned(),
     }
 }
 
@@ -160,7 +169,7 @@ pub fn admit(
             }
         };
         if let Some(why) = why {
-            end(conn, cx, &row, referral.map(|r| r.case_id), why)?;
+            end(conn, cx, &row, referral.as_ref(), why)?;
             return Ok(Err(Turned::EndedNow(why)));
         }
         Ok(Ok(PartnerSession {
@@ -184,8 +193,8 @@ pub fn end_answered(
         let Some(row) = table::find(conn, &session.id)? else {
             return Ok(());
         };
-        let case_id = referral_table::find(conn, &row.referral_id)?.map(|r| r.case_id);
-        end(conn, cx, &row, case_id, "answered")
+        let referral = referral_table::find(conn, &row.referral_id)?;
+        end(conn, cx, &row, referral.as_ref(), "answered")
     })
 }
 
@@ -193,7 +202,7 @@ fn end(
     conn: &mut DbConnection,
     cx: &AdmitContext<'_>,
     row: &PartnerSessionRow,
-    case_id: Option<String>,
+    referral: Option<&ReferralRow>,
     why: &'static str,
 ) -> Result<(), DbError> {
     if table::end(conn, &row.id, cx.clock.now_naive(), why)? == 0 {
@@ -207,12 +216,13 @@ fn end(
             Outcome::Denied
         },
     )
+    .actor(Some(link_actor(&row.link_id, referral)))
     .request(cx.request)
     .detail("referral_id", row.referral_id.clone())
     .detail("link_id", row.link_id.clone())
     .detail("reason", why);
-    let event = match case_id {
-        Some(case_id) => event.target("case", case_id),
+    let event = match referral {
+        Some(referral) => event.target("case", referral.case_id.clone()),
         None => event.target("partner_link", row.link_id.clone()),
     };
     cx.auditor

@@ -318,14 +318,7 @@ impl Authz {
         referral_id: &str,
     ) -> Result<(Capability, ReferralRow), Refused> {
         let referral = referrals::find(conn, session.referral_id())?;
-        let actor = Actor {
-            user_id: format!("partner_link:{}", session.link_id()),
-            org_id: referral
-                .as_ref()
-                .map(|r| r.agency_id.clone())
-                .unwrap_or_default(),
-            role: "partner_link".to_owned(),
-        };
+        let actor = crate::authn::partner::link_actor(session.link_id(), referral.as_ref());
         let permitted = matches!(action, Action::ReferralRead | Action::ReferralRespond)
             && referral_id == session.referral_id();
         let Some(referral) = referral.filter(|_| permitted) else {

@@ -198,6 +198,10 @@ pub fn open_session(
             conn,
             context.clock,
             &AuditEvent::new(action::PARTNER_SESSION_OPENED, Outcome::Success)
+                .actor(Some(crate::authn::partner::link_actor(
+                    &link.id,
+                    Some(&referral),
+                )))
                 .request(request)
                 .target("case", referral.case_id.clone())
                 .detail("referral_id", referral.id.clone())

@@ -671,6 +671,23 @@ async fn a_partner_session_reaching_anything_else_gets_not_found_and_ends(backen
         })
         .count();
     assert_eq!(ended, elsewhere.len() + 1);
+    // Opened and ended by the link, never by a user.
+    for name in [
+        "referral.partner_session_opened",
+        "referral.partner_session_ended",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .filter(|e| e["action"] == name)
+                .all(|e| e["actor_role"] == "partner_link"
+                    && e["actor_user_id"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("partner_link:")),
+            "{name}"
+        );
+    }
 }
 
 async fn the_partner_cookie_is_no_sign_in_session(backend: Backend) {

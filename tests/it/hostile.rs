@@ -66,6 +66,7 @@ fn counts(conn: &mut DbConnection) -> BTreeMap<&'static str, i64> {
         deadlines,
         escalations,
         partner_links,
+        partner_sessions,
         drafts,
         outbox,
     )
