@@ -14,6 +14,7 @@ on_both_backends!(
     reminders_go_once_at_each_point_to_those_responsible_and_stop_with_the_clock,
     a_scheduler_that_was_away_sends_the_latest_point_only,
     two_schedulers_racing_send_each_reminder_once,
+    break_glass_is_told_and_its_reason_read_by_the_school_and_the_auditors,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -363,4 +364,142 @@ async fn two_schedulers_racing_send_each_reminder_once(backend: Backend) {
     unique.dedup();
     assert_eq!(unique.len(), rows.len());
     assert_eq!(world.remind().await.sent, 0);
+}
+
+const REASON: &str = "Trường không phản hồi quá hạn, cần kiểm tra an toàn của em ngay (BGcanary).";
+
+async fn break_glass_is_told_and_its_reason_read_by_the_school_and_the_auditors(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let officer = world.app.user(Role::DistrictOfficer, "SX-AL").await;
+    let auditor = world.app.user(Role::Auditor, "SX-AL").await;
+    let province_auditor = world.app.user(Role::Auditor, "SX").await;
+    let sibling = world.app.user(Role::FocalPoint, "SX-AL-AB-MN").await;
+    let case = world.new_case("G1").await;
+    let grants_path = format!("/api/v1/cases/{case}/break-glass");
+
+    // Nothing to review yet, and nothing is told.
+    let (status, none) = world.call(&world.focal, "GET", &grants_path, None).await;
+    assert_eq!(
+        (status, none.clone()),
+        (StatusCode::OK, json!([])),
+        "{none}"
+    );
+
+    let token = world.app.token(&officer).await;
+    let opened_at = world.app.state.clock.now();
+    let response = world
+        .app
+        .client
+        .post(world.app.url(&grants_path))
+        .bearer_auth(token)
+        .json(&json!({"reason": REASON}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let grant: Value = response.json().await.unwrap();
+    // The time limit is the protocol's ([break_glass] hours = 2).
+    let expires = chrono::DateTime::parse_from_rfc3339(grant["expires_at"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    assert_eq!(expires, opened_at + Duration::hours(2));
+
+    // Told, content-free: the school's focal point and the area's auditor,
+    // not a sibling school nor the province above.
+    let state = world.app.state.clone();
+    let told: Vec<OutboxRow> = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::notify::outbox::all(&mut conn)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.template == "break_glass_opened")
+            .collect()
+    })
+    .await
+    .unwrap();
+    let mut recipients: Vec<&str> = told.iter().map(|m| m.recipient.as_str()).collect();
+    recipients.sort_unstable();
+    let mut expected = vec![world.focal.email.as_str(), auditor.email.as_str()];
+    expected.sort_unstable();
+    assert_eq!(recipients, expected);
+    for message in &told {
+        let params: Value = serde_json::from_str(&message.params).unwrap();
+        let link = params["link"].as_str().unwrap();
+        if message.recipient == world.focal.email {
+            assert!(
+                link.ends_with(&format!("/cases/{case}#break-glass")),
+                "{link}"
+            );
+        } else {
+            assert!(link.ends_with("/audit/break-glass"), "{link}");
+        }
+    }
+    assert!(!format!("{told:?}").contains("BGcanary"), "{told:?}");
+    assert!(!format!("{told:?}").contains("G1"), "{told:?}");
+
+    // The focal point reads officer, time, expiry and reason.
+    let (status, grants) = world.call(&world.focal, "GET", &grants_path, None).await;
+    assert_eq!(status, StatusCode::OK, "{grants}");
+    assert_eq!(grants.as_array().unwrap().len(), 1, "{grants}");
+    assert_eq!(grants[0]["reason"], REASON);
+    assert_eq!(grants[0]["officer"]["id"], officer.id.as_str());
+    assert_eq!(grants[0]["expires_at"], grant["expires_at"]);
+    assert_eq!(grants[0]["case_id"], case.as_str());
+    // So do the auditors of the area and above, through the API.
+    for who in [&auditor, &province_auditor] {
+        let (status, listed) = world.call(who, "GET", "/api/v1/break-glass", None).await;
+        assert_eq!(status, StatusCode::OK, "{listed}");
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
+        assert_eq!(listed[0]["reason"], REASON);
+    }
+    // Outside their reach, or without the role, it is not there.
+    for (who, path) in [
+        (&sibling, grants_path.as_str()),
+        (&officer, grants_path.as_str()),
+        (&officer, "/api/v1/break-glass"),
+    ] {
+        let (status, body) = world.call(who, "GET", path, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}: {body}");
+        assert!(!body.to_string().contains("BGcanary"));
+    }
+    let (status, _) = world
+        .call(
+            &auditor,
+            "GET",
+            &format!(
+                "/api/v1/break-glass?org_id={}",
+                world.app.org_id("SX").await
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "above the auditor's own area"
+    );
+
+    // The case page shows the grant to the focal point.
+    let html = world.page(&world.focal, &format!("/cases/{case}")).await;
+    let section = &html[html
+        .find("id=\"break-glass\"")
+        .expect("a break-glass section")..];
+    assert!(section.contains("BGcanary"), "{section}");
+
+    // Each read is audited, without the reason.
+    let entries = world
+        .app
+        .state
+        .db
+        .read(|c| Ok(caseguard::db::audit::latest(c, None, 500)?))
+        .await
+        .unwrap();
+    let reviewed = entries
+        .iter()
+        .filter(|e| e.action == "authz.break_glass_reviewed")
+        .count();
+    assert_eq!(reviewed, 4, "focal point, two auditors, the case page");
+    assert!(entries.iter().all(|e| !e.details.contains("BGcanary")));
 }

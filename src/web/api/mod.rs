@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod break_glass;
 pub mod cases;
 pub mod openapi;
 pub mod referrals;
@@ -19,5 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cases::configure(cfg);
     referrals::configure(cfg);
     stats::configure(cfg);
+    break_glass::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));
 }

@@ -97,6 +97,8 @@ pub struct CasePage<'a> {
     pub upload_mib: usize,
     /// The form that was refused, with what it sent (shown again).
     pub attempt: Attempt,
+    /// The break-glass grants, for those who may review them.
+    pub break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -316,7 +318,16 @@ fn case_data(
         None => Vec::new(),
     };
     let may_update = may_update(conn, state, caller, &view, case_id)?;
+    let break_glass = crate::web::pages::break_glass::of_case(
+        conn,
+        state,
+        caller,
+        &t,
+        case_id,
+        &view.case.school_id,
+    )?;
     Ok(Some(CasePageData {
+        break_glass,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -389,6 +400,7 @@ fn assemble_page<'a>(
         age_groups: choices(&t, state, "perpetrator_age_group"),
         upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         attempt,
+        break_glass: data.break_glass,
     }
 }
 
@@ -624,6 +636,7 @@ fn consent_lines(t: &Tr<'_>, view: &CaseView) -> Vec<FieldLine> {
 }
 
 struct CasePageData {
+    break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
     id: String,
     version: i32,
     status: String,
