@@ -503,3 +503,112 @@ async fn break_glass_is_told_and_its_reason_read_by_the_school_and_the_auditors(
     assert_eq!(reviewed, 4, "focal point, two auditors, the case page");
     assert!(entries.iter().all(|e| !e.details.contains("BGcanary")));
 }
+
+/// The browser journey: the focal point sees a clock as due soon on the
+/// dashboard; after a district officer breaks glass, the focal point reads
+/// the reason on the case page and the auditor on the review page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_browser_a_reminder_is_due_soon_and_a_break_glass_reason_is_read() {
+    use crate::browser::{
+        browser, chromedriver, fill, shot, sign_in, sign_out, spawn_app, submit, text,
+    };
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let auditor = app.user(Role::Auditor, "SX-AL").await;
+    let token = app.token(&focal).await;
+    let (status, created) = app
+        .post_case(&token, "browser-reminder-1", &case_body("B1"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let case = created["id"].as_str().unwrap().to_owned();
+
+    // Half-way through the 2 h report clock: reminded, and due soon.
+    app.clock.advance(Duration::hours(1));
+    let state = app.state.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        reminders::pass(&mut conn, &state.case_context(), 50).unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(report.sent, 1, "{report:?}");
+    let client = browser(&driver, true).await;
+    sign_in(&app, &client, &focal).await;
+    let due_soon = client
+        .find(fantoccini::Locator::Css("#due-soon"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        due_soon.contains("Sắp đến hạn") && due_soon.contains("còn 0:"),
+        "{due_soon}"
+    );
+    assert!(
+        client
+            .find(fantoccini::Locator::Css(&format!(
+                "#due-soon a[href='/cases/{case}']"
+            )))
+            .await
+            .is_ok(),
+        "the case is linked from the due-soon list"
+    );
+    shot(&client, "reminders-01-due-soon").await;
+    sign_out(&client).await;
+
+    // A district officer opens the case with a written reason.
+    sign_in(&app, &client, &district).await;
+    client
+        .goto(&app.url(&format!("/cases/{case}/break-glass")))
+        .await
+        .unwrap();
+    fill(&client, "reason", REASON).await;
+    submit(&client, "form[action$='/break-glass'] button").await;
+    assert!(text(&client).await.contains("Lê Thị B1Name"));
+    sign_out(&client).await;
+
+    // The focal point reads who, when, until when and why on the case page.
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .unwrap();
+    let section = client
+        .find(fantoccini::Locator::Css("#break-glass"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        section.contains("Các lần truy cập khẩn cấp")
+            && section.contains("BGcanary")
+            && section.contains("Đang còn hiệu lực"),
+        "{section}"
+    );
+    client
+        .execute(
+            "document.getElementById('break-glass').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(&client, "reminders-02-break-glass-on-the-case").await;
+    sign_out(&client).await;
+
+    // The area's auditor, from the audit page.
+    sign_in(&app, &client, &auditor).await;
+    client.goto(&app.url("/audit")).await.unwrap();
+    submit(&client, "#break-glass-review").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Truy cập khẩn cấp cần kiểm tra") && page.contains("BGcanary"),
+        "{page}"
+    );
+    shot(&client, "reminders-03-break-glass-review").await;
+    sign_out(&client).await;
+    client.close().await.unwrap();
+}
