@@ -15,6 +15,7 @@ on_both_backends!(
     a_scheduler_that_was_away_sends_the_latest_point_only,
     two_schedulers_racing_send_each_reminder_once,
     break_glass_is_told_and_its_reason_read_by_the_school_and_the_auditors,
+    the_break_glass_limit_and_the_reminder_points_are_policy_data,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -611,4 +612,82 @@ async fn in_the_browser_a_reminder_is_due_soon_and_a_break_glass_reason_is_read(
     shot(&client, "reminders-03-break-glass-review").await;
     sign_out(&client).await;
     client.close().await.unwrap();
+}
+
+/// The shipped policies, copied to `dir`, with `edit` applied to the protocol.
+fn policies_with(dir: &std::path::Path, edit: impl Fn(String) -> String) {
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("policies");
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.file_name().unwrap() == "referral-protocol.toml" {
+            text = edit(text);
+        }
+        std::fs::write(dir.join(path.file_name().unwrap()), text).unwrap();
+    }
+}
+
+async fn the_break_glass_limit_and_the_reminder_points_are_policy_data(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    policies_with(dir.path(), |text| {
+        let text = text.replace("hours = 2 # break-glass", "hours = 5");
+        assert!(text.contains("hours = 5"));
+        text.replace(
+            "hours = [{ elapsed_percent = 50 }, { hours_before = 2 }]",
+            "hours = [{ elapsed_percent = 25 }]",
+        )
+    });
+    let Some(app) = TestApp::spawn_configured(
+        backend,
+        None,
+        &[
+            ("outbox_poll_seconds", json!(0)),
+            ("policy_dir", json!(dir.path())),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let world = World { app, focal };
+    let case = world.new_case("P1").await;
+    let send = world.deadline(&case, "send").await;
+
+    // A quarter of the 2 h report clock: 30 minutes, the only point.
+    world.app.clock.advance(Duration::minutes(29));
+    assert_eq!(world.remind().await.sent, 0);
+    world.app.clock.advance(Duration::minutes(1));
+    assert_eq!(world.remind().await.sent, 1);
+    world.app.clock.advance(Duration::minutes(60));
+    assert_eq!(world.remind().await.sent, 0, "no half-way point any more");
+    assert_eq!(
+        keys(&world.reminders().await),
+        [format!("reminder:{send}:elapsed_25:{}", world.focal.id)]
+    );
+
+    // Break-glass lasts the protocol's 5 hours, and the form says so.
+    let officer = world.app.user(Role::DistrictOfficer, "SX-AL").await;
+    let token = world.app.token(&officer).await;
+    let opened_at = world.app.state.clock.now();
+    let response = world
+        .app
+        .client
+        .post(world.app.url(&format!("/api/v1/cases/{case}/break-glass")))
+        .bearer_auth(token)
+        .json(&json!({"reason": REASON}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let grant: Value = response.json().await.unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(grant["expires_at"].as_str().unwrap())
+        .unwrap()
+        .to_utc();
+    assert_eq!(expires, opened_at + Duration::hours(5));
+    let form = world
+        .page(&officer, &format!("/cases/{case}/break-glass"))
+        .await;
+    assert!(form.contains("trong 5 giờ"), "{form}");
 }
