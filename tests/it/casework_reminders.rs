@@ -691,3 +691,63 @@ async fn the_break_glass_limit_and_the_reminder_points_are_policy_data(backend: 
         .await;
     assert!(form.contains("trong 5 giờ"), "{form}");
 }
+
+/// Two application instances (replicas) on one PostgreSQL database, their
+/// schedulers racing: each reminder is sent once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_on_one_postgres_send_each_reminder_once() {
+    let Some(world) = World::new(Backend::Postgres).await else {
+        return;
+    };
+    // The replica starts first: its own scheduler's first tick (at start,
+    // the next a minute later) finds nothing to do before the cases exist.
+    let replica = TestApp::spawn_on(
+        crate::helpers::TestDb::external(Backend::Postgres, world.app.db.url.clone()),
+        None,
+        &[
+            ("outbox_poll_seconds", json!(0)),
+            // The same keyring, as replicas share it.
+            ("keyring", json!(world.app.db.data_dir().join("keyring"))),
+        ],
+    )
+    .await;
+    let cases = 8;
+    for i in 0..cases {
+        world.new_case(&format!("Y{i}")).await;
+    }
+    world.app.clock.advance(Duration::hours(1));
+    replica.clock.set(world.app.state.clock.now());
+    let passes: Vec<_> = [world.app.state.clone(), replica.state.clone()]
+        .into_iter()
+        .map(|state| {
+            std::thread::spawn(move || {
+                let mut conn = state.db.get().unwrap();
+                reminders::pass(&mut conn, &state.case_context(), 3).unwrap()
+            })
+        })
+        .collect();
+    let reports: Vec<PassReport> = passes.into_iter().map(|p| p.join().unwrap()).collect();
+    let sent: usize = reports.iter().map(|r| r.sent).sum();
+    assert_eq!(sent, cases, "{reports:?}");
+    let rows = world.reminders().await;
+    let state = world.app.state.clone();
+    let recorded = tokio::task::spawn_blocking(move || {
+        use caseguard::db::schema::deadline_reminders;
+        use diesel::prelude::*;
+        let mut conn = state.db.get().unwrap();
+        deadline_reminders::table
+            .select((
+                deadline_reminders::point,
+                deadline_reminders::outcome,
+                deadline_reminders::recipients,
+            ))
+            .load::<(String, String, i32)>(&mut *conn)
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), cases, "sent {sent}, recorded {recorded:?}");
+    let mut unique = keys(&rows);
+    unique.dedup();
+    assert_eq!(unique.len(), cases);
+}
