@@ -143,6 +143,8 @@ pub mod action {
     pub const USER_BOOTSTRAPPED: &str = "user.bootstrap_admin";
     pub const ACCESS_DENIED: &str = "authz.denied";
     pub const BREAK_GLASS: &str = "authz.break_glass";
+    /// A focal point or an auditor read a break-glass grant and its reason.
+    pub const BREAK_GLASS_REVIEWED: &str = "authz.break_glass_reviewed";
     pub const AUDIT_READ: &str = "audit.read";
     pub const KEYRING_CREATED: &str = "keys.keyring_created";
     pub const CASE_CREATED: &str = "case.created";

@@ -61,6 +61,7 @@ actions! {
     CaseList => "case.list",
     CaseRead => "case.read",
     CaseBreakGlass => "case.break_glass",
+    BreakGlassReview => "break_glass.review",
     CaseUpdate => "case.update",
     CaseAssign => "case.assign",
     CaseApproveClosure => "case.approve_closure",

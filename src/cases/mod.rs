@@ -13,6 +13,7 @@
 pub mod approval;
 pub mod assignment;
 pub mod attachments;
+pub mod break_glass_review;
 pub mod consent;
 pub mod drafts;
 pub mod input;
@@ -25,7 +26,7 @@ pub mod pupil;
 pub mod retention;
 pub mod search;
 
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::{Datelike, NaiveDate};
 
 use crate::audit::{AuditError, AuditEvent, Auditor, Outcome, action};
 use crate::authz::Action;
@@ -42,9 +43,6 @@ use crate::db::cases::{
 use crate::db::{DbConnection, DbError, organisations, write_transaction};
 use crate::domain::taxonomy::Taxonomy;
 pub use input::{CaseInput, FieldError, IncidentInput, PupilInput};
-
-/// How long a break-glass grant lasts.
-pub const BREAK_GLASS_HOURS: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -705,8 +703,10 @@ impl BreakGlassReason {
 #[error("`reason` must explain in 20 to 2000 characters why this case must be opened.")]
 pub struct ReasonLength;
 
-/// Opens a case to a district officer for [`BREAK_GLASS_HOURS`], with a
-/// written reason sealed in the case. Returns when the grant expires.
+/// Opens a case to a district officer for the protocol's break-glass hours
+/// (`[break_glass]` of `policies/referral-protocol.toml`), with a written
+/// reason sealed in the case; the school's focal points and the area's
+/// auditors are told (content-free). Returns when the grant expires.
 pub fn break_glass(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
@@ -721,7 +721,7 @@ pub fn break_glass(
     write_transaction(conn, |conn| {
         let dek = case_key(conn, context, case_id)?;
         let now = context.clock.now_naive();
-        let expires_at = now + Duration::hours(BREAK_GLASS_HOURS);
+        let expires_at = now + context.protocol.break_glass.duration();
         let id = uuid::Uuid::now_v7().to_string();
         let reason_enc = dek.seal(
             &binding("break_glass", "reason_enc", &id, case_id),
@@ -745,8 +745,17 @@ pub fn break_glass(
                 .actor(Some(actor.clone()))
                 .request(by.request())
                 .target("case", case_id)
-                .detail("grant_id", id)
+                .detail("grant_id", id.clone())
                 .detail("expires_at", expires_at.and_utc().to_rfc3339()),
+        )?;
+        let case = table::find(conn, case_id)?.ok_or(CaseError::NotFound)?;
+        crate::referrals::notices::break_glass_opened(
+            conn,
+            context,
+            &id,
+            case_id,
+            &case.school_id,
+            expires_at,
         )?;
         Ok(expires_at)
     })

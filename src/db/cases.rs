@@ -611,3 +611,31 @@ pub fn attachment(
         .first(conn)
         .optional()
 }
+
+/// The break-glass grants of a case, newest first.
+pub fn break_glass_of_case(
+    conn: &mut DbConnection,
+    case_id: &str,
+) -> QueryResult<Vec<BreakGlassRow>> {
+    break_glass::table
+        .filter(break_glass::case_id.eq(case_id))
+        .order((break_glass::granted_at.desc(), break_glass::id.desc()))
+        .select(BreakGlassRow::as_select())
+        .load(conn)
+}
+
+/// The break-glass grants of cases of the given schools, newest first,
+/// with each case's school.
+pub fn break_glass_of_schools(
+    conn: &mut DbConnection,
+    school_ids: &[String],
+    limit: i64,
+) -> QueryResult<Vec<(BreakGlassRow, String)>> {
+    break_glass::table
+        .inner_join(cases::table)
+        .filter(cases::school_id.eq_any(school_ids))
+        .order((break_glass::granted_at.desc(), break_glass::id.desc()))
+        .limit(limit)
+        .select((BreakGlassRow::as_select(), cases::school_id))
+        .load(conn)
+}

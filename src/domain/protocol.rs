@@ -275,6 +275,24 @@ struct ProtocolFile {
     escalation: Escalation,
     #[serde(default)]
     reminders: Reminders,
+    break_glass: BreakGlass,
+}
+
+/// How long a district officer's break-glass grant opens a case.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BreakGlass {
+    pub hours: u32,
+    pub source: String,
+}
+
+impl BreakGlass {
+    /// Longest grant the protocol may set: a working day.
+    pub const MAX_HOURS: u32 = 12;
+
+    pub fn duration(&self) -> Duration {
+        Duration::hours(i64::from(self.hours))
+    }
 }
 
 /// How a missed deadline climbs: to the district officers of the school's
@@ -309,6 +327,8 @@ pub struct Protocol {
     pub escalation: Escalation,
     /// When the people responsible for a running clock are reminded.
     pub reminders: Reminders,
+    /// How long a break-glass grant lasts.
+    pub break_glass: BreakGlass,
 }
 
 impl Protocol {
@@ -403,6 +423,17 @@ impl Protocol {
             &mut problems,
         );
         problems.extend(file.reminders.problems());
+        if !(1..=BreakGlass::MAX_HOURS).contains(&file.break_glass.hours) {
+            problems.push(format!(
+                "break_glass: `hours` must be 1 to {} (a grant opens one case for a limited time)",
+                BreakGlass::MAX_HOURS
+            ));
+        }
+        check_text(
+            "break_glass",
+            &["-", "-", &file.break_glass.source],
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -413,6 +444,7 @@ impl Protocol {
             rules: file.rule,
             escalation: file.escalation,
             reminders: file.reminders,
+            break_glass: file.break_glass,
         })
     }
 
@@ -756,6 +788,13 @@ mod tests {
         );
         let err = Protocol::parse("version = 1", &taxonomy).unwrap_err();
         assert!(err.starts_with("referral protocol:"), "{err}");
+        let long = DEFAULT_PROTOCOL.replace("hours = 2 # break-glass", "hours = 48");
+        let err = Protocol::parse(&long, &taxonomy).unwrap_err();
+        assert!(
+            err.contains("break_glass: `hours` must be 1 to 12"),
+            "{err}"
+        );
+        assert_eq!(protocol().break_glass.hours, 2);
         let no_health = DEFAULT_PROTOCOL.replace("code = \"health\"", "code = \"clinic\"");
         let err = Protocol::parse(&no_health, &taxonomy).unwrap_err();
         assert!(err.contains("a profile `health` is needed"), "{err}");

@@ -69,6 +69,10 @@ pub enum Template {
     EscalationRaised,
     /// To the focal point: a `deadline` is near.
     DeadlineReminder,
+    /// To the school's focal points and the area's auditors: a district
+    /// officer opened a case by break-glass, `valid_until` (the reason is
+    /// read on the linked page, never in the mail).
+    BreakGlassOpened,
 }
 
 /// How a parameter's value must look.
@@ -105,12 +109,13 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
         Self::EscalationRaised,
         Self::DeadlineReminder,
+        Self::BreakGlassOpened,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +125,7 @@ impl Template {
             Self::ReferralUpdate => "referral_update",
             Self::EscalationRaised => "escalation_raised",
             Self::DeadlineReminder => "deadline_reminder",
+            Self::BreakGlassOpened => "break_glass_opened",
         }
     }
 
@@ -136,7 +142,7 @@ impl Template {
             Self::ReferralReceived | Self::EscalationRaised | Self::DeadlineReminder => {
                 &[LINK, DEADLINE, REFERENCE]
             }
-            Self::PartnerLink => &[LINK, VALID_UNTIL, REFERENCE],
+            Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
             Self::ReferralUpdate => &[LINK, REFERENCE],
         }
     }

@@ -83,6 +83,17 @@ mail_template!(
     deadline
 );
 
+mail_template!(
+    BreakGlassOpenedVi,
+    "mail/break_glass_opened.vi.txt",
+    valid_until
+);
+mail_template!(
+    BreakGlassOpenedEn,
+    "mail/break_glass_opened.en.txt",
+    valid_until
+);
+
 /// Renders `message` in its language, showing times at `offset` from UTC
 /// (UTC+7 for Vietnam).
 pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, RenderError> {
@@ -149,6 +160,18 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         (Template::DeadlineReminder, Language::En) => DeadlineReminderEn {
             link,
             deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::BreakGlassOpened, Language::Vi) => BreakGlassOpenedVi {
+            link,
+            valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::BreakGlassOpened, Language::En) => BreakGlassOpenedEn {
+            link,
+            valid_until: &time("valid_until")?,
             reference,
         }
         .render(),

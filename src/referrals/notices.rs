@@ -197,6 +197,53 @@ pub fn deadline_reminder(
     Ok(count)
 }
 
+/// The school's focal points and the auditors of the nearest area above
+/// it that has any: a district officer opened a case by break-glass until
+/// `expires_at`. No reason and no case content: a link to where they read
+/// it (the case page for the focal points, the review page for auditors).
+pub fn break_glass_opened(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    grant_id: &str,
+    case_id: &str,
+    school_id: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), CaseError> {
+    let params = |path: &str| {
+        BTreeMap::from([
+            ("link".to_owned(), link(context, path)),
+            ("valid_until".to_owned(), at(expires_at)),
+            ("reference".to_owned(), reference(grant_id)),
+        ])
+    };
+    let key = format!("break_glass:{grant_id}");
+    to_role(
+        conn,
+        context,
+        school_id,
+        "focal_point",
+        &key,
+        Template::BreakGlassOpened,
+        &params(&format!("/cases/{case_id}#break-glass")),
+    )?;
+    let chain = crate::authz::OrgChain::load(conn, school_id)?
+        .unwrap_or(crate::authz::OrgChain(Vec::new()));
+    for area in chain.0.iter().skip(1).filter(|node| node.kind == "area") {
+        if !table::recipients(conn, &area.id, "auditor")?.is_empty() {
+            return to_role(
+                conn,
+                context,
+                &area.id,
+                "auditor",
+                &key,
+                Template::BreakGlassOpened,
+                &params("/audit/break-glass"),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A partner without an account: the one-time link (the code goes by
 /// another channel).
 pub fn partner_link(

@@ -255,6 +255,13 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/pupil-chronology",
         Some("case.read"),
     ),
+    // Break-glass review (issue 16).
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/break-glass",
+        Some("break_glass.review"),
+    ),
+    ("GET", "/api/v1/break-glass", Some("break_glass.review")),
     (
         "POST",
         "/api/v1/cases/0193a000-0000-7000-8000-000000000000/transitions",

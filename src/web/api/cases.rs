@@ -28,7 +28,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(crate::web::get().to(read_case))
             .route(web::patch().to(update_case)),
     )
-    .service(web::resource("/cases/{id}/break-glass").route(web::post().to(break_glass)))
+    .service(
+        web::resource("/cases/{id}/break-glass")
+            .route(web::post().to(break_glass))
+            .route(crate::web::get().to(super::break_glass::of_case)),
+    )
     .service(
         web::resource("/cases/{id}/pupil-chronology").route(crate::web::get().to(pupil_chronology)),
     )

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod break_glass;
 pub mod cases;
 pub mod casework;
 pub mod openapi;
@@ -21,5 +22,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     casework::configure(cfg);
     referrals::configure(cfg);
     stats::configure(cfg);
+    break_glass::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));
 }

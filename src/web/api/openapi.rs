@@ -231,7 +231,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
             "/cases/{id}/consent": consent_path,
             "/cases/{id}/incidents": incidents_path,
             "/cases/{id}/perpetrators": perpetrators_path,
-            "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for 2 hours, with a reason (audited)", "security": bearer, "parameters": id_param,
+            "/cases/{id}/break-glass": {"post": {"summary": "District officers: open one case of the area for the protocol's break-glass hours (`[break_glass]`, 2 by default), with a reason (audited; the school's focal points and the area's auditors are told)", "security": bearer, "parameters": id_param,
                 "requestBody": body(json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 20, "maxLength": 2000}}}),
                     json!({"reason": "The focal point is on leave and the police asked about an urgent risk."})),
                 "responses": responses(&[("201", ok("Granted until `expires_at`.", json!({"type": "object"})))])}}
@@ -300,6 +300,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     add_attachments(&mut doc);
     add_referrals(&mut doc);
     add_stats(&mut doc);
+    add_break_glass_review(&mut doc);
     doc
 }
 
@@ -727,6 +728,38 @@ fn add_attachments(doc: &mut Value) {
             "/cases/{id}/attachments/{attachment_id}".to_owned(),
             download,
         );
+    }
+}
+
+/// Break-glass review (issue 16): the grants of a case and of a part of
+/// the tree, with their reasons.
+fn add_break_glass_review(doc: &mut Value) {
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let grants = json!({"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "case_id": {"type": "string"}, "school_id": {"type": "string"},
+        "officer": {"type": "object", "properties": {"id": {"type": "string"}, "display_name": {"type": "string"}}},
+        "granted_at": {"type": "string", "format": "date-time"}, "expires_at": {"type": "string", "format": "date-time"},
+        "reason": {"type": ["string", "null"], "description": "Null when the case's content was destroyed under retention."}}}});
+    let of_case = json!({
+        "summary": "The break-glass grants of a case: officer, time, expiry, reason (the school's focal points and the area's auditors; each read audited)",
+        "security": security.clone(),
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}],
+        "responses": responses(&[("200", ok("The grants, newest first.", grants.clone()))])
+    });
+    let in_org = json!({"get": {
+        "summary": "The break-glass grants on cases of a part of the tree (auditors: their area; focal points: their school; each read audited)",
+        "security": security,
+        "parameters": [{"name": "org_id", "in": "query", "schema": {"type": "string"}}],
+        "responses": responses(&[("200", ok("The grants, newest first.", grants))])
+    }});
+    if let Some(paths) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        if let Some(item) = paths
+            .get_mut("/cases/{id}/break-glass")
+            .and_then(Value::as_object_mut)
+        {
+            item.insert("get".to_owned(), of_case);
+        }
+        paths.insert("/break-glass".to_owned(), in_org);
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod break_glass;
 pub mod cases;
 pub mod partner;
 pub mod referrals;
@@ -84,6 +85,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(admin::create_user)),
         )
         .service(resource("/audit").route(get().to(admin::audit)))
+        .service(resource("/audit/break-glass").route(get().to(break_glass::review_page)))
         .service(resource("/organisations").route(get().to(admin::organisations_page)))
         .service(resource("/policies").route(get().to(admin::policies_page)))
         .service(resource("/stats").route(get().to(stats::stats)))

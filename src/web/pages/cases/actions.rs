@@ -275,12 +275,13 @@ fn break_glass_form<'a>(
     id: &str,
     reason: String,
     problem: Option<String>,
+    hours: u32,
 ) -> BreakGlassPage<'a> {
     BreakGlassPage {
         frame,
         id: id.to_owned(),
         short: short(id),
-        hours: cases::BREAK_GLASS_HOURS,
+        hours: i64::from(hours),
         reason,
         problem,
     }
@@ -299,6 +300,7 @@ pub async fn break_glass_page(
         &id,
         String::new(),
         None,
+        state.protocol.break_glass.hours,
     ))
 }
 
@@ -315,7 +317,13 @@ pub async fn break_glass(
         let problem = frame.t.t("break-glass-reason-short");
         return render_with(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &break_glass_form(frame, &id, reason, Some(problem)),
+            &break_glass_form(
+                frame,
+                &id,
+                reason,
+                Some(problem),
+                state.protocol.break_glass.hours,
+            ),
         );
     };
     let caller = user.caller.clone();

@@ -100,6 +100,8 @@ pub struct CasePage<'a> {
     /// The pupil's cases at the school, this one included, when there are
     /// others and the caller may read them all (issue 16).
     pub pupil_cases: Vec<super::pupil::PupilCaseLine>,
+    /// The break-glass grants, for those who may review them.
+    pub break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -321,8 +323,17 @@ fn case_data(
     };
     let may_update = may_update(conn, state, caller, &view, case_id)?;
     let pupil_cases = pupil_case_lines(conn, state, caller, &t, &capability, case_id)?;
+    let break_glass = crate::web::pages::break_glass::of_case(
+        conn,
+        state,
+        caller,
+        &t,
+        case_id,
+        &view.case.school_id,
+    )?;
     Ok(Some(CasePageData {
         pupil_cases,
+        break_glass,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -396,6 +407,7 @@ fn assemble_page<'a>(
         upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         attempt,
         pupil_cases: data.pupil_cases,
+        break_glass: data.break_glass,
     }
 }
 
@@ -631,6 +643,7 @@ fn consent_lines(t: &Tr<'_>, view: &CaseView) -> Vec<FieldLine> {
 }
 
 struct CasePageData {
+    break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
     id: String,
     version: i32,
     status: String,
