@@ -651,3 +651,153 @@ async fn a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it(
         .unwrap();
     assert_eq!(notes, vec![None, None]);
 }
+
+/// The browser journey: a focal point asks to close a high-risk case, a
+/// second focal point of the school approves it; a district officer finds the
+/// case by its reference and sets a legal hold, which the focal point then
+/// sees on the case. Screenshots (with the axe check) at each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_closure_is_approved_by_a_second_focal_point_and_a_legal_hold_is_set() {
+    use crate::browser::{
+        browser, choose, chromedriver, fill, shot, sign_in, sign_out, spawn_app, submit, text,
+    };
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let second = app.user(Role::FocalPoint, SCHOOL).await;
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let token = app.token(&focal).await;
+    let (status, created) = app
+        .post_case(&token, "casework-1", &case_body("E1", "high"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let client = browser(&driver, true).await;
+
+    // The recorder is the case worker; "mine" lists the case.
+    sign_in(&app, &client, &focal).await;
+    client.goto(&app.url("/?mine=1")).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Trường hợp tôi phụ trách"), "{page}");
+    assert!(page.contains("Phụ trách: Người dùng thử"), "{page}");
+    shot(&client, "casework-01-dashboard-mine").await;
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Người phụ trách"), "{page}");
+    assert!(page.contains("Đề nghị đóng trường hợp"), "{page}");
+    // Closing directly is not offered: the request is.
+    let move_options = client
+        .find(fantoccini::Locator::Id("to"))
+        .await
+        .unwrap()
+        .html(false)
+        .await
+        .unwrap();
+    assert!(!move_options.contains("value=\"closed\""), "{move_options}");
+    choose(&client, "request-reason", "needs_met").await;
+    fill(
+        &client,
+        "request-note",
+        "Kế hoạch hỗ trợ đã hoàn thành, gia đình đồng ý.",
+    )
+    .await;
+    submit(&client, "#closure-request-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã gửi đề nghị đóng"), "{page}");
+    assert!(
+        page.contains("Đề nghị đóng trường hợp đang chờ phê duyệt"),
+        "{page}"
+    );
+    assert!(page.contains("không thể tự phê duyệt"), "{page}");
+    assert!(
+        client
+            .find(fantoccini::Locator::Id("closure-approve-form"))
+            .await
+            .is_err(),
+        "the requester is offered the approval"
+    );
+    shot(&client, "casework-02-closure-awaiting-approval").await;
+    sign_out(&client).await;
+
+    // The second focal point approves: the case closes.
+    sign_in(&app, &client, &second).await;
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    shot(&client, "casework-03-closure-to-approve").await;
+    fill(&client, "approve-note", "Đồng ý đóng.").await;
+    submit(&client, "#closure-approve-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã phê duyệt; trường hợp đã đóng."), "{page}");
+    assert!(page.contains("Đã đóng"), "{page}");
+    assert!(page.contains("Phê duyệt đóng trường hợp"), "{page}");
+    shot(&client, "casework-04-closure-approved").await;
+    sign_out(&client).await;
+
+    // The district officer finds the case by its reference and holds it.
+    sign_in(&app, &client, &district).await;
+    submit(&client, "a[href='/legal-holds']").await;
+    fill(&client, "case-reference", "not-a-reference").await;
+    submit(&client, "#find-form button[type=submit]").await;
+    assert!(
+        text(&client)
+            .await
+            .contains("Mã trường hợp không đúng định dạng"),
+        "a wrong reference"
+    );
+    fill(&client, "case-reference", &id).await;
+    submit(&client, "#find-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Không lưu giữ"), "{page}");
+    assert!(
+        !page.contains("Lê Thị"),
+        "the pupil's name on the hold page"
+    );
+    choose(&client, "hold-reason", "court_proceedings").await;
+    fill(&client, "hold-note", "ngắn").await;
+    submit(&client, "#hold-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Ghi chú cần có ít nhất 10 ký tự."), "{page}");
+    let kept = client
+        .find(fantoccini::Locator::Id("hold-note"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("ngắn"), "the typed note is kept");
+    shot(&client, "casework-05-legal-hold-refused").await;
+    choose(&client, "hold-reason", "court_proceedings").await;
+    fill(
+        &client,
+        "hold-note",
+        "Tòa án tỉnh thụ lý, công văn số 12/TA.",
+    )
+    .await;
+    submit(&client, "#hold-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã đặt lưu giữ."), "{page}");
+    assert!(page.contains("Đang lưu giữ"), "{page}");
+    shot(&client, "casework-06-legal-hold-set").await;
+    sign_out(&client).await;
+
+    // The focal point sees the hold on the case.
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Đang lưu giữ theo yêu cầu pháp lý"), "{page}");
+    assert!(
+        page.contains("Vụ việc đang được Tòa án thụ lý, giải quyết"),
+        "{page}"
+    );
+    assert!(page.contains("công văn số 12/TA"), "{page}");
+    shot(&client, "casework-07-case-under-legal-hold").await;
+    client.close().await.unwrap();
+}

@@ -23,6 +23,8 @@ pub struct CaseLine {
     pub risk: String,
     pub risk_code: String,
     pub next_deadline: Option<DeadlineLine>,
+    /// The assigned focal point's name (none: unassigned).
+    pub assignee: Option<String>,
 }
 
 pub struct ReplyLine {
@@ -41,6 +43,14 @@ pub struct DashboardPage<'a> {
     pub cases: Vec<CaseLine>,
     pub escalations: Vec<EscalationLine>,
     pub replies: Vec<ReplyLine>,
+    /// Only the caller's own cases (`?mine=1`).
+    pub mine: bool,
+}
+
+/// The dashboard's filter: `?mine=1` shows only the caller's cases.
+#[derive(serde::Deserialize, Default)]
+pub struct DashboardQuery {
+    mine: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -50,7 +60,12 @@ pub struct WelcomePage<'a> {
 }
 
 /// `/`: each role's starting page.
-pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+pub async fn home(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<DashboardQuery>,
+) -> HttpResponse {
+    let mine = query.mine.as_deref() == Some("1");
     match user.caller.role {
         Role::AgencyOfficer => return see_other("/referrals"),
         Role::DistrictOfficer => return see_other("/escalations"),
@@ -79,8 +94,14 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
         if !can_list {
             return Ok((false, Vec::new(), Vec::new(), Vec::new()));
         }
-        let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
-            .map_err(DbError::from)?;
+        let filter = CaseFilter {
+            assigned_to: mine.then(|| caller.user.id.clone()),
+            ..CaseFilter::default()
+        };
+        let rows =
+            crate::db::cases::of_school(conn, &school, &filter, 200).map_err(DbError::from)?;
+        let assignees: Vec<String> = rows.iter().filter_map(|r| r.assigned_to.clone()).collect();
+        let names = crate::db::users::display_names(conn, &assignees).map_err(DbError::from)?;
         let mut cases = Vec::new();
         for row in rows.iter().filter(|r| r.status != "closed") {
             let next = referral_table::deadlines_of(conn, &row.id)
@@ -95,6 +116,10 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                 risk: t.code("risk_level", &row.risk_level),
                 risk_code: row.risk_level.clone(),
                 next_deadline: next,
+                assignee: row
+                    .assigned_to
+                    .as_ref()
+                    .and_then(|id| names.get(id).cloned()),
             });
         }
         // The most pressing first.
@@ -126,6 +151,7 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             cases,
             escalations,
             replies,
+            mine,
         }),
         Err(error) => failure_page(&error),
     }

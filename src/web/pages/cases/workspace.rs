@@ -97,6 +97,8 @@ pub struct CasePage<'a> {
     pub upload_mib: usize,
     /// The form that was refused, with what it sent (shown again).
     pub attempt: Attempt,
+    /// Case-work: assignee, closure approval, legal hold (`case/casework.html`).
+    pub casework: super::casework::CaseworkPanel,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -299,7 +301,7 @@ fn case_data(
         referrals,
         deadlines,
         escalations,
-        casework: _,
+        casework,
     } = file;
     let now = state.clock.now_naive();
     let deadlines = deadlines
@@ -317,7 +319,16 @@ fn case_data(
         None => Vec::new(),
     };
     let may_update = may_update(conn, state, caller, &view, case_id)?;
+    let panel = super::casework::panel(
+        conn, state, caller, &t, &view, casework, may_update, case_id,
+    )?;
+    let mut next_statuses = next_statuses(&t, &view.case.status);
+    if panel.needs_approval {
+        // Closing goes through the request for approval instead.
+        next_statuses.retain(|s| s.code != "closed");
+    }
     Ok(Some(CasePageData {
+        casework: panel,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -330,7 +341,7 @@ fn case_data(
         referrals,
         suggestions,
         escalations,
-        next_statuses: next_statuses(&t, &view.case.status),
+        next_statuses,
         may_send: send.is_some(),
         may_update,
         perpetrators: perpetrator_lines(&t, &view),
@@ -390,6 +401,7 @@ fn assemble_page<'a>(
         age_groups: choices(&t, state, "perpetrator_age_group"),
         upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         attempt,
+        casework: data.casework,
     }
 }
 
@@ -642,9 +654,13 @@ struct CasePageData {
     consent: Vec<FieldLine>,
     perpetrators: Vec<Vec<FieldLine>>,
     attachments: Vec<AttachmentLine>,
+    casework: super::casework::CaseworkPanel,
 }
 
 fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
+    if let Some(label) = super::casework::chronology_label(t, kind) {
+        return label;
+    }
     let mut parts = kind.split(':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("created"), ..) => t.t("chrono-created"),
