@@ -19,6 +19,7 @@ on_both_backends!(
     closing_a_high_risk_case_needs_another_focal_points_approval,
     a_statutory_report_makes_closure_need_approval_and_other_cases_close_directly,
     a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it,
+    the_command_line_sets_and_lifts_a_legal_hold,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -800,4 +801,108 @@ async fn browser_closure_is_approved_by_a_second_focal_point_and_a_legal_hold_is
     assert!(page.contains("công văn số 12/TA"), "{page}");
     shot(&client, "casework-07-case-under-legal-hold").await;
     client.close().await.unwrap();
+}
+
+/// `caseguard retention legal-hold set|lift`, through the real binary, on
+/// the running service's store; the note comes on standard input.
+fn hold_command(world: &World, args: &[&str], note: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_caseguard"))
+        .args(args)
+        .current_dir(world.app.db.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEGUARD_DATABASE_URL", &world.app.db.url)
+        .env("CASEGUARD_DATA_DIR", world.app.db.data_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(note.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn the_command_line_sets_and_lifts_a_legal_hold(backend: Backend) {
+    use crate::helpers::{stderr, stdout};
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let case = world.new_case(&world.focal, "F1", "medium").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let set = ["retention", "legal-hold", "set", "--case", id.as_str()];
+
+    // Bad input: exit 2, the argument named, nothing held.
+    let bad = hold_command(
+        &world,
+        &[&set[..], &["--reason", "because"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ.",
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--reason"), "{}", stderr(&bad));
+    let short = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "ngắn",
+    );
+    assert_eq!(short.status.code(), Some(2));
+    assert!(stderr(&short).contains("note"), "{}", stderr(&short));
+    assert_eq!(world.case(&id).await["legal_hold"], false);
+
+    let held = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ, công văn 45/CAH.\n",
+    );
+    assert!(held.status.success(), "{}", stderr(&held));
+    assert!(
+        stdout(&held).contains("legal hold set"),
+        "{}",
+        stdout(&held)
+    );
+    assert!(!stdout(&held).contains("Công an"), "the note is not echoed");
+    let read = world.case(&id).await;
+    assert_eq!(read["legal_hold"], true);
+    assert_eq!(
+        read["casework"]["legal_hold"]["note"],
+        "Công an huyện đề nghị giữ hồ sơ, công văn 45/CAH."
+    );
+    assert_eq!(read["casework"]["legal_hold"]["set_by"], "operator");
+    let twice = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ.",
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(stderr(&twice).contains("already"), "{}", stderr(&twice));
+
+    let lifted = hold_command(
+        &world,
+        &[
+            "retention",
+            "legal-hold",
+            "lift",
+            "--case",
+            id.as_str(),
+            "--reason",
+            "no_longer_required",
+        ],
+        "Cơ quan điều tra đã trả lời không cần giữ.",
+    );
+    assert!(lifted.status.success(), "{}", stderr(&lifted));
+    assert_eq!(world.case(&id).await["legal_hold"], false);
+    let audit = world.audit_actions(&id);
+    assert!(
+        audit.contains(&"case.legal_hold_set".to_owned()),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&"case.legal_hold_lifted".to_owned()),
+        "{audit:?}"
+    );
 }
