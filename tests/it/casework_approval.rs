@@ -20,6 +20,7 @@ on_both_backends!(
     a_statutory_report_makes_closure_need_approval_and_other_cases_close_directly,
     a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it,
     the_command_line_sets_and_lifts_a_legal_hold,
+    the_case_page_forms_refuse_bad_input_and_the_requesters_own_approval,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -238,6 +239,27 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "closure_needs_approval");
 
+    // Lowering the risk first does not dodge the second person.
+    let (status, lowered) = world
+        .call(
+            &world.focal,
+            "PATCH",
+            &format!("/api/v1/cases/{id}"),
+            Some(json!({"version": 1, "risk_level": "medium"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lowered}");
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(json!({"to": "closed", "version": 2, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "closure_needs_approval");
+
     let request_path = format!("/api/v1/cases/{id}/closure-request");
     // Bad input changes nothing.
     for bad in [
@@ -251,7 +273,7 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
     }
     assert!(world.case(id).await["casework"]["closure_request"].is_null());
 
-    let ask = json!({"version": 1, "closure_reason": "needs_met", "note": "Kế hoạch hỗ trợ đã hoàn thành."});
+    let ask = json!({"version": 2, "closure_reason": "needs_met", "note": "Kế hoạch hỗ trợ đã hoàn thành."});
     let (status, requested) = world
         .call(&world.focal, "POST", &request_path, Some(ask.clone()))
         .await;
@@ -276,7 +298,7 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
 
     // Hostile: the person who asked cannot approve (nor return) their own.
     let decision =
-        |note: Option<&str>| json!({"request_id": request_id, "version": 1, "note": note});
+        |note: Option<&str>| json!({"request_id": request_id, "version": 2, "note": note});
     for verb in ["approve", "return"] {
         let (status, own) = world
             .call(
@@ -335,7 +357,7 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": request_id, "version": 1})),
+            Some(json!({"request_id": request_id, "version": 2})),
         )
         .await;
     assert_eq!(
@@ -348,19 +370,19 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": second_id, "version": 1})),
+            Some(json!({"request_id": second_id, "version": 2})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{approved}");
     assert_eq!(approved["status"], "closed");
-    assert_eq!(approved["version"], 2);
+    assert_eq!(approved["version"], 3);
     // Deciding twice: there is nothing pending any more.
     let (status, _) = world
         .call(
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": second_id, "version": 2})),
+            Some(json!({"request_id": second_id, "version": 3})),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -723,8 +745,16 @@ async fn browser_closure_is_approved_by_a_second_focal_point_and_a_legal_hold_is
     shot(&client, "casework-02-closure-awaiting-approval").await;
     sign_out(&client).await;
 
-    // The second focal point approves: the case closes.
+    // The second focal point's dashboard shows what awaits approval.
     sign_in(&app, &client, &second).await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Đề nghị đóng trường hợp đang chờ phê duyệt"),
+        "{page}"
+    );
+    shot(&client, "casework-02b-dashboard-awaiting-approval").await;
+
+    // The second focal point approves: the case closes.
     client
         .goto(&app.url(&format!("/cases/{id}")))
         .await
@@ -905,4 +935,147 @@ async fn the_command_line_sets_and_lifts_a_legal_hold(backend: Backend) {
         audit.contains(&"case.legal_hold_lifted".to_owned()),
         "{audit:?}"
     );
+}
+
+/// A case-page form as the browser sends it (without JavaScript): the status
+/// and the page.
+async fn post_form(
+    world: &World,
+    session: &(String, String),
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", session.1.as_str())];
+    form.extend_from_slice(fields);
+    let response = world
+        .app
+        .client
+        .post(world.app.url(path))
+        .header("cookie", &session.0)
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn the_case_page_forms_refuse_bad_input_and_the_requesters_own_approval(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let reporter = world.app.user(Role::Reporter, SCHOOL).await;
+    let case = world.new_case(&world.focal, "G1", "high").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let mine = world.app.browser_session(&world.focal).await;
+    let theirs = world.app.browser_session(&world.second).await;
+
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/assignment"),
+        &[
+            ("form", "assign"),
+            ("version", "1"),
+            ("assignee", &reporter.id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Chỉ có thể giao cho một đầu mối đang hoạt động của trường."),
+        "{page}"
+    );
+    assert_eq!(
+        world.case(&id).await["assigned_to"],
+        world.focal.id.as_str()
+    );
+
+    // A request without its note: refused, the reason chosen is kept.
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request"),
+        &[
+            ("form", "closure-request"),
+            ("version", "1"),
+            ("closure_reason", "pupil_left_school"),
+            ("note", "  "),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Khi đóng trường hợp cần chọn lý do và ghi chú."),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<option value="pupil_left_school" selected>"#),
+        "the chosen reason is kept"
+    );
+    assert!(world.case(&id).await["casework"]["closure_request"].is_null());
+
+    let (status, _) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request"),
+        &[
+            ("form", "closure-request"),
+            ("version", "1"),
+            ("closure_reason", "pupil_left_school"),
+            ("note", "Em đã chuyển trường, hồ sơ đã gửi trường mới."),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let request_id = world.case(&id).await["casework"]["closure_request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Hostile: the requester approves through the form anyway.
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request/approve"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Người gửi đề nghị không thể tự phê duyệt"),
+        "{page}"
+    );
+    assert_eq!(world.case(&id).await["status"], "reported");
+    // Returning without a reason.
+    let (status, page) = post_form(
+        &world,
+        &theirs,
+        &format!("/cases/{id}/closure-request/return"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Khi trả lại cần ghi rõ lý do."), "{page}");
+    let (status, _) = post_form(
+        &world,
+        &theirs,
+        &format!("/cases/{id}/closure-request/approve"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(world.case(&id).await["status"], "closed");
 }

@@ -25,6 +25,8 @@ pub struct CaseLine {
     pub next_deadline: Option<DeadlineLine>,
     /// The assigned focal point's name (none: unassigned).
     pub assignee: Option<String>,
+    /// A closure request awaits a second focal point's approval.
+    pub awaiting_approval: bool,
 }
 
 pub struct ReplyLine {
@@ -120,6 +122,9 @@ pub async fn home(
                     .assigned_to
                     .as_ref()
                     .and_then(|id| names.get(id).cloned()),
+                awaiting_approval: crate::db::closure_requests::pending_of(conn, &row.id)
+                    .map_err(DbError::from)?
+                    .is_some(),
             });
         }
         // The most pressing first.
