@@ -167,6 +167,14 @@ pub fn request(
             Some(&asked.note),
         )?;
         table::touch(conn, case_id, now)?;
+        crate::referrals::notices::closure_requested(
+            conn,
+            context,
+            &case.school_id,
+            case_id,
+            &id,
+            &author,
+        )?;
         context.auditor.append(
             conn,
             context.clock,

@@ -69,6 +69,9 @@ pub enum Template {
     EscalationRaised,
     /// To the focal point: a `deadline` is near.
     DeadlineReminder,
+    /// To a school's other focal points: a case's closure awaits your
+    /// approval (issue 16).
+    ClosureApproval,
 }
 
 /// How a parameter's value must look.
@@ -105,12 +108,13 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
         Self::EscalationRaised,
         Self::DeadlineReminder,
+        Self::ClosureApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +124,7 @@ impl Template {
             Self::ReferralUpdate => "referral_update",
             Self::EscalationRaised => "escalation_raised",
             Self::DeadlineReminder => "deadline_reminder",
+            Self::ClosureApproval => "closure_approval",
         }
     }
 
@@ -137,7 +142,7 @@ impl Template {
                 &[LINK, DEADLINE, REFERENCE]
             }
             Self::PartnerLink => &[LINK, VALID_UNTIL, REFERENCE],
-            Self::ReferralUpdate => &[LINK, REFERENCE],
+            Self::ReferralUpdate | Self::ClosureApproval => &[LINK, REFERENCE],
         }
     }
 

@@ -280,6 +280,19 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
     assert_eq!(status, StatusCode::CREATED, "{requested}");
     assert_eq!(requested["status"], "pending");
     let request_id = requested["id"].as_str().unwrap().to_owned();
+    // The other focal point is told, content-free; the requester is not.
+    {
+        use caseguard::db::schema::outbox;
+        let told: Vec<(String, String, String)> = outbox::table
+            .filter(outbox::template.eq("closure_approval"))
+            .select((outbox::recipient, outbox::params, outbox::idempotency_key))
+            .load(&mut world.app.db.connect())
+            .unwrap();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].0, world.second.email);
+        assert!(told[0].1.contains(&format!("/cases/{id}")), "{told:?}");
+        assert!(!told[0].1.contains("Lê Thị"), "{told:?}");
+    }
     let (status, twice) = world
         .call(&world.second, "POST", &request_path, Some(ask.clone()))
         .await;
