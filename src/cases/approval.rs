@@ -22,13 +22,22 @@ use crate::db::{DbConnection, write_transaction};
 /// The risk levels whose closure needs approval (taxonomy codes).
 pub const APPROVAL_RISKS: &[&str] = &["high", "immediate_danger"];
 
-/// Whether closing `case` needs a second person's approval: its risk is
-/// high, or a statutory report was made for it (whatever became of it).
+/// Whether closing `case` needs a second person's approval: its risk is or
+/// ever was high (lowering it first does not dodge the second person), or a
+/// statutory report was made for it (whatever became of it).
 pub fn needed(conn: &mut DbConnection, case: &CaseRow) -> Result<bool, CaseError> {
     if APPROVAL_RISKS.contains(&case.risk_level.as_str()) {
         return Ok(true);
     }
-    Ok(crate::db::referrals::statutory_count_of_case(conn, &case.id)? > 0)
+    // Risk changes are in the chronology as `risk:{from}->{to}`.
+    let was_high = table::risk_changes_of(conn, &case.id)?.iter().any(|kind| {
+        kind.strip_prefix("risk:")
+            .and_then(|change| change.split_once("->"))
+            .is_some_and(|(from, to)| {
+                APPROVAL_RISKS.contains(&from) || APPROVAL_RISKS.contains(&to)
+            })
+    });
+    Ok(was_high || crate::db::referrals::statutory_count_of_case(conn, &case.id)? > 0)
 }
 
 /// A closure request, parsed: the API and the case page build it here.
@@ -158,6 +167,14 @@ pub fn request(
             Some(&asked.note),
         )?;
         table::touch(conn, case_id, now)?;
+        crate::referrals::notices::closure_requested(
+            conn,
+            context,
+            &case.school_id,
+            case_id,
+            &id,
+            &author,
+        )?;
         context.auditor.append(
             conn,
             context.clock,

@@ -111,7 +111,8 @@ enum Command {
         #[command(subcommand)]
         command: audit::AuditCommand,
     },
-    /// Apply the retention policy now (the server also does it hourly).
+    /// Apply the retention policy now (the server also does it hourly); set
+    /// or lift a case's legal hold.
     Retention {
         #[command(subcommand)]
         command: retention::RetentionCommand,
@@ -315,9 +316,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
             allow_unverified,
         } => backup::migrate_store(&settings, &clock, &from, &to, allow_unverified),
         Command::Keys { command } => keys::run(&runtime, &settings, &clock, &command),
-        Command::Retention {
-            command: retention::RetentionCommand::Run,
-        } => retention::run(&runtime, &settings, &clock),
+        Command::Retention { command } => {
+            retention::dispatch(&runtime, &settings, &clock, &console, command)
+        }
         Command::Audit {
             command: audit::AuditCommand::Verify,
         } => audit::verify(&runtime, &settings, &clock),

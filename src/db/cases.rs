@@ -204,6 +204,15 @@ pub fn chronology_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<
         .load(conn)
 }
 
+/// The chronology kinds of a case's risk changes (`risk:{from}->{to}`).
+pub fn risk_changes_of(conn: &mut DbConnection, case_id: &str) -> QueryResult<Vec<String>> {
+    chronology::table
+        .filter(chronology::case_id.eq(case_id))
+        .filter(chronology::kind.like("risk:%"))
+        .select(chronology::kind)
+        .load(conn)
+}
+
 /// Filters for listing a school's cases (coded and operational fields only).
 /// Built by `cases::search::CaseSearch::filter`; a new filter is a field
 /// here and a clause in [`filtered`].

@@ -73,6 +73,9 @@ pub enum Template {
     /// officer opened a case by break-glass, `valid_until` (the reason is
     /// read on the linked page, never in the mail).
     BreakGlassOpened,
+    /// To a school's other focal points: a case's closure awaits your
+    /// approval (issue 16).
+    ClosureApproval,
 }
 
 /// How a parameter's value must look.
@@ -109,13 +112,14 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
         Self::EscalationRaised,
         Self::DeadlineReminder,
         Self::BreakGlassOpened,
+        Self::ClosureApproval,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -126,6 +130,7 @@ impl Template {
             Self::EscalationRaised => "escalation_raised",
             Self::DeadlineReminder => "deadline_reminder",
             Self::BreakGlassOpened => "break_glass_opened",
+            Self::ClosureApproval => "closure_approval",
         }
     }
 
@@ -143,7 +148,7 @@ impl Template {
                 &[LINK, DEADLINE, REFERENCE]
             }
             Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
-            Self::ReferralUpdate => &[LINK, REFERENCE],
+            Self::ReferralUpdate | Self::ClosureApproval => &[LINK, REFERENCE],
         }
     }
 

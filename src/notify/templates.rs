@@ -62,6 +62,8 @@ mail_template!(PartnerLinkVi, "mail/partner_link.vi.txt", valid_until);
 mail_template!(PartnerLinkEn, "mail/partner_link.en.txt", valid_until);
 mail_template!(ReferralUpdateVi, "mail/referral_update.vi.txt");
 mail_template!(ReferralUpdateEn, "mail/referral_update.en.txt");
+mail_template!(ClosureApprovalVi, "mail/closure_approval.vi.txt");
+mail_template!(ClosureApprovalEn, "mail/closure_approval.en.txt");
 mail_template!(
     EscalationRaisedVi,
     "mail/escalation_raised.vi.txt",
@@ -139,6 +141,8 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         .render(),
         (Template::ReferralUpdate, Language::Vi) => ReferralUpdateVi { link, reference }.render(),
         (Template::ReferralUpdate, Language::En) => ReferralUpdateEn { link, reference }.render(),
+        (Template::ClosureApproval, Language::Vi) => ClosureApprovalVi { link, reference }.render(),
+        (Template::ClosureApproval, Language::En) => ClosureApprovalEn { link, reference }.render(),
         (Template::EscalationRaised, Language::Vi) => EscalationRaisedVi {
             link,
             deadline: &time("deadline")?,

@@ -274,6 +274,42 @@ pub fn partner_link(
     )
 }
 
+/// The school's other focal points: a closure awaits your approval (the one
+/// who asked is not told).
+pub fn closure_requested(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    school_id: &str,
+    case_id: &str,
+    request_id: &str,
+    requested_by: &str,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/cases/{case_id}")),
+        ),
+        ("reference".to_owned(), reference(case_id)),
+    ]);
+    for (user_id, email, language) in table::recipients(conn, school_id, "focal_point")? {
+        if user_id == requested_by {
+            continue;
+        }
+        deliver(
+            conn,
+            context,
+            &Notice {
+                idempotency_key: format!("closure:{request_id}:requested:{user_id}"),
+                recipient: email,
+                language,
+                template: Template::ClosureApproval,
+                params: params.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// Puts a notice into the outbox.
 fn deliver(
     conn: &mut DbConnection,

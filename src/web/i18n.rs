@@ -207,8 +207,18 @@ mod tests {
         let vi = keys(VI);
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates/pages");
         let mut used = Vec::new();
+        // The pages and their partials (one level of folders, e.g. `case/`).
+        let mut files = Vec::new();
         for entry in std::fs::read_dir(dir).unwrap() {
-            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                files.push(path);
+            }
+        }
+        for path in files {
+            let text = std::fs::read_to_string(path).unwrap();
             for part in text
                 .split("t.t(\"")
                 .skip(1)

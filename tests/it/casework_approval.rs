@@ -19,6 +19,8 @@ on_both_backends!(
     closing_a_high_risk_case_needs_another_focal_points_approval,
     a_statutory_report_makes_closure_need_approval_and_other_cases_close_directly,
     a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it,
+    the_command_line_sets_and_lifts_a_legal_hold,
+    the_case_page_forms_refuse_bad_input_and_the_requesters_own_approval,
 );
 
 const SCHOOL: &str = "SX-AL-AB-TH";
@@ -237,6 +239,27 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
     assert_eq!(body["error"]["code"], "closure_needs_approval");
 
+    // Lowering the risk first does not dodge the second person.
+    let (status, lowered) = world
+        .call(
+            &world.focal,
+            "PATCH",
+            &format!("/api/v1/cases/{id}"),
+            Some(json!({"version": 1, "risk_level": "medium"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{lowered}");
+    let (status, body) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/cases/{id}/transitions"),
+            Some(json!({"to": "closed", "version": 2, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "closure_needs_approval");
+
     let request_path = format!("/api/v1/cases/{id}/closure-request");
     // Bad input changes nothing.
     for bad in [
@@ -250,13 +273,26 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
     }
     assert!(world.case(id).await["casework"]["closure_request"].is_null());
 
-    let ask = json!({"version": 1, "closure_reason": "needs_met", "note": "Kế hoạch hỗ trợ đã hoàn thành."});
+    let ask = json!({"version": 2, "closure_reason": "needs_met", "note": "Kế hoạch hỗ trợ đã hoàn thành."});
     let (status, requested) = world
         .call(&world.focal, "POST", &request_path, Some(ask.clone()))
         .await;
     assert_eq!(status, StatusCode::CREATED, "{requested}");
     assert_eq!(requested["status"], "pending");
     let request_id = requested["id"].as_str().unwrap().to_owned();
+    // The other focal point is told, content-free; the requester is not.
+    {
+        use caseguard::db::schema::outbox;
+        let told: Vec<(String, String, String)> = outbox::table
+            .filter(outbox::template.eq("closure_approval"))
+            .select((outbox::recipient, outbox::params, outbox::idempotency_key))
+            .load(&mut world.app.db.connect())
+            .unwrap();
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert_eq!(told[0].0, world.second.email);
+        assert!(told[0].1.contains(&format!("/cases/{id}")), "{told:?}");
+        assert!(!told[0].1.contains("Lê Thị"), "{told:?}");
+    }
     let (status, twice) = world
         .call(&world.second, "POST", &request_path, Some(ask.clone()))
         .await;
@@ -275,7 +311,7 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
 
     // Hostile: the person who asked cannot approve (nor return) their own.
     let decision =
-        |note: Option<&str>| json!({"request_id": request_id, "version": 1, "note": note});
+        |note: Option<&str>| json!({"request_id": request_id, "version": 2, "note": note});
     for verb in ["approve", "return"] {
         let (status, own) = world
             .call(
@@ -334,7 +370,7 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": request_id, "version": 1})),
+            Some(json!({"request_id": request_id, "version": 2})),
         )
         .await;
     assert_eq!(
@@ -347,19 +383,19 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": second_id, "version": 1})),
+            Some(json!({"request_id": second_id, "version": 2})),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{approved}");
     assert_eq!(approved["status"], "closed");
-    assert_eq!(approved["version"], 2);
+    assert_eq!(approved["version"], 3);
     // Deciding twice: there is nothing pending any more.
     let (status, _) = world
         .call(
             &world.second,
             "POST",
             &format!("{request_path}/approve"),
-            Some(json!({"request_id": second_id, "version": 2})),
+            Some(json!({"request_id": second_id, "version": 3})),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -650,4 +686,409 @@ async fn a_legal_hold_is_set_and_lifted_with_a_reason_and_retention_respects_it(
         .load(&mut conn)
         .unwrap();
     assert_eq!(notes, vec![None, None]);
+}
+
+/// The browser journey: a focal point asks to close a high-risk case, a
+/// second focal point of the school approves it; a district officer finds the
+/// case by its reference and sets a legal hold, which the focal point then
+/// sees on the case. Screenshots (with the axe check) at each step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_closure_is_approved_by_a_second_focal_point_and_a_legal_hold_is_set() {
+    use crate::browser::{
+        browser, choose, chromedriver, fill, shot, sign_in, sign_out, spawn_app, submit, text,
+    };
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    let second = app.user(Role::FocalPoint, SCHOOL).await;
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let token = app.token(&focal).await;
+    let (status, created) = app
+        .post_case(&token, "casework-1", &case_body("E1", "high"))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let client = browser(&driver, true).await;
+
+    // The recorder is the case worker; "mine" lists the case.
+    sign_in(&app, &client, &focal).await;
+    client.goto(&app.url("/?mine=1")).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Trường hợp tôi phụ trách"), "{page}");
+    assert!(page.contains("Phụ trách: Người dùng thử"), "{page}");
+    shot(&client, "casework-01-dashboard-mine").await;
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Người phụ trách"), "{page}");
+    assert!(page.contains("Đề nghị đóng trường hợp"), "{page}");
+    // Closing directly is not offered: the request is.
+    let move_options = client
+        .find(fantoccini::Locator::Id("to"))
+        .await
+        .unwrap()
+        .html(false)
+        .await
+        .unwrap();
+    assert!(!move_options.contains("value=\"closed\""), "{move_options}");
+    choose(&client, "request-reason", "needs_met").await;
+    fill(
+        &client,
+        "request-note",
+        "Kế hoạch hỗ trợ đã hoàn thành, gia đình đồng ý.",
+    )
+    .await;
+    submit(&client, "#closure-request-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã gửi đề nghị đóng"), "{page}");
+    assert!(
+        page.contains("Đề nghị đóng trường hợp đang chờ phê duyệt"),
+        "{page}"
+    );
+    assert!(page.contains("không thể tự phê duyệt"), "{page}");
+    assert!(
+        client
+            .find(fantoccini::Locator::Id("closure-approve-form"))
+            .await
+            .is_err(),
+        "the requester is offered the approval"
+    );
+    shot(&client, "casework-02-closure-awaiting-approval").await;
+    sign_out(&client).await;
+
+    // The second focal point's dashboard shows what awaits approval.
+    sign_in(&app, &client, &second).await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("Đề nghị đóng trường hợp đang chờ phê duyệt"),
+        "{page}"
+    );
+    shot(&client, "casework-02b-dashboard-awaiting-approval").await;
+
+    // The second focal point approves: the case closes.
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    shot(&client, "casework-03-closure-to-approve").await;
+    fill(&client, "approve-note", "Đồng ý đóng.").await;
+    submit(&client, "#closure-approve-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã phê duyệt; trường hợp đã đóng."), "{page}");
+    assert!(page.contains("Đã đóng"), "{page}");
+    assert!(page.contains("Phê duyệt đóng trường hợp"), "{page}");
+    shot(&client, "casework-04-closure-approved").await;
+    sign_out(&client).await;
+
+    // The district officer finds the case by its reference and holds it.
+    sign_in(&app, &client, &district).await;
+    submit(&client, "a[href='/legal-holds']").await;
+    fill(&client, "case-reference", "not-a-reference").await;
+    submit(&client, "#find-form button[type=submit]").await;
+    assert!(
+        text(&client)
+            .await
+            .contains("Mã trường hợp không đúng định dạng"),
+        "a wrong reference"
+    );
+    fill(&client, "case-reference", &id).await;
+    submit(&client, "#find-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Không lưu giữ"), "{page}");
+    assert!(
+        !page.contains("Lê Thị"),
+        "the pupil's name on the hold page"
+    );
+    choose(&client, "hold-reason", "court_proceedings").await;
+    fill(&client, "hold-note", "ngắn").await;
+    submit(&client, "#hold-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Ghi chú cần có ít nhất 10 ký tự."), "{page}");
+    let kept = client
+        .find(fantoccini::Locator::Id("hold-note"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("ngắn"), "the typed note is kept");
+    shot(&client, "casework-05-legal-hold-refused").await;
+    choose(&client, "hold-reason", "court_proceedings").await;
+    fill(
+        &client,
+        "hold-note",
+        "Tòa án tỉnh thụ lý, công văn số 12/TA.",
+    )
+    .await;
+    submit(&client, "#hold-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã đặt lưu giữ."), "{page}");
+    assert!(page.contains("Đang lưu giữ"), "{page}");
+    shot(&client, "casework-06-legal-hold-set").await;
+    sign_out(&client).await;
+
+    // The focal point sees the hold on the case.
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/cases/{id}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Đang lưu giữ theo yêu cầu pháp lý"), "{page}");
+    assert!(
+        page.contains("Vụ việc đang được Tòa án thụ lý, giải quyết"),
+        "{page}"
+    );
+    assert!(page.contains("công văn số 12/TA"), "{page}");
+    shot(&client, "casework-07-case-under-legal-hold").await;
+    client.close().await.unwrap();
+}
+
+/// `caseguard retention legal-hold set|lift`, through the real binary, on
+/// the running service's store; the note comes on standard input.
+fn hold_command(world: &World, args: &[&str], note: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_caseguard"))
+        .args(args)
+        .current_dir(world.app.db.dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("CASEGUARD_DATABASE_URL", &world.app.db.url)
+        .env("CASEGUARD_DATA_DIR", world.app.db.data_dir())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(note.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn the_command_line_sets_and_lifts_a_legal_hold(backend: Backend) {
+    use crate::helpers::{stderr, stdout};
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let case = world.new_case(&world.focal, "F1", "medium").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let set = ["retention", "legal-hold", "set", "--case", id.as_str()];
+
+    // Bad input: exit 2, the argument named, nothing held.
+    let bad = hold_command(
+        &world,
+        &[&set[..], &["--reason", "because"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ.",
+    );
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--reason"), "{}", stderr(&bad));
+    let short = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "ngắn",
+    );
+    assert_eq!(short.status.code(), Some(2));
+    assert!(stderr(&short).contains("note"), "{}", stderr(&short));
+    assert_eq!(world.case(&id).await["legal_hold"], false);
+
+    let held = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ, công văn 45/CAH.\n",
+    );
+    assert!(held.status.success(), "{}", stderr(&held));
+    assert!(
+        stdout(&held).contains("legal hold set"),
+        "{}",
+        stdout(&held)
+    );
+    assert!(!stdout(&held).contains("Công an"), "the note is not echoed");
+    let read = world.case(&id).await;
+    assert_eq!(read["legal_hold"], true);
+    assert_eq!(
+        read["casework"]["legal_hold"]["note"],
+        "Công an huyện đề nghị giữ hồ sơ, công văn 45/CAH."
+    );
+    assert_eq!(read["casework"]["legal_hold"]["set_by"], "operator");
+    let twice = hold_command(
+        &world,
+        &[&set[..], &["--reason", "criminal_investigation"]].concat(),
+        "Công an huyện đề nghị giữ hồ sơ.",
+    );
+    assert_eq!(twice.status.code(), Some(2));
+    assert!(stderr(&twice).contains("already"), "{}", stderr(&twice));
+
+    let lifted = hold_command(
+        &world,
+        &[
+            "retention",
+            "legal-hold",
+            "lift",
+            "--case",
+            id.as_str(),
+            "--reason",
+            "no_longer_required",
+        ],
+        "Cơ quan điều tra đã trả lời không cần giữ.",
+    );
+    assert!(lifted.status.success(), "{}", stderr(&lifted));
+    assert_eq!(world.case(&id).await["legal_hold"], false);
+    let audit = world.audit_actions(&id);
+    assert!(
+        audit.contains(&"case.legal_hold_set".to_owned()),
+        "{audit:?}"
+    );
+    assert!(
+        audit.contains(&"case.legal_hold_lifted".to_owned()),
+        "{audit:?}"
+    );
+}
+
+/// A case-page form as the browser sends it (without JavaScript): the status
+/// and the page.
+async fn post_form(
+    world: &World,
+    session: &(String, String),
+    path: &str,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form: Vec<(&str, &str)> = vec![("csrf", session.1.as_str())];
+    form.extend_from_slice(fields);
+    let response = world
+        .app
+        .client
+        .post(world.app.url(path))
+        .header("cookie", &session.0)
+        .header("sec-fetch-site", "same-origin")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+async fn the_case_page_forms_refuse_bad_input_and_the_requesters_own_approval(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let reporter = world.app.user(Role::Reporter, SCHOOL).await;
+    let case = world.new_case(&world.focal, "G1", "high").await;
+    let id = case["id"].as_str().unwrap().to_owned();
+    let mine = world.app.browser_session(&world.focal).await;
+    let theirs = world.app.browser_session(&world.second).await;
+
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/assignment"),
+        &[
+            ("form", "assign"),
+            ("version", "1"),
+            ("assignee", &reporter.id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Chỉ có thể giao cho một đầu mối đang hoạt động của trường."),
+        "{page}"
+    );
+    assert_eq!(
+        world.case(&id).await["assigned_to"],
+        world.focal.id.as_str()
+    );
+
+    // A request without its note: refused, the reason chosen is kept.
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request"),
+        &[
+            ("form", "closure-request"),
+            ("version", "1"),
+            ("closure_reason", "pupil_left_school"),
+            ("note", "  "),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Khi đóng trường hợp cần chọn lý do và ghi chú."),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<option value="pupil_left_school" selected>"#),
+        "the chosen reason is kept"
+    );
+    assert!(world.case(&id).await["casework"]["closure_request"].is_null());
+
+    let (status, _) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request"),
+        &[
+            ("form", "closure-request"),
+            ("version", "1"),
+            ("closure_reason", "pupil_left_school"),
+            ("note", "Em đã chuyển trường, hồ sơ đã gửi trường mới."),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let request_id = world.case(&id).await["casework"]["closure_request"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Hostile: the requester approves through the form anyway.
+    let (status, page) = post_form(
+        &world,
+        &mine,
+        &format!("/cases/{id}/closure-request/approve"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("Người gửi đề nghị không thể tự phê duyệt"),
+        "{page}"
+    );
+    assert_eq!(world.case(&id).await["status"], "reported");
+    // Returning without a reason.
+    let (status, page) = post_form(
+        &world,
+        &theirs,
+        &format!("/cases/{id}/closure-request/return"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Khi trả lại cần ghi rõ lý do."), "{page}");
+    let (status, _) = post_form(
+        &world,
+        &theirs,
+        &format!("/cases/{id}/closure-request/approve"),
+        &[
+            ("form", "closure-decide"),
+            ("version", "1"),
+            ("request_id", &request_id),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(world.case(&id).await["status"], "closed");
 }

@@ -79,6 +79,18 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(cases::break_glass)),
         )
         .service(resource("/escalations").route(get().to(cases::escalations)))
+        // Case-work (issue 16): assignment, approval of closure, legal hold.
+        .service(resource("/cases/{id}/assignment").route(post().to(cases::assign)))
+        .service(resource("/cases/{id}/closure-request").route(post().to(cases::request_closure)))
+        .service(
+            resource("/cases/{id}/closure-request/approve")
+                .route(post().to(cases::approve_closure)),
+        )
+        .service(
+            resource("/cases/{id}/closure-request/return").route(post().to(cases::return_closure)),
+        )
+        .service(resource("/legal-holds").route(get().to(cases::legal_hold_page)))
+        .service(resource("/legal-holds/{id}").route(post().to(cases::legal_hold)))
         .service(
             resource("/users")
                 .route(get().to(admin::users))

@@ -44,10 +44,16 @@ fn problem_key(error: &CaseError) -> &'static str {
             Some(("relation" | "sex" | "age_group" | "identity" | "description", _)) => {
                 "problem-perpetrator"
             }
+            Some(("assignee" | "closure_request" | "request_id" | "decision_note", _)) => {
+                super::casework::problem_key(error)
+            }
             _ => "problem-invalid",
         },
         CaseError::Stale { .. } => "problem-stale",
         CaseError::InvalidTransition { .. } => "problem-transition",
+        CaseError::ClosureNeedsApproval
+        | CaseError::ClosureAwaitingApproval
+        | CaseError::OwnClosureRequest => super::casework::problem_key(error),
         _ => "problem-invalid",
     }
 }
@@ -81,7 +87,7 @@ async fn after_action(
 
 /// A workspace action: the policy's check for `action` on the case, the
 /// work, then the workspace again (with the outcome or the problem).
-async fn act_on_case<F>(
+pub(super) async fn act_on_case<F>(
     state: &AppState,
     user: &PageUser,
     id: &str,

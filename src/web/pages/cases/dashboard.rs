@@ -23,6 +23,10 @@ pub struct CaseLine {
     pub risk: String,
     pub risk_code: String,
     pub next_deadline: Option<DeadlineLine>,
+    /// The assigned focal point's name (none: unassigned).
+    pub assignee: Option<String>,
+    /// A closure request awaits a second focal point's approval.
+    pub awaiting_approval: bool,
 }
 
 /// A running clock of the school within its reminder window.
@@ -49,6 +53,14 @@ pub struct DashboardPage<'a> {
     pub due_soon: Vec<DueSoonLine>,
     pub escalations: Vec<EscalationLine>,
     pub replies: Vec<ReplyLine>,
+    /// Only the caller's own cases (`?mine=1`).
+    pub mine: bool,
+}
+
+/// The dashboard's filter: `?mine=1` shows only the caller's cases.
+#[derive(serde::Deserialize, Default)]
+pub struct DashboardQuery {
+    mine: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -58,7 +70,12 @@ pub struct WelcomePage<'a> {
 }
 
 /// `/`: each role's starting page.
-pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+pub async fn home(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<DashboardQuery>,
+) -> HttpResponse {
+    let mine = query.mine.as_deref() == Some("1");
     match user.caller.role {
         Role::AgencyOfficer => return see_other("/referrals"),
         Role::DistrictOfficer => return see_other("/escalations"),
@@ -88,11 +105,15 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             return Ok((false, Vec::new(), Vec::new(), Vec::new(), Vec::new()));
         }
         // The open cases only (the case search, `/cases`, finds the rest).
-        let open = CaseFilter {
+        let filter = CaseFilter {
             open_only: true,
+            assigned_to: mine.then(|| caller.user.id.clone()),
             ..CaseFilter::default()
         };
-        let rows = crate::db::cases::of_school(conn, &school, &open, 200).map_err(DbError::from)?;
+        let rows =
+            crate::db::cases::of_school(conn, &school, &filter, 200).map_err(DbError::from)?;
+        let assignees: Vec<String> = rows.iter().filter_map(|r| r.assigned_to.clone()).collect();
+        let names = crate::db::users::display_names(conn, &assignees).map_err(DbError::from)?;
         let mut cases = Vec::new();
         for row in &rows {
             let next = referral_table::deadlines_of(conn, &row.id)
@@ -107,6 +128,13 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                 risk: t.code("risk_level", &row.risk_level),
                 risk_code: row.risk_level.clone(),
                 next_deadline: next,
+                assignee: row
+                    .assigned_to
+                    .as_ref()
+                    .and_then(|id| names.get(id).cloned()),
+                awaiting_approval: crate::db::closure_requests::pending_of(conn, &row.id)
+                    .map_err(DbError::from)?
+                    .is_some(),
             });
         }
         // The most pressing first.
@@ -140,6 +168,7 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             due_soon,
             escalations,
             replies,
+            mine,
         }),
         Err(error) => failure_page(&error),
     }

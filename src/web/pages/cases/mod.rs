@@ -10,6 +10,7 @@
 //! [`super::configure`] reach the handlers through the re-exports below.
 
 mod actions;
+mod casework;
 mod dashboard;
 mod intake;
 mod list;
@@ -19,6 +20,9 @@ mod workspace;
 pub use actions::{
     add_note, add_perpetrator, break_glass, break_glass_page, record_consent, send_partner_link,
     send_referral, skip_suggestion, transition, upload_attachment,
+};
+pub use casework::{
+    approve_closure, assign, legal_hold, legal_hold_page, request_closure, return_closure,
 };
 pub use dashboard::{escalations, home};
 pub use intake::{intake, intake_page, save_draft};

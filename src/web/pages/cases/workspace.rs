@@ -102,6 +102,8 @@ pub struct CasePage<'a> {
     pub pupil_cases: Vec<super::pupil::PupilCaseLine>,
     /// The break-glass grants, for those who may review them.
     pub break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
+    /// Case-work: assignee, closure approval, legal hold (`case/casework.html`).
+    pub casework: super::casework::CaseworkPanel,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -304,7 +306,7 @@ fn case_data(
         referrals,
         deadlines,
         escalations,
-        casework: _,
+        casework,
     } = file;
     let now = state.clock.now_naive();
     let deadlines = deadlines
@@ -331,9 +333,18 @@ fn case_data(
         case_id,
         &view.case.school_id,
     )?;
+    let panel = super::casework::panel(
+        conn, state, caller, &t, &view, casework, may_update, case_id,
+    )?;
+    let mut next_statuses = next_statuses(&t, &view.case.status);
+    if panel.needs_approval {
+        // Closing goes through the request for approval instead.
+        next_statuses.retain(|s| s.code != "closed");
+    }
     Ok(Some(CasePageData {
         pupil_cases,
         break_glass,
+        casework: panel,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -346,7 +357,7 @@ fn case_data(
         referrals,
         suggestions,
         escalations,
-        next_statuses: next_statuses(&t, &view.case.status),
+        next_statuses,
         may_send: send.is_some(),
         may_update,
         perpetrators: perpetrator_lines(&t, &view),
@@ -408,6 +419,7 @@ fn assemble_page<'a>(
         attempt,
         pupil_cases: data.pupil_cases,
         break_glass: data.break_glass,
+        casework: data.casework,
     }
 }
 
@@ -662,6 +674,7 @@ struct CasePageData {
     perpetrators: Vec<Vec<FieldLine>>,
     attachments: Vec<AttachmentLine>,
     pupil_cases: Vec<super::pupil::PupilCaseLine>,
+    casework: super::casework::CaseworkPanel,
 }
 
 /// The pupil's cases for the case page: none when the case is read under
@@ -709,6 +722,9 @@ fn chronology_what(t: &Tr<'_>, row: &crate::db::cases::ChronologyRow) -> String 
 }
 
 pub(super) fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
+    if let Some(label) = super::casework::chronology_label(t, kind) {
+        return label;
+    }
     let mut parts = kind.split(':');
     match (parts.next(), parts.next(), parts.next()) {
         (Some("created"), ..) => t.t("chrono-created"),
