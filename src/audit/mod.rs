@@ -170,6 +170,11 @@ pub mod action {
     pub const STATS_EXPORTED: &str = "stats.exported";
     pub const INDICATORS_SUBMITTED: &str = "stats.indicators_submitted";
     pub const DEMO_CASES_GENERATED: &str = "demo.cases_generated";
+    pub const TRANSFER_REQUESTED: &str = "case.transfer_requested";
+    pub const TRANSFER_VIEWED: &str = "case.transfer_viewed";
+    pub const TRANSFER_ACCEPTED: &str = "case.transfer_accepted";
+    pub const TRANSFER_REFUSED: &str = "case.transfer_refused";
+    pub const TRANSFER_CANCELLED: &str = "case.transfer_cancelled";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

@@ -62,6 +62,8 @@ actions! {
     CaseRead => "case.read",
     CaseBreakGlass => "case.break_glass",
     CaseUpdate => "case.update",
+    CaseTransfer => "case.transfer",
+    CaseTransferAnswer => "case.transfer_answer",
     ReferralSend => "referral.send",
     ReferralOverrideConsent => "referral.override_consent",
     ReferralList => "referral.list",

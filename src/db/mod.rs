@@ -15,6 +15,7 @@ pub mod organisations;
 pub mod referrals;
 pub mod schema;
 pub mod stats;
+pub mod transfers;
 pub mod users;
 
 use std::path::PathBuf;

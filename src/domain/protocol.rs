@@ -272,6 +272,29 @@ struct ProtocolFile {
     case_clock: Vec<CaseClock>,
     rule: Vec<Rule>,
     escalation: Escalation,
+    #[serde(default)]
+    transfer: Option<TransferClock>,
+}
+
+/// The clock of a case transfer to another school: the receiving school
+/// answers (accepts or refuses) within `answer_within`, else it escalates
+/// like every other clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferClock {
+    pub answer_within: Within,
+    pub source: String,
+}
+
+impl Default for TransferClock {
+    /// Five school days, as the UK guidance and CPOMS send a child-protection
+    /// file: used when a protocol file has no `[transfer]` table.
+    fn default() -> Self {
+        Self {
+            answer_within: Within::WorkingDays { working_days: 5 },
+            source: "Keeping children safe in education (DfE): the child-protection file follows the pupil within 5 school days".into(),
+        }
+    }
 }
 
 /// How a missed deadline climbs: to the district officers of the school's
@@ -304,6 +327,7 @@ pub struct Protocol {
     clocks: Vec<CaseClock>,
     rules: Vec<Rule>,
     pub escalation: Escalation,
+    pub transfer: TransferClock,
 }
 
 impl Protocol {
@@ -397,6 +421,11 @@ impl Protocol {
             &["-", "-", &file.escalation.source],
             &mut problems,
         );
+        let transfer = file.transfer.unwrap_or_default();
+        if !transfer.answer_within.positive() {
+            problems.push("transfer: `answer_within` is out of range".into());
+        }
+        check_text("transfer", &["-", "-", &transfer.source], &mut problems);
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -406,6 +435,7 @@ impl Protocol {
             clocks: file.case_clock,
             rules: file.rule,
             escalation: file.escalation,
+            transfer,
         })
     }
 

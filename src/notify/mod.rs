@@ -69,6 +69,9 @@ pub enum Template {
     EscalationRaised,
     /// To the focal point: a `deadline` is near.
     DeadlineReminder,
+    /// To the receiving school's focal points: a case transfer awaits your
+    /// answer by `deadline`.
+    TransferReceived,
 }
 
 /// How a parameter's value must look.
@@ -105,12 +108,13 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
         Self::EscalationRaised,
         Self::DeadlineReminder,
+        Self::TransferReceived,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +124,7 @@ impl Template {
             Self::ReferralUpdate => "referral_update",
             Self::EscalationRaised => "escalation_raised",
             Self::DeadlineReminder => "deadline_reminder",
+            Self::TransferReceived => "transfer_received",
         }
     }
 
@@ -133,9 +138,10 @@ impl Template {
     /// The only parameters this template accepts.
     pub fn params(self) -> &'static [ParamSpec] {
         match self {
-            Self::ReferralReceived | Self::EscalationRaised | Self::DeadlineReminder => {
-                &[LINK, DEADLINE, REFERENCE]
-            }
+            Self::ReferralReceived
+            | Self::EscalationRaised
+            | Self::DeadlineReminder
+            | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
             Self::PartnerLink => &[LINK, VALID_UNTIL, REFERENCE],
             Self::ReferralUpdate => &[LINK, REFERENCE],
         }

@@ -82,6 +82,16 @@ mail_template!(
     "mail/deadline_reminder.en.txt",
     deadline
 );
+mail_template!(
+    TransferReceivedVi,
+    "mail/transfer_received.vi.txt",
+    deadline
+);
+mail_template!(
+    TransferReceivedEn,
+    "mail/transfer_received.en.txt",
+    deadline
+);
 
 /// Renders `message` in its language, showing times at `offset` from UTC
 /// (UTC+7 for Vietnam).
@@ -147,6 +157,18 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         }
         .render(),
         (Template::DeadlineReminder, Language::En) => DeadlineReminderEn {
+            link,
+            deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::TransferReceived, Language::Vi) => TransferReceivedVi {
+            link,
+            deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::TransferReceived, Language::En) => TransferReceivedEn {
             link,
             deadline: &time("deadline")?,
             reference,

@@ -6,6 +6,7 @@ pub mod cases;
 pub mod openapi;
 pub mod referrals;
 pub mod stats;
+pub mod transfers;
 
 use actix_web::web;
 
@@ -19,5 +20,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cases::configure(cfg);
     referrals::configure(cfg);
     stats::configure(cfg);
+    transfers::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));
 }

@@ -676,6 +676,7 @@ fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
             "agency",
             t.t(&format!("agency-{agency}")),
         ),
+        (Some("transfer"), Some(step), _) => t.t(&format!("chrono-transfer-{step}")),
         (Some("escalated"), Some(reason), Some(level)) => format!(
             "{} ({})",
             t.t(&format!("reason-{reason}")),
