@@ -699,3 +699,119 @@ async fn transfer_clock_escalates(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(w.count(&raised), 0);
 }
+
+/// The browser journey, without JavaScript (the forms work without it) and
+/// with it (the accessibility check): the sender starts a transfer from the
+/// case page (a refused form first), the receiver finds it on the
+/// dashboard, opens it and accepts; the case is then the receiver's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfer_start_and_accept_in_the_browser() {
+    use crate::browser::{
+        browser, choose, chromedriver, fill, shot, sign_in, sign_out, spawn_app, submit, text,
+    };
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let sender = app.user(Role::FocalPoint, FROM).await;
+    let receiver = app.user(Role::FocalPoint, TO).await;
+    let to = app.org_id(TO).await;
+    let token = app.token(&sender).await;
+    let (status, case) = app
+        .post_case(&token, "browser-transfer", &marked_case("trinh-duyet", 2))
+        .await;
+    assert_eq!(status, 201, "{case}");
+    let case_id = case["id"].as_str().unwrap().to_owned();
+
+    for javascript in [false, true] {
+        let client = browser(&driver, javascript).await;
+        let run = if javascript { "js" } else { "nojs" };
+        sign_in(&app, &client, &sender).await;
+        client
+            .goto(&app.url(&format!("/cases/{case_id}")))
+            .await
+            .unwrap();
+        // A reason too short: the form comes back with the school kept.
+        choose(&client, "transfer-to", &to).await;
+        fill(&client, "transfer-reason", "ngắn").await;
+        submit(&client, "#transfer-form button[type=submit]").await;
+        let page = text(&client).await;
+        assert!(
+            page.contains("Lý do phải dài từ 10 đến 2000 ký tự."),
+            "{page}"
+        );
+        let kept = client
+            .find(fantoccini::Locator::Css("#transfer-to option[selected]"))
+            .await
+            .unwrap()
+            .attr("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some(to.as_str()));
+        shot(&client, &format!("transfer-{run}-01-refused-form")).await;
+        fill(&client, "transfer-reason", REASON).await;
+        submit(&client, "#transfer-form button[type=submit]").await;
+        let page = text(&client).await;
+        assert!(page.contains("Đã gửi đề nghị chuyển hồ sơ"), "{page}");
+        assert!(page.contains("Chờ trường nhận mở"), "{page}");
+        shot(&client, &format!("transfer-{run}-02-requested")).await;
+        sign_out(&client).await;
+
+        sign_in(&app, &client, &receiver).await;
+        let page = text(&client).await;
+        assert!(
+            page.contains("Hồ sơ chuyển đến chờ trường mình trả lời"),
+            "{page}"
+        );
+        assert!(!page.contains("trinh-duyet"), "{page}");
+        shot(&client, &format!("transfer-{run}-03-dashboard")).await;
+        submit(&client, "#transfers-in a").await;
+        let page = text(&client).await;
+        assert!(page.contains(REASON), "{page}");
+        assert!(page.contains("Trường nhận đã xem"), "{page}");
+        assert!(!page.contains("trinh-duyet"), "{page}");
+        shot(&client, &format!("transfer-{run}-04-decide")).await;
+        submit(&client, "#transfer-accept").await;
+        let page = text(&client).await;
+        assert!(page.contains("Đã tiếp nhận hồ sơ"), "{page}");
+        assert!(page.contains("trinh-duyet"), "{page}");
+        shot(&client, &format!("transfer-{run}-05-accepted")).await;
+        sign_out(&client).await;
+
+        // The sender's dashboard shows the acceptance; the case is gone.
+        sign_in(&app, &client, &sender).await;
+        let page = text(&client).await;
+        assert!(page.contains("Đã tiếp nhận"), "{page}");
+        client
+            .goto(&app.url(&format!("/cases/{case_id}")))
+            .await
+            .unwrap();
+        assert!(!text(&client).await.contains("trinh-duyet"));
+        client.goto(&app.url("/")).await.unwrap();
+        sign_out(&client).await;
+        client.close().await.unwrap();
+
+        // Back to the sender for the next run.
+        let back = app.token(&receiver).await;
+        let from = app.org_id(FROM).await;
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/cases/{case_id}/transfers")))
+            .bearer_auth(&back)
+            .json(&json!({"to_school_id": from, "reason": REASON}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let id = response.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let response = app
+            .client
+            .post(app.url(&format!("/api/v1/transfers/{id}/accept")))
+            .bearer_auth(app.token(&sender).await)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+}

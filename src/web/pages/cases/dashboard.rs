@@ -41,6 +41,8 @@ pub struct DashboardPage<'a> {
     pub cases: Vec<CaseLine>,
     pub escalations: Vec<EscalationLine>,
     pub replies: Vec<ReplyLine>,
+    pub transfers_in: Vec<super::transfer::DashboardTransfer>,
+    pub transfers_out: Vec<super::transfer::DashboardTransfer>,
 }
 
 #[derive(askama::Template)]
@@ -76,8 +78,9 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             &school,
         ))?
         .is_some();
+        let transfers = super::transfer::dashboard_lists(conn, state, &caller, &t)?;
         if !can_list {
-            return Ok((false, Vec::new(), Vec::new(), Vec::new()));
+            return Ok((false, Vec::new(), Vec::new(), Vec::new(), transfers));
         }
         let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
             .map_err(DbError::from)?;
@@ -116,17 +119,21 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                 when: t.datetime(r.updated_at),
             })
             .collect();
-        Ok((true, cases, escalations, replies))
+        Ok((true, cases, escalations, replies, transfers))
     })
     .await;
     match loaded {
-        Ok((can_list, cases, escalations, replies)) => render(&DashboardPage {
-            frame: Frame::for_user(&user, &state, "/"),
-            can_list,
-            cases,
-            escalations,
-            replies,
-        }),
+        Ok((can_list, cases, escalations, replies, (transfers_in, transfers_out))) => {
+            render(&DashboardPage {
+                frame: Frame::for_user(&user, &state, "/"),
+                can_list,
+                cases,
+                escalations,
+                replies,
+                transfers_in,
+                transfers_out,
+            })
+        }
         Err(error) => failure_page(&error),
     }
 }

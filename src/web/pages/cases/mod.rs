@@ -12,6 +12,7 @@
 mod actions;
 mod dashboard;
 mod intake;
+mod transfer;
 mod workspace;
 
 pub use actions::{
@@ -20,6 +21,10 @@ pub use actions::{
 };
 pub use dashboard::{escalations, home};
 pub use intake::{intake, intake_page, save_draft};
+pub use transfer::{
+    accept as accept_transfer, cancel as cancel_transfer, page as transfer_page,
+    refuse as refuse_transfer, start as start_transfer,
+};
 pub use workspace::{download_attachment, workspace};
 
 use super::{granted, outcome};

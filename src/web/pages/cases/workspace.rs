@@ -97,6 +97,8 @@ pub struct CasePage<'a> {
     pub upload_mib: usize,
     /// The form that was refused, with what it sent (shown again).
     pub attempt: Attempt,
+    /// Transfer to another school (`case_transfer.html`).
+    pub transfer: super::transfer::TransferPart,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -316,7 +318,10 @@ fn case_data(
         None => Vec::new(),
     };
     let may_update = may_update(conn, state, caller, &view, case_id)?;
+    let transfer =
+        super::transfer::transfer_part(conn, state, caller, &t, &view.case, &capability)?;
     Ok(Some(CasePageData {
+        transfer,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -389,6 +394,7 @@ fn assemble_page<'a>(
         age_groups: choices(&t, state, "perpetrator_age_group"),
         upload_mib: state.settings.attachment_max_bytes / (1024 * 1024),
         attempt,
+        transfer: data.transfer,
     }
 }
 
@@ -641,6 +647,7 @@ struct CasePageData {
     consent: Vec<FieldLine>,
     perpetrators: Vec<Vec<FieldLine>>,
     attachments: Vec<AttachmentLine>,
+    transfer: super::transfer::TransferPart,
 }
 
 fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> String {
