@@ -297,7 +297,15 @@ pub fn start(
             answered_at: None,
             version: 1,
         };
-        table::insert(conn, &row)?;
+        // Two starts racing past the check above: the unique index on open
+        // transfers refuses the second, which rolls back whole.
+        table::insert(conn, &row).map_err(|error| match error {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => TransferError::AlreadyInTransfer,
+            other => other.into(),
+        })?;
         referral_table::insert_deadline(
             conn,
             &referral_table::DeadlineRow {

@@ -27,6 +27,7 @@ on_both_backends!(
     transfer_answered_only_by_the_receiving_school,
     transfer_keeps_statistics_where_recorded,
     transfer_clock_escalates,
+    transfer_of_a_case_closed_meanwhile_is_not_accepted,
 );
 
 struct World {
@@ -698,6 +699,50 @@ async fn transfer_clock_escalates(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(w.count(&raised), 0);
+}
+
+async fn transfer_of_a_case_closed_meanwhile_is_not_accepted(backend: Backend) {
+    let Some(w) = World::new(backend).await else {
+        return;
+    };
+    let to = w.app.org_id(TO).await;
+    let case = w.new_case("dong-giua-chung").await;
+    let id = w.started(&case, &to).await;
+    let (status, body) = w
+        .call(
+            &w.sender,
+            "POST",
+            &format!("/api/v1/cases/{case}/transitions"),
+            Some(json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = w
+        .call(
+            &w.receiver,
+            "POST",
+            &format!("/api/v1/transfers/{id}/accept"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "case_closed");
+    assert_eq!(
+        w.count(&format!(
+            "SELECT COUNT(*) AS n FROM cases WHERE id = '{case}' AND school_id = '{}'",
+            w.app.org_id(FROM).await
+        )),
+        1
+    );
+    let (status, _) = w
+        .call(
+            &w.receiver,
+            "POST",
+            &format!("/api/v1/transfers/{id}/refuse"),
+            Some(json!({"reason": "Hồ sơ đã đóng ở trường cũ."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
 }
 
 /// The browser journey, without JavaScript (the forms work without it) and

@@ -78,10 +78,16 @@ pub async fn home(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
             &school,
         ))?
         .is_some();
-        let transfers = super::transfer::dashboard_lists(conn, state, &caller, &t)?;
         if !can_list {
-            return Ok((false, Vec::new(), Vec::new(), Vec::new(), transfers));
+            return Ok((
+                false,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                (Vec::new(), Vec::new()),
+            ));
         }
+        let transfers = super::transfer::dashboard_lists(conn, state, &caller, &t)?;
         let rows = crate::db::cases::of_school(conn, &school, &CaseFilter::default(), 200)
             .map_err(DbError::from)?;
         let mut cases = Vec::new();
