@@ -522,6 +522,7 @@ pub fn accept(
                 .detail("to_school_id", row.to_school_id.clone()),
         )?;
         let row = table::find(conn, id)?.ok_or(TransferError::NotFound)?;
+        crate::referrals::notices::transfer_answered(conn, context, &row, "accepted")?;
         let case = case_table::find(conn, &case.id)?.ok_or(TransferError::NotFound)?;
         Ok((row, case))
     })
@@ -575,7 +576,9 @@ pub fn refuse(
                 .detail("transfer_id", row.id.clone())
                 .detail("to_school_id", row.to_school_id.clone()),
         )?;
-        table::find(conn, id)?.ok_or(TransferError::NotFound)
+        let row = table::find(conn, id)?.ok_or(TransferError::NotFound)?;
+        crate::referrals::notices::transfer_answered(conn, context, &row, "refused")?;
+        Ok(row)
     })
 }
 

@@ -72,6 +72,9 @@ pub enum Template {
     /// To the receiving school's focal points: a case transfer awaits your
     /// answer by `deadline`.
     TransferReceived,
+    /// To the sending school's focal points: the receiving school answered
+    /// one of your transfers (accepted or refused: see the link).
+    TransferUpdate,
 }
 
 /// How a parameter's value must look.
@@ -108,13 +111,14 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
         Self::EscalationRaised,
         Self::DeadlineReminder,
         Self::TransferReceived,
+        Self::TransferUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +129,7 @@ impl Template {
             Self::EscalationRaised => "escalation_raised",
             Self::DeadlineReminder => "deadline_reminder",
             Self::TransferReceived => "transfer_received",
+            Self::TransferUpdate => "transfer_update",
         }
     }
 
@@ -143,7 +148,7 @@ impl Template {
             | Self::DeadlineReminder
             | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
             Self::PartnerLink => &[LINK, VALID_UNTIL, REFERENCE],
-            Self::ReferralUpdate => &[LINK, REFERENCE],
+            Self::ReferralUpdate | Self::TransferUpdate => &[LINK, REFERENCE],
         }
     }
 

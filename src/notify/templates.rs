@@ -92,6 +92,8 @@ mail_template!(
     "mail/transfer_received.en.txt",
     deadline
 );
+mail_template!(TransferUpdateVi, "mail/transfer_update.vi.txt");
+mail_template!(TransferUpdateEn, "mail/transfer_update.en.txt");
 
 /// Renders `message` in its language, showing times at `offset` from UTC
 /// (UTC+7 for Vietnam).
@@ -162,6 +164,8 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
             reference,
         }
         .render(),
+        (Template::TransferUpdate, Language::Vi) => TransferUpdateVi { link, reference }.render(),
+        (Template::TransferUpdate, Language::En) => TransferUpdateEn { link, reference }.render(),
         (Template::TransferReceived, Language::Vi) => TransferReceivedVi {
             link,
             deadline: &time("deadline")?,

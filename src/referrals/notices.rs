@@ -225,6 +225,35 @@ pub fn transfer_received(
     )
 }
 
+/// The sending school's focal points: the receiving school answered a
+/// transfer (`event`: accepted or refused). The link goes to the case while
+/// it is still the school's, else to the dashboard's list.
+pub fn transfer_answered(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    transfer: &crate::db::transfers::TransferRow,
+    event: &str,
+) -> Result<(), CaseError> {
+    let path = if event == "accepted" {
+        "/".to_owned()
+    } else {
+        format!("/cases/{}", transfer.case_id)
+    };
+    let params = BTreeMap::from([
+        ("link".to_owned(), link(context, &path)),
+        ("reference".to_owned(), reference(&transfer.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &transfer.from_school_id,
+        "focal_point",
+        &format!("transfer:{}:{event}", transfer.id),
+        Template::TransferUpdate,
+        &params,
+    )
+}
+
 /// Puts a notice into the outbox.
 fn deliver(
     conn: &mut DbConnection,

@@ -200,6 +200,12 @@ async fn transfer_whole_journey(backend: Backend) {
     assert_eq!(status, StatusCode::OK, "{accepted}");
     assert_eq!(accepted["status"], "accepted");
     assert_eq!(accepted["case"]["version"], 2);
+    // The sender's focal point is told, without content.
+    let told = w.count(&format!(
+        "SELECT COUNT(*) AS n FROM outbox WHERE template = 'transfer_update' AND recipient = '{}'",
+        w.sender.email
+    ));
+    assert_eq!(told, 1);
     let (status, read) = w
         .call(&w.receiver, "GET", &format!("/api/v1/cases/{case}"), None)
         .await;
