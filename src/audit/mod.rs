@@ -185,6 +185,11 @@ pub mod action {
     pub const CLOSURE_RETURNED: &str = "case.closure_returned";
     pub const LEGAL_HOLD_SET: &str = "case.legal_hold_set";
     pub const LEGAL_HOLD_LIFTED: &str = "case.legal_hold_lifted";
+    pub const TRANSFER_REQUESTED: &str = "case.transfer_requested";
+    pub const TRANSFER_VIEWED: &str = "case.transfer_viewed";
+    pub const TRANSFER_ACCEPTED: &str = "case.transfer_accepted";
+    pub const TRANSFER_REFUSED: &str = "case.transfer_refused";
+    pub const TRANSFER_CANCELLED: &str = "case.transfer_cancelled";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

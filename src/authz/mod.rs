@@ -66,6 +66,8 @@ actions! {
     CaseAssign => "case.assign",
     CaseApproveClosure => "case.approve_closure",
     CaseLegalHold => "case.legal_hold",
+    CaseTransfer => "case.transfer",
+    CaseTransferAnswer => "case.transfer_answer",
     ReferralSend => "referral.send",
     ReferralOverrideConsent => "referral.override_consent",
     ReferralList => "referral.list",

@@ -18,7 +18,7 @@ use diesel::prelude::*;
 
 use crate::audit::{AuditError, AuditEvent, Auditor, Outcome, action};
 use crate::clock::Clock;
-use crate::crypto::envelope::DataKey;
+use crate::crypto::envelope::{DataKey, KeyBinding};
 use crate::crypto::keyring::{KeyPurpose, Keyring};
 use crate::crypto::sealed::SealError;
 use crate::db::schema::case_keys;
@@ -100,7 +100,7 @@ pub fn rewrap_batch(
         .id
         .clone();
     write_transaction(conn, |conn| {
-        let rows: Vec<(String, String, Vec<u8>)> = case_keys::table
+        let rows: Vec<(String, String, Vec<u8>, Option<String>)> = case_keys::table
             .filter(case_keys::kek_id.ne(&active))
             .order(case_keys::case_id.asc())
             .limit(limit)
@@ -108,13 +108,18 @@ pub fn rewrap_batch(
                 case_keys::case_id,
                 case_keys::kek_id,
                 case_keys::wrapped_dek,
+                case_keys::bound_school_id,
             ))
             .load(conn)?;
         let now = clock.now_naive();
         let mut moved = 0;
-        for (case_id, old_kek, wrapped) in rows {
-            let dek = DataKey::unwrap(keyring, &case_id, &wrapped)?;
-            let rewrapped = dek.wrap(keyring, &case_id)?;
+        for (case_id, old_kek, wrapped, bound_school) in rows {
+            // A key bound to a school at a transfer stays bound to it.
+            let bound = bound_school
+                .as_deref()
+                .map_or(KeyBinding::Case, KeyBinding::School);
+            let dek = DataKey::unwrap_bound(keyring, &case_id, bound, &wrapped)?;
+            let rewrapped = dek.wrap_bound(keyring, &case_id, bound)?;
             moved += diesel::update(
                 case_keys::table
                     .filter(case_keys::case_id.eq(&case_id))

@@ -25,6 +25,7 @@ pub mod perpetrators;
 pub mod pupil;
 pub mod retention;
 pub mod search;
+pub mod transfer;
 
 use chrono::{Datelike, NaiveDate};
 
@@ -32,7 +33,7 @@ use crate::audit::{AuditError, AuditEvent, Auditor, Outcome, action};
 use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::clock::Clock;
-use crate::crypto::envelope::{DataKey, blind_index};
+use crate::crypto::envelope::{DataKey, KeyBinding, blind_index};
 use crate::crypto::keyring::Keyring;
 use crate::crypto::sealed::{Binding, SealError};
 use crate::crypto::sha256_hex;
@@ -114,9 +115,19 @@ pub(crate) fn case_key(
     case_id: &str,
 ) -> Result<DataKey, CaseError> {
     let key = table::key(conn, case_id)?.ok_or(CaseError::NotFound)?;
-    Ok(DataKey::unwrap(
+    // A key re-wrapped at a transfer opens only for the school the case row
+    // names now (the binding is rebuilt from the row, not from the key's).
+    let bound = match crate::db::transfers::key_binding(conn, case_id)? {
+        Some((Some(_), school_id)) => Some(school_id),
+        _ => None,
+    };
+    let binding = bound
+        .as_deref()
+        .map_or(KeyBinding::Case, KeyBinding::School);
+    Ok(DataKey::unwrap_bound(
         &context.keyring,
         case_id,
+        binding,
         &key.wrapped_dek,
     )?)
 }

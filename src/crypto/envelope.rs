@@ -47,6 +47,34 @@ fn dek_binding(case_id: &str) -> Binding<'_> {
     }
 }
 
+/// The binding of a data key re-wrapped for the school holding the case (a
+/// transfer): the wrapped key opens only for that case at that school.
+fn school_dek_binding<'a>(case_id: &'a str, school_id: &'a str) -> Binding<'a> {
+    Binding {
+        table: "case_keys",
+        column: "wrapped_dek@school",
+        row_id: school_id,
+        case_id,
+    }
+}
+
+/// Where a wrapped data key is bound: to its case alone (as made at
+/// intake), or to its case at one school (after a transfer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyBinding<'a> {
+    Case,
+    School(&'a str),
+}
+
+impl KeyBinding<'_> {
+    fn binding<'a>(&'a self, case_id: &'a str) -> Binding<'a> {
+        match self {
+            Self::Case => dek_binding(case_id),
+            Self::School(school_id) => school_dek_binding(case_id, school_id),
+        }
+    }
+}
+
 impl DataKey {
     pub fn generate() -> Result<Self, SealError> {
         Ok(Self(SecretBytes::new(
@@ -58,6 +86,16 @@ impl DataKey {
 
     /// Wraps this key under the active KEK, bound to `case_id`.
     pub fn wrap(&self, keyring: &Keyring, case_id: &str) -> Result<WrappedKey, SealError> {
+        self.wrap_bound(keyring, case_id, KeyBinding::Case)
+    }
+
+    /// Wraps this key under the active KEK, bound as `bound`.
+    pub fn wrap_bound(
+        &self,
+        keyring: &Keyring,
+        case_id: &str,
+        bound: KeyBinding<'_>,
+    ) -> Result<WrappedKey, SealError> {
         let kek = keyring
             .active(KeyPurpose::FieldKek)
             .map_err(|_| SealError::BadKey)?;
@@ -66,7 +104,7 @@ impl DataKey {
             sealed: sealed::seal(
                 &kek.id,
                 kek.material(),
-                &dek_binding(case_id),
+                &bound.binding(case_id),
                 self.0.expose(),
             )?,
         })
@@ -74,7 +112,17 @@ impl DataKey {
 
     /// Unwraps a stored key with whichever KEK wrapped it.
     pub fn unwrap(keyring: &Keyring, case_id: &str, wrapped: &[u8]) -> Result<Self, SealError> {
-        let key = sealed::open(wrapped, &dek_binding(case_id), |id| {
+        Self::unwrap_bound(keyring, case_id, KeyBinding::Case, wrapped)
+    }
+
+    /// Unwraps a stored key bound as `bound`; any other binding fails.
+    pub fn unwrap_bound(
+        keyring: &Keyring,
+        case_id: &str,
+        bound: KeyBinding<'_>,
+        wrapped: &[u8],
+    ) -> Result<Self, SealError> {
+        let key = sealed::open(wrapped, &bound.binding(case_id), |id| {
             keyring.get(KeyPurpose::FieldKek, id).map(|k| k.material())
         })?;
         if key.expose().len() != 32 {
@@ -184,6 +232,48 @@ mod tests {
         assert!(DataKey::unwrap(&keyring, "case-2", &wrapped.sealed).is_err());
         let other = DataKey::generate().unwrap();
         assert!(other.open(&binding, &field).is_err());
+    }
+
+    #[test]
+    fn a_key_bound_to_a_school_opens_only_there() {
+        let keyring = keyring();
+        let dek = DataKey::generate().unwrap();
+        let wrapped = dek
+            .wrap_bound(&keyring, "case-1", KeyBinding::School("school-b"))
+            .unwrap();
+        let binding = Binding {
+            table: "pupils",
+            column: "name_enc",
+            row_id: "case-1",
+            case_id: "case-1",
+        };
+        let field = dek.seal(&binding, b"Canary").unwrap();
+        let again = DataKey::unwrap_bound(
+            &keyring,
+            "case-1",
+            KeyBinding::School("school-b"),
+            &wrapped.sealed,
+        )
+        .unwrap();
+        assert_eq!(
+            again.open_text(&binding, &field).unwrap().expose(),
+            "Canary"
+        );
+        for other in [KeyBinding::Case, KeyBinding::School("school-a")] {
+            assert_eq!(
+                DataKey::unwrap_bound(&keyring, "case-1", other, &wrapped.sealed).unwrap_err(),
+                SealError::Open
+            );
+        }
+        assert!(
+            DataKey::unwrap_bound(
+                &keyring,
+                "case-2",
+                KeyBinding::School("school-b"),
+                &wrapped.sealed
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@
 
 pub mod audit;
 pub mod cases;
-pub mod intake_tokens;
 pub mod closure_requests;
+pub mod intake_tokens;
 pub mod legal_holds;
 pub mod migrations;
 pub mod organisations;
@@ -20,6 +20,7 @@ pub mod referrals;
 pub mod reminders;
 pub mod schema;
 pub mod stats;
+pub mod transfers;
 pub mod users;
 
 use std::path::PathBuf;

@@ -129,6 +129,7 @@ diesel::table! {
         legal_hold -> Bool,
         content_destroyed_at -> Nullable<Timestamp>,
         assigned_to -> Nullable<Text>,
+        recorded_school_id -> Nullable<Text>,
     }
 }
 
@@ -148,6 +149,26 @@ diesel::table! {
         wrapped_dek -> Binary,
         created_at -> Timestamp,
         rewrapped_at -> Nullable<Timestamp>,
+        bound_school_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    case_transfers (id) {
+        id -> Text,
+        case_id -> Text,
+        from_school_id -> Text,
+        to_school_id -> Text,
+        status -> Text,
+        reason_enc -> Binary,
+        answer_enc -> Nullable<Binary>,
+        requested_by -> Text,
+        requested_at -> Timestamp,
+        answer_by -> Timestamp,
+        viewed_at -> Nullable<Timestamp>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+        version -> Integer,
     }
 }
 
@@ -313,6 +334,7 @@ diesel::table! {
         answered_at -> Nullable<Timestamp>,
         closed_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        recorded_school_id -> Nullable<Text>,
     }
 }
 
@@ -419,6 +441,7 @@ diesel::joinable!(consents -> cases (case_id));
 diesel::joinable!(cases -> organisations (school_id));
 diesel::joinable!(case_requests -> cases (case_id));
 diesel::joinable!(case_keys -> cases (case_id));
+diesel::joinable!(case_transfers -> cases (case_id));
 diesel::joinable!(pupils -> cases (case_id));
 diesel::joinable!(incidents -> cases (case_id));
 diesel::joinable!(chronology -> cases (case_id));
@@ -449,6 +472,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     cases,
     case_requests,
     case_keys,
+    case_transfers,
     pupils,
     incidents,
     intake_tokens,

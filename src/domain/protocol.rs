@@ -276,6 +276,7 @@ struct ProtocolFile {
     #[serde(default)]
     reminders: Reminders,
     break_glass: BreakGlass,
+    transfer: Option<TransferClock>,
 }
 
 /// How long a district officer's break-glass grant opens a case.
@@ -292,6 +293,27 @@ impl BreakGlass {
 
     pub fn duration(&self) -> Duration {
         Duration::hours(i64::from(self.hours))
+    }
+}
+
+/// The clock of a case transfer to another school: the receiving school
+/// answers (accepts or refuses) within `answer_within`, else it escalates
+/// like every other clock.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransferClock {
+    pub answer_within: Within,
+    pub source: String,
+}
+
+impl Default for TransferClock {
+    /// Five school days, as the UK guidance and CPOMS send a child-protection
+    /// file: used when a protocol file has no `[transfer]` table.
+    fn default() -> Self {
+        Self {
+            answer_within: Within::WorkingDays { working_days: 5 },
+            source: "Keeping children safe in education (DfE): the child-protection file follows the pupil within 5 school days".into(),
+        }
     }
 }
 
@@ -329,6 +351,7 @@ pub struct Protocol {
     pub reminders: Reminders,
     /// How long a break-glass grant lasts.
     pub break_glass: BreakGlass,
+    pub transfer: TransferClock,
 }
 
 impl Protocol {
@@ -434,6 +457,11 @@ impl Protocol {
             &["-", "-", &file.break_glass.source],
             &mut problems,
         );
+        let transfer = file.transfer.unwrap_or_default();
+        if !transfer.answer_within.positive() {
+            problems.push("transfer: `answer_within` is out of range".into());
+        }
+        check_text("transfer", &["-", "-", &transfer.source], &mut problems);
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -445,6 +473,7 @@ impl Protocol {
             escalation: file.escalation,
             reminders: file.reminders,
             break_glass: file.break_glass,
+            transfer,
         })
     }
 

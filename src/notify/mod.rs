@@ -76,6 +76,12 @@ pub enum Template {
     /// To a school's other focal points: a case's closure awaits your
     /// approval (issue 16).
     ClosureApproval,
+    /// To the receiving school's focal points: a case transfer awaits your
+    /// answer by `deadline`.
+    TransferReceived,
+    /// To the sending school's focal points: the receiving school answered
+    /// one of your transfers (accepted or refused: see the link).
+    TransferUpdate,
 }
 
 /// How a parameter's value must look.
@@ -112,7 +118,7 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
@@ -120,6 +126,8 @@ impl Template {
         Self::DeadlineReminder,
         Self::BreakGlassOpened,
         Self::ClosureApproval,
+        Self::TransferReceived,
+        Self::TransferUpdate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -131,6 +139,8 @@ impl Template {
             Self::DeadlineReminder => "deadline_reminder",
             Self::BreakGlassOpened => "break_glass_opened",
             Self::ClosureApproval => "closure_approval",
+            Self::TransferReceived => "transfer_received",
+            Self::TransferUpdate => "transfer_update",
         }
     }
 
@@ -144,11 +154,14 @@ impl Template {
     /// The only parameters this template accepts.
     pub fn params(self) -> &'static [ParamSpec] {
         match self {
-            Self::ReferralReceived | Self::EscalationRaised | Self::DeadlineReminder => {
-                &[LINK, DEADLINE, REFERENCE]
-            }
+            Self::ReferralReceived
+            | Self::EscalationRaised
+            | Self::DeadlineReminder
+            | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
             Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
-            Self::ReferralUpdate | Self::ClosureApproval => &[LINK, REFERENCE],
+            Self::ReferralUpdate | Self::ClosureApproval | Self::TransferUpdate => {
+                &[LINK, REFERENCE]
+            }
         }
     }
 

@@ -84,6 +84,18 @@ mail_template!(
     "mail/deadline_reminder.en.txt",
     deadline
 );
+mail_template!(
+    TransferReceivedVi,
+    "mail/transfer_received.vi.txt",
+    deadline
+);
+mail_template!(
+    TransferReceivedEn,
+    "mail/transfer_received.en.txt",
+    deadline
+);
+mail_template!(TransferUpdateVi, "mail/transfer_update.vi.txt");
+mail_template!(TransferUpdateEn, "mail/transfer_update.en.txt");
 
 mail_template!(
     BreakGlassOpenedVi,
@@ -176,6 +188,20 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         (Template::BreakGlassOpened, Language::En) => BreakGlassOpenedEn {
             link,
             valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::TransferUpdate, Language::Vi) => TransferUpdateVi { link, reference }.render(),
+        (Template::TransferUpdate, Language::En) => TransferUpdateEn { link, reference }.render(),
+        (Template::TransferReceived, Language::Vi) => TransferReceivedVi {
+            link,
+            deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::TransferReceived, Language::En) => TransferReceivedEn {
+            link,
+            deadline: &time("deadline")?,
             reference,
         }
         .render(),

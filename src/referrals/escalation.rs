@@ -37,6 +37,7 @@ pub fn reason_of(kind: &str) -> &'static str {
         "assessed" => "not_assessed",
         "plan_made" => "plan_not_made",
         "send" => "referral_not_sent",
+        "transfer" => "transfer_not_answered",
         _ => "not_acknowledged",
     }
 }

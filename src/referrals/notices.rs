@@ -27,7 +27,7 @@ fn link(context: &CaseContext<'_>, path: &str) -> String {
     format!("{}{}", context.public_url.trim_end_matches('/'), path)
 }
 
-fn reference(id: &str) -> String {
+pub(crate) fn reference(id: &str) -> String {
     // The last 8 hex digits of a UUIDv7 are random: a short, opaque handle.
     id.chars()
         .rev()
@@ -308,6 +308,61 @@ pub fn closure_requested(
         )?;
     }
     Ok(())
+}
+
+/// The receiving school's focal points: a case transfer awaits your answer
+/// (content-free: a link to the request, the deadline, a reference).
+pub fn transfer_received(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    transfer: &crate::db::transfers::TransferRow,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/transfers/{}", transfer.id)),
+        ),
+        ("deadline".to_owned(), at(transfer.answer_by)),
+        ("reference".to_owned(), reference(&transfer.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &transfer.to_school_id,
+        "focal_point",
+        &format!("transfer:{}:requested", transfer.id),
+        Template::TransferReceived,
+        &params,
+    )
+}
+
+/// The sending school's focal points: the receiving school answered a
+/// transfer (`event`: accepted or refused). The link goes to the case while
+/// it is still the school's, else to the dashboard's list.
+pub fn transfer_answered(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    transfer: &crate::db::transfers::TransferRow,
+    event: &str,
+) -> Result<(), CaseError> {
+    let path = if event == "accepted" {
+        "/".to_owned()
+    } else {
+        format!("/cases/{}", transfer.case_id)
+    };
+    let params = BTreeMap::from([
+        ("link".to_owned(), link(context, &path)),
+        ("reference".to_owned(), reference(&transfer.id)),
+    ]);
+    to_role(
+        conn,
+        context,
+        &transfer.from_school_id,
+        "focal_point",
+        &format!("transfer:{}:{event}", transfer.id),
+        Template::TransferUpdate,
+        &params,
+    )
 }
 
 /// Puts a notice into the outbox.

@@ -21,6 +21,15 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (
     SELECT id FROM organisations WHERE id = $1
     UNION ALL SELECT o.id FROM organisations o JOIN sub ON o.parent_id = sub.id)";
 
+/// Cases and referrals count at the school that recorded them, which a
+/// transfer does not change (`recorded_school_id`, set when one moves;
+/// migration 000015). Written so the `school_id` indexes still serve the
+/// cases that never moved.
+const RECORDED_AT_C: &str = "((c.recorded_school_id IS NULL AND c.school_id IN (SELECT id FROM sub)) \
+     OR c.recorded_school_id IN (SELECT id FROM sub))";
+const RECORDED_AT_R: &str = "((r.recorded_school_id IS NULL AND r.school_id IN (SELECT id FROM sub)) \
+     OR r.recorded_school_id IN (SELECT id FROM sub))";
+
 fn for_backend(conn: &DbConnection, sql: &str) -> String {
     match conn.backend() {
         Backend::Postgres => sql.to_owned(),
@@ -296,17 +305,17 @@ fn rows(
     let queries = [
         format!(
             "{SUBTREE}
-SELECT 'case' AS measure, c.school_id AS school_id, c.survivor_sex AS a, COALESCE(c.age_band, '') AS b,
-       COUNT(*) AS n
+SELECT 'case' AS measure, COALESCE(c.recorded_school_id, c.school_id) AS school_id, c.survivor_sex AS a,
+       COALESCE(c.age_band, '') AS b, COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.created_at >= $2 AND c.created_at < $3
-GROUP BY c.school_id, c.survivor_sex, c.age_band"
+WHERE {RECORDED_AT_C} AND c.created_at >= $2 AND c.created_at < $3
+GROUP BY 2, c.survivor_sex, c.age_band"
         ),
         format!(
             "{SUBTREE}
 SELECT 'closure' AS measure, '' AS school_id, '' AS a, CAST({days} AS TEXT) AS b, COUNT(*) AS n
 FROM cases c
-WHERE c.school_id IN (SELECT id FROM sub) AND c.closed_at >= $2 AND c.closed_at < $3
+WHERE {RECORDED_AT_C} AND c.closed_at >= $2 AND c.closed_at < $3
 GROUP BY 4"
         ),
         format!(
@@ -326,7 +335,7 @@ SELECT r.agency_type || '|' || r.status AS measure,
             ELSE 'pending' END AS school_id,
        '' AS a, COALESCE(CAST({hours} AS TEXT), '') AS b, COUNT(*) AS n
 FROM referrals r
-WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
+WHERE {RECORDED_AT_R} AND r.sent_at >= $2 AND r.sent_at < $3
 GROUP BY 1, 2, 4"
         ),
     ];
@@ -400,7 +409,7 @@ fn unacknowledged(
 SELECT 'referral_open' AS measure, '' AS school_id,
        CASE WHEN r.acknowledge_by < $4 THEN 'overdue' ELSE 'pending' END AS a, '' AS b, COUNT(*) AS n
 FROM referrals r
-WHERE r.school_id IN (SELECT id FROM sub) AND r.sent_at >= $2 AND r.sent_at < $3
+WHERE {RECORDED_AT_R} AND r.sent_at >= $2 AND r.sent_at < $3
   AND r.acknowledged_at IS NULL
 GROUP BY 3"
     );

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::StoreError;
 use crate::audit::VerifyReport;
-use crate::crypto::envelope::DataKey;
+use crate::crypto::envelope::{DataKey, KeyBinding};
 use crate::crypto::keyring::Keyring;
 use crate::crypto::sealed::{self, Binding};
 use crate::db::DbConnection;
@@ -59,9 +59,17 @@ impl StoreCheck {
     }
 }
 
-/// A case id, whether its content was destroyed, its wrapped data key and
-/// its pupil's sealed name.
-type CaseKeyRow = (String, bool, Option<Vec<u8>>, Option<Vec<u8>>);
+/// A case id, whether its content was destroyed, its wrapped data key, its
+/// pupil's sealed name, and the school its key is bound to now (a
+/// transferred case's: the case's school) if it is bound to one.
+type CaseKeyRow = (
+    String,
+    bool,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+    Option<String>,
+    String,
+);
 
 /// Checks the audit chain and opens every case.
 pub fn check(conn: &mut DbConnection, keyring: &Keyring) -> Result<StoreCheck, StoreError> {
@@ -74,6 +82,8 @@ pub fn check(conn: &mut DbConnection, keyring: &Keyring) -> Result<StoreCheck, S
             cases::content_destroyed_at.is_not_null(),
             case_keys::wrapped_dek.nullable(),
             pupils::name_enc.nullable(),
+            case_keys::bound_school_id.nullable(),
+            cases::school_id,
         ))
         .order(cases::id)
         .load(conn)?;
@@ -84,12 +94,19 @@ pub fn check(conn: &mut DbConnection, keyring: &Keyring) -> Result<StoreCheck, S
         cases_destroyed: 0,
         case_problems: Vec::new(),
     };
-    for (case_id, destroyed, wrapped, name) in rows {
+    for (case_id, destroyed, wrapped, name, bound, school_id) in rows {
+        let bound = bound.map(|_| school_id);
         if destroyed {
             report.cases_destroyed += 1;
             continue;
         }
-        match open_case(keyring, &case_id, wrapped.as_deref(), name.as_deref()) {
+        match open_case(
+            keyring,
+            &case_id,
+            bound.as_deref(),
+            wrapped.as_deref(),
+            name.as_deref(),
+        ) {
             Ok(()) => report.cases_readable += 1,
             Err(why) => report.case_problems.push(format!("case {case_id}: {why}")),
         }
@@ -100,11 +117,13 @@ pub fn check(conn: &mut DbConnection, keyring: &Keyring) -> Result<StoreCheck, S
 fn open_case(
     keyring: &Keyring,
     case_id: &str,
+    bound_school: Option<&str>,
     wrapped: Option<&[u8]>,
     name: Option<&[u8]>,
 ) -> Result<(), String> {
     let wrapped = wrapped.ok_or("its data key is missing")?;
-    let dek = DataKey::unwrap(keyring, case_id, wrapped).map_err(|_| {
+    let bound = bound_school.map_or(KeyBinding::Case, KeyBinding::School);
+    let dek = DataKey::unwrap_bound(keyring, case_id, bound, wrapped).map_err(|_| {
         match sealed::key_id(wrapped) {
             Ok(kek) if keyring.get(crate::crypto::keyring::KeyPurpose::FieldKek, kek).is_none() => format!(
                 "its data key is wrapped by key-encryption key {kek}, which this keyring does not hold"

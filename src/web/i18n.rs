@@ -270,7 +270,7 @@ mod tests {
         ));
         wanted.extend(family(
             "reason",
-            &["assessed", "plan_made", "send", "acknowledge"]
+            &["assessed", "plan_made", "send", "acknowledge", "transfer"]
                 .map(crate::referrals::escalation::reason_of),
         ));
         wanted.extend(family("kind", &["statutory_report", "service_referral"]));
@@ -282,7 +282,15 @@ mod tests {
         ));
         wanted.extend(family(
             "deadline",
-            &["assessed", "plan_made", "send", "acknowledge"],
+            &["assessed", "plan_made", "send", "acknowledge", "transfer"],
+        ));
+        wanted.extend(family(
+            "tstatus",
+            &["pending", "viewed", "accepted", "refused", "cancelled"],
+        ));
+        wanted.extend(family(
+            "chrono-transfer",
+            &["requested", "viewed", "accepted", "refused", "cancelled"],
         ));
         wanted.extend(family(
             "answer",
@@ -305,6 +313,10 @@ mod tests {
                 "answer_saved",
                 "consent_recorded",
                 "break_glass",
+                "transfer_started",
+                "transfer_cancelled",
+                "transfer_accepted",
+                "transfer_refused",
             ],
         ));
         for field in crate::domain::protocol::FIELDS {

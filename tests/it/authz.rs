@@ -134,6 +134,7 @@ async fn matrix() {
                 Action::CaseBreakGlass
                 | Action::CaseUpdate
                 | Action::ReferralSend
+                | Action::CaseTransfer
                 | Action::CaseAssign
                 | Action::CaseApproveClosure
                 | Action::CaseLegalHold => asks.push((
@@ -375,6 +376,43 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         Some("referral.manage"),
     ),
     ("GET", "/api/v1/escalations", Some("escalation.list")),
+    // Transfer of a case to another school (issue 16).
+    (
+        "POST",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/transfers",
+        Some("case.transfer"),
+    ),
+    (
+        "GET",
+        "/api/v1/cases/0193a000-0000-7000-8000-000000000000/transfers",
+        Some("case.read"),
+    ),
+    (
+        "GET",
+        "/api/v1/transfers/incoming",
+        Some("case.transfer_answer"),
+    ),
+    ("GET", "/api/v1/transfers/outgoing", Some("case.list")),
+    (
+        "GET",
+        "/api/v1/transfers/0193a000-0000-7000-8000-000000000000",
+        Some("case.transfer_answer"),
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/0193a000-0000-7000-8000-000000000000/accept",
+        Some("case.transfer_answer"),
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/0193a000-0000-7000-8000-000000000000/refuse",
+        Some("case.transfer_answer"),
+    ),
+    (
+        "POST",
+        "/api/v1/transfers/0193a000-0000-7000-8000-000000000000/cancel",
+        Some("case.transfer"),
+    ),
     ("GET", "/api/v1/stats/periods", None),
     ("GET", "/api/v1/stats/report", Some("stats.read")),
     ("GET", "/api/v1/stats/report/export", Some("stats.read")),

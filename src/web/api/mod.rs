@@ -8,6 +8,7 @@ pub mod casework;
 pub mod openapi;
 pub mod referrals;
 pub mod stats;
+pub mod transfers;
 
 use actix_web::web;
 
@@ -23,5 +24,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     referrals::configure(cfg);
     stats::configure(cfg);
     break_glass::configure(cfg);
+    transfers::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));
 }

@@ -298,6 +298,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     add_case_finding(&mut doc);
     add_casework(&mut doc, taxonomy);
     add_attachments(&mut doc);
+    add_transfers(&mut doc);
     add_referrals(&mut doc);
     add_stats(&mut doc);
     add_break_glass_review(&mut doc);
@@ -700,6 +701,74 @@ fn add_casework(doc: &mut Value, taxonomy: &Taxonomy) {
     {
         properties.insert("assigned_to".to_owned(), json!({"type": ["string", "null"], "description": "The assigned focal point's user id."}));
         properties.insert("legal_hold".to_owned(), json!({"type": "boolean"}));
+    }
+}
+
+/// Transfer of a case to another school (`cases::transfer`).
+fn add_transfers(doc: &mut Value) {
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let state = json!({"type": "object", "properties": {
+        "id": {"type": "string"}, "status": {"enum": ["pending", "viewed", "accepted", "refused", "cancelled"]},
+        "version": {"type": "integer"}, "requested_at": {"type": "string", "format": "date-time"},
+        "answer_by": {"type": "string", "format": "date-time"}, "viewed_at": {"type": ["string", "null"], "format": "date-time"},
+        "answered_at": {"type": ["string", "null"], "format": "date-time"}}});
+    let reason = json!({"type": "object", "required": ["reason"], "additionalProperties": false,
+        "properties": {"reason": {"type": "string", "minLength": 10, "maxLength": 2000}}});
+    let not_open = error("The transfer was already answered or cancelled; nothing was changed.");
+    let paths = [
+        (
+            "/cases/{id}/transfers",
+            json!({
+            "post": {"summary": "Start a transfer of the case to another school of the tree, with a reason (focal points of the case's school)",
+                "security": security.clone(), "parameters": id.clone(),
+                "requestBody": body(json!({"type": "object", "required": ["to_school_id", "reason"], "additionalProperties": false,
+                    "properties": {"to_school_id": {"type": "string"}, "reason": {"type": "string", "minLength": 10, "maxLength": 2000}}}),
+                    json!({"to_school_id": "0190f3a2-7c1e-7abc-8def-0123456789ab", "reason": "The family moved; the pupil starts at the new school on Monday."})),
+                "responses": responses(&[("201", ok("Started; the receiving school's focal points are told.", state.clone())),
+                    ("409", error("The case already has an open transfer, or it is closed."))])},
+            "get": {"summary": "The transfers of a case, reasons and answers decrypted (the read is audited)",
+                "security": security.clone(), "parameters": id.clone(),
+                "responses": responses(&[("200", ok("Transfers, newest first.", json!({"type": "array", "items": state.clone()})))])}}),
+        ),
+        (
+            "/transfers/incoming",
+            json!({"get": {"summary": "Open transfers to the caller's school (reference, incident types, risk; no reason)",
+            "security": security.clone(), "responses": responses(&[("200", ok("Transfers, the most urgent first.", json!({"type": "array", "items": state.clone()})))])}}),
+        ),
+        (
+            "/transfers/outgoing",
+            json!({"get": {"summary": "Transfers the caller's school started, with their state",
+            "security": security.clone(), "responses": responses(&[("200", ok("Transfers, newest first.", json!({"type": "array", "items": state.clone()})))])}}),
+        ),
+        (
+            "/transfers/{id}",
+            json!({"get": {"summary": "Open a transfer to the caller's school: the reason too; the first opening marks it viewed (audited)",
+            "security": security.clone(), "parameters": id.clone(), "responses": responses(&[("200", ok("The transfer.", state.clone()))])}}),
+        ),
+        (
+            "/transfers/{id}/accept",
+            json!({"post": {"summary": "Accept: the case, its file and open referrals move to the caller's school; its data key is re-bound to it",
+            "security": security.clone(), "parameters": id.clone(),
+            "responses": responses(&[("200", ok("Accepted; `case` is where it is now.", state.clone())), ("409", not_open.clone())])}}),
+        ),
+        (
+            "/transfers/{id}/refuse",
+            json!({"post": {"summary": "Refuse with a reason: the case stays where it is",
+            "security": security.clone(), "parameters": id.clone(),
+            "requestBody": body(reason, json!({"reason": "The pupil has not enrolled at our school."})),
+            "responses": responses(&[("200", ok("Refused.", state.clone())), ("409", not_open.clone())])}}),
+        ),
+        (
+            "/transfers/{id}/cancel",
+            json!({"post": {"summary": "Cancel an open transfer (focal points of the sending school)",
+            "security": security, "parameters": id, "responses": responses(&[("200", ok("Cancelled.", state)), ("409", not_open)])}}),
+        ),
+    ];
+    if let Some(map) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths {
+            map.insert(path.to_owned(), item);
+        }
     }
 }
 

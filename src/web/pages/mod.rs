@@ -63,6 +63,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/cases/{id}/transitions").route(post().to(cases::transition)))
         .service(resource("/cases/{id}/consent").route(post().to(cases::record_consent)))
         .service(resource("/cases/{id}/notes").route(post().to(cases::add_note)))
+        .service(resource("/cases/{id}/transfers").route(post().to(cases::start_transfer)))
+        .service(
+            resource("/cases/{id}/transfers/{transfer_id}/cancel")
+                .route(post().to(cases::cancel_transfer)),
+        )
+        .service(resource("/transfers/{id}").route(get().to(cases::transfer_page)))
+        .service(resource("/transfers/{id}/accept").route(post().to(cases::accept_transfer)))
+        .service(resource("/transfers/{id}/refuse").route(post().to(cases::refuse_transfer)))
         .service(
             resource("/cases/{id}/referrals/{referral_id}/link")
                 .route(post().to(cases::send_partner_link)),

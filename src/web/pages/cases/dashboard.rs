@@ -53,6 +53,8 @@ pub struct DashboardPage<'a> {
     pub due_soon: Vec<DueSoonLine>,
     pub escalations: Vec<EscalationLine>,
     pub replies: Vec<ReplyLine>,
+    pub transfers_in: Vec<super::transfer::DashboardTransfer>,
+    pub transfers_out: Vec<super::transfer::DashboardTransfer>,
     /// Only the caller's own cases (`?mine=1`).
     pub mine: bool,
 }
@@ -102,8 +104,16 @@ pub async fn home(
         ))?
         .is_some();
         if !can_list {
-            return Ok((false, Vec::new(), Vec::new(), Vec::new(), Vec::new()));
+            return Ok((
+                false,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                (Vec::new(), Vec::new()),
+            ));
         }
+        let transfers = super::transfer::dashboard_lists(conn, state, &caller, &t)?;
         // The open cases only (the case search, `/cases`, finds the rest).
         let filter = CaseFilter {
             open_only: true,
@@ -157,19 +167,23 @@ pub async fn home(
                 when: t.datetime(r.updated_at),
             })
             .collect();
-        Ok((true, cases, due_soon, escalations, replies))
+        Ok((true, cases, due_soon, escalations, replies, transfers))
     })
     .await;
     match loaded {
-        Ok((can_list, cases, due_soon, escalations, replies)) => render(&DashboardPage {
-            frame: Frame::for_user(&user, &state, "/"),
-            can_list,
-            cases,
-            due_soon,
-            escalations,
-            replies,
-            mine,
-        }),
+        Ok((can_list, cases, due_soon, escalations, replies, (transfers_in, transfers_out))) => {
+            render(&DashboardPage {
+                frame: Frame::for_user(&user, &state, "/"),
+                can_list,
+                cases,
+                due_soon,
+                escalations,
+                replies,
+                mine,
+                transfers_in,
+                transfers_out,
+            })
+        }
         Err(error) => failure_page(&error),
     }
 }

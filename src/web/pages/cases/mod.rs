@@ -15,6 +15,7 @@ mod dashboard;
 mod intake;
 mod list;
 mod pupil;
+mod transfer;
 mod workspace;
 
 pub use actions::{
@@ -28,6 +29,10 @@ pub use dashboard::{escalations, home};
 pub use intake::{intake, intake_page, save_draft};
 pub use list::case_list;
 pub use pupil::pupil_chronology;
+pub use transfer::{
+    accept as accept_transfer, cancel as cancel_transfer, page as transfer_page,
+    refuse as refuse_transfer, start as start_transfer,
+};
 pub use workspace::{download_attachment, workspace};
 
 use super::{granted, outcome};

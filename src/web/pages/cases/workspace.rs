@@ -104,6 +104,8 @@ pub struct CasePage<'a> {
     pub break_glass: Option<Vec<crate::web::pages::break_glass::GrantLine>>,
     /// Case-work: assignee, closure approval, legal hold (`case/casework.html`).
     pub casework: super::casework::CaseworkPanel,
+    /// Transfer to another school (`case_transfer.html`).
+    pub transfer: super::transfer::TransferPart,
 }
 
 /// What a refused workspace form sent: its name (the hidden `form` field,
@@ -341,10 +343,13 @@ fn case_data(
         // Closing goes through the request for approval instead.
         next_statuses.retain(|s| s.code != "closed");
     }
+    let transfer =
+        super::transfer::transfer_part(conn, state, caller, &t, &view.case, &capability)?;
     Ok(Some(CasePageData {
         pupil_cases,
         break_glass,
         casework: panel,
+        transfer,
         consent: consent_lines(&t, &view),
         id: case_id.to_owned(),
         version: view.case.version,
@@ -420,6 +425,7 @@ fn assemble_page<'a>(
         pupil_cases: data.pupil_cases,
         break_glass: data.break_glass,
         casework: data.casework,
+        transfer: data.transfer,
     }
 }
 
@@ -675,6 +681,7 @@ struct CasePageData {
     attachments: Vec<AttachmentLine>,
     pupil_cases: Vec<super::pupil::PupilCaseLine>,
     casework: super::casework::CaseworkPanel,
+    transfer: super::transfer::TransferPart,
 }
 
 /// The pupil's cases for the case page: none when the case is read under
@@ -757,6 +764,7 @@ pub(super) fn chronology_label(t: &Tr<'_>, kind: &str, to: Option<&str>) -> Stri
             "agency",
             t.t(&format!("agency-{agency}")),
         ),
+        (Some("transfer"), Some(step), _) => t.t(&format!("chrono-transfer-{step}")),
         (Some("escalated"), Some(reason), Some(level)) => format!(
             "{} ({})",
             t.t(&format!("reason-{reason}")),
