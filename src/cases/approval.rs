@@ -71,11 +71,20 @@ fn check_version(case: &CaseRow, expected: i32) -> Result<(), CaseError> {
     }
 }
 
-fn no_open_referrals(conn: &mut DbConnection, case_id: &str) -> Result<(), CaseError> {
+/// What must be finished before a case closes: its referrals answered or
+/// withdrawn, and no transfer to another school still open (the receiving
+/// school would otherwise be asked to take a closed case).
+pub(super) fn nothing_open(conn: &mut DbConnection, case_id: &str) -> Result<(), CaseError> {
     if crate::db::referrals::open_count_of_case(conn, case_id)? > 0 {
         return Err(problem(
             "status",
             "cannot be closed while referrals are open: wait for the agencies' answers or withdraw them",
+        ));
+    }
+    if crate::db::transfers::open_of_case(conn, case_id)?.is_some() {
+        return Err(problem(
+            "transfer",
+            "cannot be closed while a transfer to another school is open: cancel it or wait for the answer",
         ));
     }
     Ok(())
@@ -134,7 +143,7 @@ pub fn request(
         if requests::pending_of(conn, case_id)?.is_some() {
             return Err(CaseError::ClosureAwaitingApproval);
         }
-        no_open_referrals(conn, case_id)?;
+        nothing_open(conn, case_id)?;
         let now = context.clock.now_naive();
         let id = uuid::Uuid::now_v7().to_string();
         let row = ClosureRequestRow {
@@ -217,7 +226,7 @@ pub fn decide(
             return Err(problem("note", "is required to return a closure request"));
         }
         if decision.approve {
-            no_open_referrals(conn, case_id)?;
+            nothing_open(conn, case_id)?;
         }
         let now = context.clock.now_naive();
         let decision_note = decision

@@ -208,11 +208,8 @@ pub fn transition(
                 "is required to reopen a case",
             )]));
         }
-        if closing && crate::db::referrals::open_count_of_case(conn, case_id)? > 0 {
-            return Err(CaseError::Invalid(vec![super::FieldError::new(
-                "status",
-                "cannot be closed while referrals are open: wait for the agencies' answers or withdraw them",
-            )]));
+        if closing {
+            super::approval::nothing_open(conn, case_id)?;
         }
         // A high-risk case, or one with a statutory report, closes only on
         // a second person's approval (super::approval).

@@ -128,8 +128,8 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         legal_hold -> Bool,
         content_destroyed_at -> Nullable<Timestamp>,
-        assigned_to -> Nullable<Text>,
         recorded_school_id -> Nullable<Text>,
+        assigned_to -> Nullable<Text>,
     }
 }
 

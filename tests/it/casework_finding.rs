@@ -61,6 +61,7 @@ on_both_backends!(
     the_case_list_filters_and_pages,
     a_pupils_chronology_spans_only_their_cases,
     a_replayed_intake_form_token_makes_no_second_case,
+    a_reporter_lands_on_their_page_after_filing,
     consent_is_recorded_in_the_intake_steps,
 );
 
@@ -436,6 +437,51 @@ fn case_of(location: &str) -> &str {
         .split('?')
         .next()
         .unwrap()
+}
+
+/// A reporter reads no case: after filing one through the form they land on
+/// their own page, told that the focal points have it, and the answer names
+/// no case (theirs or the pupil's others).
+async fn a_reporter_lands_on_their_page_after_filing(backend: Backend) {
+    let Some(app) = app(backend).await else {
+        return;
+    };
+    let phone = Browser::open(&app, Role::Reporter).await;
+    let token = phone.token().await;
+    let form = intake_form(&phone.csrf, &token, "Lê Thị Reporter", &[]);
+    let (status, location, _) = phone.send(form.clone()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/?done=case_filed");
+    assert_eq!(cases_in_store(&app), 1);
+    let (status, location, _) = phone.send(form).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location, "/?done=case_already_filed");
+    assert_eq!(cases_in_store(&app), 1);
+    let page = app
+        .client
+        .get(app.url("/?done=case_filed"))
+        .header("cookie", &phone.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Đã gửi trường hợp đến cán bộ đầu mối"),
+        "the notice is shown"
+    );
+    // Any other code shows nothing (no text from the URL reaches the page).
+    let html = app
+        .client
+        .get(app.url("/?done=case_created"))
+        .header("cookie", &phone.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("id=\"notice\""));
 }
 
 async fn a_replayed_intake_form_token_makes_no_second_case(backend: Backend) {

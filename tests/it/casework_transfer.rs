@@ -27,7 +27,7 @@ on_both_backends!(
     transfer_answered_only_by_the_receiving_school,
     transfer_keeps_statistics_where_recorded,
     transfer_clock_escalates,
-    transfer_of_a_case_closed_meanwhile_is_not_accepted,
+    transfer_open_keeps_the_case_from_closing,
 );
 
 struct World {
@@ -707,22 +707,62 @@ async fn transfer_clock_escalates(backend: Backend) {
     assert_eq!(w.count(&raised), 0);
 }
 
-async fn transfer_of_a_case_closed_meanwhile_is_not_accepted(backend: Backend) {
+async fn transfer_open_keeps_the_case_from_closing(backend: Backend) {
     let Some(w) = World::new(backend).await else {
         return;
     };
     let to = w.app.org_id(TO).await;
+    let from = w.app.org_id(FROM).await;
     let case = w.new_case("dong-giua-chung").await;
     let id = w.started(&case, &to).await;
+    let close = || json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."});
+    // While the transfer is open the case does not close: the receiving
+    // school would be asked to take a closed case.
     let (status, body) = w
         .call(
             &w.sender,
             "POST",
             &format!("/api/v1/cases/{case}/transitions"),
-            Some(json!({"to": "closed", "version": 1, "closure_reason": "needs_met", "note": "Đã hỗ trợ xong."})),
+            Some(close()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_case");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("transfer"),
+        "{body}"
+    );
+    assert_eq!(
+        w.count(&format!(
+            "SELECT COUNT(*) AS n FROM cases WHERE id = '{case}' AND school_id = '{from}' AND status <> 'closed'"
+        )),
+        1,
+        "nothing changed"
+    );
+    // Refused, the transfer is over and the sender closes the case.
+    let (status, _) = w
+        .call(
+            &w.receiver,
+            "POST",
+            &format!("/api/v1/transfers/{id}/refuse"),
+            Some(json!({"reason": "Học sinh không chuyển đến trường chúng tôi."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = w
+        .call(
+            &w.sender,
+            "POST",
+            &format!("/api/v1/cases/{case}/transitions"),
+            Some(close()),
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // A closed case cannot be accepted, even by a transfer still marked
+    // open (as a store restored from before the check would hold).
     let (status, body) = w
         .call(
             &w.receiver,
@@ -731,24 +771,7 @@ async fn transfer_of_a_case_closed_meanwhile_is_not_accepted(backend: Backend) {
             None,
         )
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert_eq!(body["error"]["code"], "case_closed");
-    assert_eq!(
-        w.count(&format!(
-            "SELECT COUNT(*) AS n FROM cases WHERE id = '{case}' AND school_id = '{}'",
-            w.app.org_id(FROM).await
-        )),
-        1
-    );
-    let (status, _) = w
-        .call(
-            &w.receiver,
-            "POST",
-            &format!("/api/v1/transfers/{id}/refuse"),
-            Some(json!({"reason": "Hồ sơ đã đóng ở trường cũ."})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
 /// The browser journey, without JavaScript (the forms work without it) and

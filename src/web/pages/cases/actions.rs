@@ -34,6 +34,7 @@ fn problem_key(error: &CaseError) -> &'static str {
             Some(("override_reason", m)) if m.contains("may not") => "problem-override-not-allowed",
             Some(("override_reason" | "reason" | "text", _)) => "problem-reason",
             Some(("status", _)) => "problem-open-referrals",
+            Some(("transfer", _)) => "problem-open-transfer",
             Some(("closure_reason" | "note", _)) => "problem-closure",
             Some(("given_by" | "legal_basis" | "withheld" | "disclosure_to", _)) => {
                 "problem-consent-form"

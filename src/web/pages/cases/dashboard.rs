@@ -57,12 +57,17 @@ pub struct DashboardPage<'a> {
     pub transfers_out: Vec<super::transfer::DashboardTransfer>,
     /// Only the caller's own cases (`?mine=1`).
     pub mine: bool,
+    /// What the last action did (e.g. a reporter's case filed).
+    pub notice: Option<String>,
 }
 
 /// The dashboard's filter: `?mine=1` shows only the caller's cases.
 #[derive(serde::Deserialize, Default)]
 pub struct DashboardQuery {
     mine: Option<String>,
+    /// The outcome of the last action (a code: `done-<code>` in the
+    /// catalogues).
+    done: Option<String>,
 }
 
 #[derive(askama::Template)]
@@ -78,6 +83,11 @@ pub async fn home(
     query: web::Query<DashboardQuery>,
 ) -> HttpResponse {
     let mine = query.mine.as_deref() == Some("1");
+    let notice = query
+        .done
+        .as_deref()
+        .filter(|d| matches!(*d, "case_filed" | "case_already_filed"))
+        .map(|d| user.tr(&state).t(&format!("done-{d}")));
     match user.caller.role {
         Role::AgencyOfficer => return see_other("/referrals"),
         Role::DistrictOfficer => return see_other("/escalations"),
@@ -180,6 +190,7 @@ pub async fn home(
                 escalations,
                 replies,
                 mine,
+                notice,
                 transfers_in,
                 transfers_out,
             })

@@ -469,7 +469,15 @@ pub async fn intake(state: web::Data<AppState>, user: PageUser, form: CsrfForm) 
         Ok(created)
     })
     .await;
+    let reporter = user.caller.role == Role::Reporter;
     match created {
+        // A reporter reads no case: they land where they started, told that
+        // the school's focal points have it (and nothing of other cases).
+        Ok(Ok(created)) if reporter => see_other(if created.replayed {
+            "/?done=case_already_filed"
+        } else {
+            "/?done=case_filed"
+        }),
         Ok(Ok(created)) if created.replayed => see_other(&format!(
             "/cases/{}?done=case_already_created",
             created.case.id
