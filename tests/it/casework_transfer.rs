@@ -695,6 +695,22 @@ async fn transfer_clock_escalates(backend: Backend) {
     w.app.clock.set(due + chrono::Duration::minutes(1));
     escalate().await;
     assert_eq!(w.count(&raised), 1);
+    // On the receiving school's dashboard the escalation leads to the
+    // incoming transfers (the case is not theirs to open yet).
+    let (cookie, _) = w.app.browser_session(&w.receiver).await;
+    let html = w
+        .app
+        .client
+        .get(w.app.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("href=\"#transfers-in\""), "{html}");
+    assert!(!html.contains(&format!("href=\"/cases/{case}\"")));
     let (status, _) = w
         .call(
             &w.receiver,

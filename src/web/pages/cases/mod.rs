@@ -98,12 +98,16 @@ pub struct EscalationLine {
     pub level: i32,
     pub raised: String,
     pub resolved: Option<String>,
+    /// An unanswered transfer: the case is not yet the receiving school's,
+    /// so the line leads to the dashboard's incoming transfers, not the case.
+    pub transfer: bool,
 }
 
 fn escalation_line(t: &Tr<'_>, e: referral_table::EscalationRow) -> EscalationLine {
     EscalationLine {
         short: short(&e.case_id),
         case_id: e.case_id,
+        transfer: e.reason == "transfer_not_answered",
         reason: t.t(&format!("reason-{}", e.reason)),
         level: e.level,
         raised: t.datetime(e.raised_at),
