@@ -170,21 +170,7 @@ impl Authz {
         action: Action,
         org_id: &str,
     ) -> Result<Capability, Refused> {
-        let principal_chain = OrgChain::load(conn, &actor.org_id)?;
-        let resource_chain = OrgChain::load(conn, org_id)?;
-        let allowed = match (principal_chain, resource_chain) {
-            (Some(org_chain), Some(resource)) => self.policies.decide(
-                &Principal {
-                    user_id: actor.user_id.clone(),
-                    role: actor.role.clone(),
-                    org_chain,
-                },
-                action,
-                &resource,
-            ),
-            _ => false,
-        };
-        if allowed {
+        if self.may(conn, actor, action, org_id)? {
             return Ok(Capability {
                 action,
                 org_id: Some(org_id.to_owned()),
@@ -196,6 +182,32 @@ impl Authz {
             });
         }
         self.refuse(conn, actor, request, action, "organisation", org_id)
+    }
+
+    /// Whether `actor` may do `action` on organisation `org_id`, without a
+    /// capability and without an audit entry: only for trimming what an
+    /// answer shows (a refusal here is not an attempt to act).
+    pub fn may(
+        &self,
+        conn: &mut DbConnection,
+        actor: &Actor,
+        action: Action,
+        org_id: &str,
+    ) -> Result<bool, Refused> {
+        let principal_chain = OrgChain::load(conn, &actor.org_id)?;
+        let resource_chain = OrgChain::load(conn, org_id)?;
+        Ok(match (principal_chain, resource_chain) {
+            (Some(org_chain), Some(resource)) => self.policies.decide(
+                &Principal {
+                    user_id: actor.user_id.clone(),
+                    role: actor.role.clone(),
+                    org_chain,
+                },
+                action,
+                &resource,
+            ),
+            _ => false,
+        })
     }
 
     /// Checks `actor` doing `action` on case `case_id`; returns the

@@ -178,6 +178,14 @@ async fn sensitive_fields_are_sealed_at_rest_and_read_back_intact(backend: Backe
         .await
         .unwrap();
     assert_eq!(second["open_cases_for_pupil"], json!([id]));
+
+    // A reporter, who reads no case, is not told whether the pupil has one.
+    let reporter = app.user(Role::Reporter, SCHOOL).await;
+    let reporter_token = app.token(&reporter).await;
+    let third = post_case(&app, &reporter_token, &again, None).await;
+    assert_eq!(third.status(), StatusCode::CREATED);
+    let third: Value = third.json().await.unwrap();
+    assert_eq!(third["open_cases_for_pupil"], json!([]));
 }
 
 async fn another_schools_case_answers_like_a_missing_one(backend: Backend) {

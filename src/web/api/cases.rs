@@ -211,8 +211,17 @@ async fn create_case(
         )?;
         let input = CaseInput::parse(&raw, &state.taxonomy, &school_id)
             .map_err(|p| case_error(CaseError::Invalid(p)))?;
-        cases::create(conn, &context(state), &capability, &input, key.as_deref())
-            .map_err(case_error)
+        let mut created = cases::create(conn, &context(state), &capability, &input, key.as_deref())
+            .map_err(case_error)?;
+        // The pupil's other open cases are named only to those who may list
+        // the school's cases: a reporter learns nothing of them.
+        if !state
+            .authz
+            .may(conn, &caller.actor(), Action::CaseList, &school_id)?
+        {
+            created.open_cases_for_pupil.clear();
+        }
+        Ok(created)
     })
     .await?;
     let location = format!("/api/v1/cases/{}", created.case.id);

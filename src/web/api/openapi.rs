@@ -203,7 +203,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                     "parameters": [{"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "maxLength": 128},
                         "description": "Send a fresh UUID per case and repeat it when retrying: a retry returns the first case (header `Idempotency-Replayed: true`)."}],
                     "requestBody": body(reference("NewCase"), case_example()),
-                    "responses": responses(&[("201", ok("Recorded. `open_cases_for_pupil` lists other open cases of the same pupil at this school.", reference("CaseSummary")))])
+                    "responses": responses(&[("201", ok("Recorded. `open_cases_for_pupil` lists other open cases of the same pupil at this school (always empty for a caller who may not list the school's cases, such as a reporter).", reference("CaseSummary")))])
                 },
                 "get": {
                     "summary": "The caller's school's cases (coded fields only)",
