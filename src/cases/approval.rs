@@ -267,6 +267,14 @@ pub fn decide(
         } else {
             table::touch(conn, case_id, now)?;
         }
+        crate::referrals::notices::closure_decided(
+            conn,
+            context,
+            &case.school_id,
+            case_id,
+            &pending.id,
+            &pending.requested_by,
+        )?;
         context.auditor.append(
             conn,
             context.clock,

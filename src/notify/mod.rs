@@ -76,6 +76,9 @@ pub enum Template {
     /// To a school's other focal points: a case's closure awaits your
     /// approval (issue 16).
     ClosureApproval,
+    /// To the focal point who asked for a closure: another focal point
+    /// decided on it (approved or returned: see the link).
+    ClosureDecided,
     /// To the receiving school's focal points: a case transfer awaits your
     /// answer by `deadline`.
     TransferReceived,
@@ -118,7 +121,7 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
@@ -126,6 +129,7 @@ impl Template {
         Self::DeadlineReminder,
         Self::BreakGlassOpened,
         Self::ClosureApproval,
+        Self::ClosureDecided,
         Self::TransferReceived,
         Self::TransferUpdate,
     ];
@@ -139,6 +143,7 @@ impl Template {
             Self::DeadlineReminder => "deadline_reminder",
             Self::BreakGlassOpened => "break_glass_opened",
             Self::ClosureApproval => "closure_approval",
+            Self::ClosureDecided => "closure_decided",
             Self::TransferReceived => "transfer_received",
             Self::TransferUpdate => "transfer_update",
         }
@@ -159,9 +164,10 @@ impl Template {
             | Self::DeadlineReminder
             | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
             Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
-            Self::ReferralUpdate | Self::ClosureApproval | Self::TransferUpdate => {
-                &[LINK, REFERENCE]
-            }
+            Self::ReferralUpdate
+            | Self::ClosureApproval
+            | Self::ClosureDecided
+            | Self::TransferUpdate => &[LINK, REFERENCE],
         }
     }
 

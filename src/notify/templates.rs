@@ -64,6 +64,8 @@ mail_template!(ReferralUpdateVi, "mail/referral_update.vi.txt");
 mail_template!(ReferralUpdateEn, "mail/referral_update.en.txt");
 mail_template!(ClosureApprovalVi, "mail/closure_approval.vi.txt");
 mail_template!(ClosureApprovalEn, "mail/closure_approval.en.txt");
+mail_template!(ClosureDecidedVi, "mail/closure_decided.vi.txt");
+mail_template!(ClosureDecidedEn, "mail/closure_decided.en.txt");
 mail_template!(
     EscalationRaisedVi,
     "mail/escalation_raised.vi.txt",
@@ -155,6 +157,8 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         (Template::ReferralUpdate, Language::En) => ReferralUpdateEn { link, reference }.render(),
         (Template::ClosureApproval, Language::Vi) => ClosureApprovalVi { link, reference }.render(),
         (Template::ClosureApproval, Language::En) => ClosureApprovalEn { link, reference }.render(),
+        (Template::ClosureDecided, Language::Vi) => ClosureDecidedVi { link, reference }.render(),
+        (Template::ClosureDecided, Language::En) => ClosureDecidedEn { link, reference }.render(),
         (Template::EscalationRaised, Language::Vi) => EscalationRaisedVi {
             link,
             deadline: &time("deadline")?,

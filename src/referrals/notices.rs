@@ -310,6 +310,43 @@ pub fn closure_requested(
     Ok(())
 }
 
+/// The focal point who asked for a closure: another focal point decided on
+/// it (content-free: whether it was approved is read on the case page).
+pub fn closure_decided(
+    conn: &mut DbConnection,
+    context: &CaseContext<'_>,
+    school_id: &str,
+    case_id: &str,
+    request_id: &str,
+    requested_by: &str,
+) -> Result<(), CaseError> {
+    let params = BTreeMap::from([
+        (
+            "link".to_owned(),
+            link(context, &format!("/cases/{case_id}")),
+        ),
+        ("reference".to_owned(), reference(case_id)),
+    ]);
+    // Only while the requester is still an active focal point of the school.
+    for (user_id, email, language) in table::recipients(conn, school_id, "focal_point")? {
+        if user_id != requested_by {
+            continue;
+        }
+        deliver(
+            conn,
+            context,
+            &Notice {
+                idempotency_key: format!("closure:{request_id}:decided"),
+                recipient: email,
+                language,
+                template: Template::ClosureDecided,
+                params: params.clone(),
+            },
+        )?;
+    }
+    Ok(())
+}
+
 /// The receiving school's focal points: a case transfer awaits your answer
 /// (content-free: a link to the request, the deadline, a reference).
 pub fn transfer_received(

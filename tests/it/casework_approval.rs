@@ -400,6 +400,20 @@ async fn closing_a_high_risk_case_needs_another_focal_points_approval(backend: B
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 
+    // The requester is told of each decision (the return, then the
+    // approval), content-free; nobody else gets that mail.
+    {
+        use caseguard::db::schema::outbox;
+        let told: Vec<(String, String)> = outbox::table
+            .filter(outbox::template.eq("closure_decided"))
+            .select((outbox::recipient, outbox::params))
+            .load(&mut world.app.db.connect())
+            .unwrap();
+        assert_eq!(told.len(), 2, "{told:?}");
+        assert!(told.iter().all(|(to, params)| to == &world.focal.email
+            && params.contains(&format!("/cases/{id}"))
+            && !params.contains("Chờ phản hồi")));
+    }
     let read = world.case(id).await;
     let kinds = World::chronology_kinds(&read);
     let at = |kind: &str| {
