@@ -8,7 +8,7 @@
 
 use std::sync::LazyLock;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Offset, Utc};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, Offset, Utc};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource, FluentValue};
 
@@ -123,6 +123,14 @@ impl<'a> Tr<'a> {
     }
 
     /// A time, in Vietnam's time, the way the language writes it.
+    /// A local calendar day, as people write it in each language.
+    pub fn date(&self, day: NaiveDate) -> String {
+        match self.lang {
+            Lang::Vi => day.format("%d/%m/%Y").to_string(),
+            Lang::En => day.format("%-d %b %Y").to_string(),
+        }
+    }
+
     pub fn datetime(&self, at: NaiveDateTime) -> String {
         let local =
             DateTime::<Utc>::from_naive_utc_and_offset(at, Utc).with_timezone(&local_offset());

@@ -514,6 +514,56 @@ async fn no_published_count_is_small_and_exports_match_the_json(backend: Backend
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
+/// The statistics page says which days a report counts and when it is due,
+/// in each language's way of writing a date (the windows are data in
+/// `policies/reporting.toml`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_page_states_its_window() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let (cookie, _) = app.browser_session(&monitor).await;
+    let page = |lang: &'static str| {
+        let cookie = cookie.clone();
+        let app = &app;
+        let id = monitor.id.clone();
+        async move {
+            // A signed-in person's pages speak their own setting.
+            caseguard::db::users::set_language(
+                &mut app.db.connect(),
+                &id,
+                lang,
+                caseguard::clock::Clock::now(&app.clock).naive_utc(),
+            )
+            .unwrap();
+            let response = app
+                .client
+                .get(app.url(&format!("/stats?period={PERIOD}")))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.text().await.unwrap()
+        }
+    };
+    let vi = page("vi").await;
+    assert!(
+        vi.contains(
+            "Khoảng thời gian số liệu: 01/11/2025 – 31/10/2026 · Hạn nộp báo cáo: 10/11/2026"
+        ),
+        "{vi}"
+    );
+    let en = page("en").await;
+    assert!(
+        en.contains("Data covers: 1 Nov 2025 – 31 Oct 2026 · Report due: 10 Nov 2026"),
+        "{en}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_monitor_reaches_no_case_level_endpoint() {
     let app = TestApp::spawn(Backend::Sqlite)

@@ -32,6 +32,10 @@ pub struct StatsPage<'a> {
     pub frame: Frame<'a>,
     pub area: String,
     pub period: String,
+    /// The period's data window (local days, both included), as data from
+    /// `policies/reporting.toml`, and its due date.
+    pub window: String,
+    pub due: Option<String>,
     /// The shown period's code, marked in the period list.
     pub selected: String,
     pub periods: Vec<Choice>,
@@ -203,6 +207,8 @@ pub async fn stats(
     render(&StatsPage {
         area: area.name.clone(),
         selected: period.id.clone(),
+        window: format!("{} – {}", t.date(period.first_day), t.date(period.last_day)),
+        due: period.due.map(|d| t.date(d)),
         period: if lang == "en" {
             period.en.clone()
         } else {
