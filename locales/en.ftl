@@ -351,6 +351,7 @@ stats-released = Released
 stats-live = Current figures (not released)
 stats-period = Period
 stats-window = Data covers
+stats-download = Download the report
 stats-due = Report due
 stats-show = Show
 stats-hint = Counts below the threshold are hidden (e.g. "<5"), with the cells that would reveal them, so nobody can be recognised.

@@ -352,6 +352,7 @@ stats-released = Đã công bố
 stats-live = Số liệu hiện tại (chưa công bố)
 stats-period = Kỳ báo cáo
 stats-window = Khoảng thời gian số liệu
+stats-download = Tải báo cáo về máy
 stats-due = Hạn nộp báo cáo
 stats-show = Xem
 stats-hint = Số nhỏ hơn ngưỡng được ẩn (ví dụ "<5"), cùng các ô có thể suy ra chúng, để không ai bị nhận ra.

@@ -515,10 +515,11 @@ async fn no_published_count_is_small_and_exports_match_the_json(backend: Backend
 }
 
 /// The statistics page says which days a report counts and when it is due,
+/// and offers it as CSV and XLSX files;
 /// in each language's way of writing a date (the windows are data in
 /// `policies/reporting.toml`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_stats_page_states_its_window() {
+async fn the_stats_page_states_its_window_and_offers_its_files() {
     let app = TestApp::spawn(Backend::Sqlite)
         .await
         .unwrap()
@@ -557,6 +558,29 @@ async fn the_stats_page_states_its_window() {
         ),
         "{vi}"
     );
+    // The page offers the report as files, and the links work with the
+    // page's own session (the live view: this period has no released one).
+    for format in ["csv", "xlsx"] {
+        let href = format!(
+            "/api/v1/stats/report/export?area=SX-AL&#38;period={PERIOD}&#38;format={format}&#38;lang=vi"
+        );
+        assert!(vi.contains(&format!("href=\"{href}\" download")), "{vi}");
+        let file = app
+            .client
+            .get(app.url(&href.replace("&#38;", "&")))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(file.status(), StatusCode::OK, "{format}");
+        assert!(
+            file.headers()["content-disposition"]
+                .to_str()
+                .unwrap()
+                .contains("attachment"),
+            "{format}"
+        );
+    }
     let en = page("en").await;
     assert!(
         en.contains("Data covers: 1 Nov 2025 – 31 Oct 2026 · Report due: 10 Nov 2026"),

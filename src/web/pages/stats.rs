@@ -40,6 +40,9 @@ pub struct StatsPage<'a> {
     pub selected: String,
     pub periods: Vec<Choice>,
     pub released: bool,
+    /// The report as a CSV and an XLSX file: the released report when there
+    /// is one, else the live view (each download is audited).
+    pub downloads: Vec<(String, String)>,
     pub tables: Vec<TableView>,
     pub kpis: Vec<(String, String)>,
     pub notes: Vec<String>,
@@ -223,6 +226,22 @@ pub async fn stats(
                 } else {
                     p.vi.clone()
                 },
+            })
+            .collect(),
+        downloads: ["csv", "xlsx"]
+            .iter()
+            .map(|format| {
+                let href = match &stored {
+                    Some(stored) => format!(
+                        "/api/v1/stats/reports/{}/export?format={format}&lang={lang}",
+                        stored.id
+                    ),
+                    None => format!(
+                        "/api/v1/stats/report/export?area={}&period={}&format={format}&lang={lang}",
+                        area.code, period.id
+                    ),
+                };
+                (format.to_uppercase(), href)
             })
             .collect(),
         released: stored.is_some(),
