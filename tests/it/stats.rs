@@ -515,9 +515,8 @@ async fn no_published_count_is_small_and_exports_match_the_json(backend: Backend
 }
 
 /// The statistics page says which days a report counts and when it is due,
-/// and offers it as CSV and XLSX files;
 /// in each language's way of writing a date (the windows are data in
-/// `policies/reporting.toml`).
+/// `policies/reporting.toml`), and offers the report as CSV and XLSX files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stats_page_states_its_window_and_offers_its_files() {
     let app = TestApp::spawn(Backend::Sqlite)
