@@ -48,6 +48,21 @@ pub fn pending_of(
         .optional()
 }
 
+/// Which of `case_ids` have a closure awaiting approval (one query, for a
+/// list of cases).
+pub fn pending_among(
+    conn: &mut DbConnection,
+    case_ids: &[String],
+) -> QueryResult<std::collections::HashSet<String>> {
+    Ok(closure_requests::table
+        .filter(closure_requests::case_id.eq_any(case_ids))
+        .filter(closure_requests::status.eq(PENDING))
+        .select(closure_requests::case_id)
+        .load::<String>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// Records the decision on a pending request; false when it was no longer
 /// pending (someone decided first).
 pub fn decide(

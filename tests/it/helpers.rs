@@ -426,6 +426,46 @@ impl TestApp {
     }
 
     /// The user's TOTP code at the clock's current time.
+    /// Sends a JSON request with a bearer token: the status and the body
+    /// (`null` when it is not JSON).
+    pub async fn call_with_token(
+        &self,
+        token: &str,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let mut request = self
+            .client
+            .request(
+                reqwest::Method::from_bytes(method.as_bytes()).unwrap(),
+                self.url(path),
+            )
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    /// [`Self::call_with_token`] as `user`, signed in afresh.
+    pub async fn call_as(
+        &self,
+        user: &TestUser,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (reqwest::StatusCode, serde_json::Value) {
+        let token = self.token(user).await;
+        self.call_with_token(&token, method, path, body).await
+    }
+
     pub fn totp(&self, user: &TestUser) -> String {
         use caseguard::clock::Clock;
         let step = u64::try_from(self.clock.now().timestamp()).unwrap()

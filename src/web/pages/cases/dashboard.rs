@@ -134,6 +134,9 @@ pub async fn home(
             crate::db::cases::of_school(conn, &school, &filter, 200).map_err(DbError::from)?;
         let assignees: Vec<String> = rows.iter().filter_map(|r| r.assigned_to.clone()).collect();
         let names = crate::db::users::display_names(conn, &assignees).map_err(DbError::from)?;
+        let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+        let awaiting =
+            crate::db::closure_requests::pending_among(conn, &ids).map_err(DbError::from)?;
         let mut cases = Vec::new();
         for row in &rows {
             let next = referral_table::deadlines_of(conn, &row.id)
@@ -152,9 +155,7 @@ pub async fn home(
                     .assigned_to
                     .as_ref()
                     .and_then(|id| names.get(id).cloned()),
-                awaiting_approval: crate::db::closure_requests::pending_of(conn, &row.id)
-                    .map_err(DbError::from)?
-                    .is_some(),
+                awaiting_approval: awaiting.contains(&row.id),
             });
         }
         // The most pressing first.
