@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod pages;
 pub mod pupil;
+pub mod redirect;
 
 use std::sync::Arc;
 

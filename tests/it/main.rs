@@ -33,6 +33,7 @@ mod fault_postgres;
 mod health;
 mod hostile;
 mod http_layer;
+mod issue21;
 mod leaks;
 mod migrations;
 mod notify;

@@ -164,9 +164,10 @@ pub struct Back {
     back: Option<String>,
 }
 
+/// Our own page to go back to (`web::redirect`, the one gate for targets
+/// a request names), else the start page.
 fn safe_back(back: Option<String>) -> String {
-    back.filter(|b| b.starts_with('/') && !b.starts_with("//") && !b.contains('\\'))
-        .unwrap_or_else(|| "/".to_owned())
+    crate::web::redirect::local_or_home(back.as_deref())
 }
 
 fn with_lang_cookie(mut response: HttpResponse, lang: Lang) -> HttpResponse {

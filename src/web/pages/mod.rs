@@ -143,7 +143,11 @@ async fn script() -> HttpResponse {
 
 /// Where a form's success sends the browser (303 See Other: the next
 /// request is a GET, and reloading does not post again).
+/// A location that is no valid header value (it cannot come from our own
+/// paths) goes to the start page rather than failing the response.
 pub fn see_other(location: &str) -> HttpResponse {
+    let location = header::HeaderValue::from_str(location)
+        .unwrap_or_else(|_| header::HeaderValue::from_static("/"));
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, location))
         .finish()
