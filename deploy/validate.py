@@ -211,7 +211,10 @@ def kubernetes(keys, cluster_name):
         )
         mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
         data_dir = configmaps.get("caseguard", {}).get("data", {}).get("CASEGUARD_DATA_DIR")
-        check(data_dir in mounts, "data_dir must be a mounted (writable) volume")
+        check(
+            any(data_dir == m or (data_dir or "").startswith(m.rstrip("/") + "/") for m in mounts),
+            "data_dir must be in a mounted (writable) volume",
+        )
     for kind in ("PodDisruptionBudget", "Service"):
         for name, doc in by_kind.get(kind, []):
             selector = doc["spec"]["selector"]

@@ -239,8 +239,7 @@ partner-text = Enter the 8-digit code the school read out to you on the phone. T
 partner-code = 8-digit code
 partner-open = Open the referral
 partner-acknowledged = Your agency's receipt is recorded. This page opens only once; note down what you need.
-partner-wrong-code = The code is not right. Ask the school again; after 5 wrong codes the link stops working.
-partner-not-valid = This link no longer works (expired, used or withdrawn). Ask the school for a new one.
+partner-refused = This link and code did not open the referral. Check the code the school gave you; a link stops working after 5 wrong codes, when it expires, once it is used or when the referral is withdrawn. Ask the school for a new one.
 
 enrol-title = Activate your account
 enrol-step-password = Step 1: choose a password
@@ -596,3 +595,9 @@ done-transfer_started = Transfer requested; the receiving school was told.
 done-transfer_cancelled = Transfer cancelled.
 done-transfer_accepted = Case accepted; it now belongs to your school.
 done-transfer_refused = Refused; the case stays at the sending school.
+
+# Issue 21: attachment names, withheld referrals
+problem-attachment-bidi = The file name was not accepted: it contains direction-changing characters (such as U+202E) that can disguise a file's type. Rename the file and attach it again.
+problem-attachment-markup = The file name was not accepted: names ending in .html, .htm, .xhtml, .svg or .xml are refused; only JPEG or PNG images and PDF are accepted.
+referral-withheld-withdrawn = This referral was withdrawn by the school: the pupil's details are no longer shown. Your agency's answers remain.
+referral-withheld-retention = This referral was completed and its retention period has passed: the pupil's details are no longer shown. Your agency's answers remain.

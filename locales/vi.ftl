@@ -240,8 +240,7 @@ partner-text = Nhập mã 8 số mà trường đã đọc cho bạn qua điện
 partner-code = Mã 8 số
 partner-open = Mở hồ sơ
 partner-acknowledged = Đã ghi nhận cơ quan của bạn đã nhận hồ sơ. Trang này chỉ mở được một lần; hãy ghi lại những gì cần thiết.
-partner-wrong-code = Mã chưa đúng. Hãy hỏi lại trường; sau 5 lần sai đường dẫn sẽ bị khoá.
-partner-not-valid = Đường dẫn không còn hiệu lực (đã hết hạn, đã dùng hoặc đã bị rút lại). Hãy đề nghị trường gửi đường dẫn mới.
+partner-refused = Đường dẫn và mã này không mở được yêu cầu chuyển gửi. Hãy kiểm tra mã trường đã đưa; đường dẫn bị khoá sau 5 lần nhập sai mã, khi hết hạn, khi đã dùng hoặc khi yêu cầu bị rút lại. Hãy đề nghị trường gửi đường dẫn mới.
 
 enrol-title = Kích hoạt tài khoản
 enrol-step-password = Bước 1: đặt mật khẩu
@@ -597,3 +596,9 @@ done-transfer_started = Đã gửi đề nghị chuyển hồ sơ; trường nh�
 done-transfer_cancelled = Đã hủy đề nghị chuyển hồ sơ.
 done-transfer_accepted = Đã tiếp nhận hồ sơ; hồ sơ nay thuộc trường mình.
 done-transfer_refused = Đã từ chối; hồ sơ vẫn ở trường gửi.
+
+# Issue 21: attachment names, withheld referrals
+problem-attachment-bidi = Tên tệp không được nhận: có ký tự đổi chiều chữ (như U+202E) có thể che giấu loại tệp. Hãy đổi tên tệp rồi đính kèm lại.
+problem-attachment-markup = Tên tệp không được nhận: không nhận tên kết thúc bằng .html, .htm, .xhtml, .svg hoặc .xml; chỉ nhận ảnh JPEG, PNG hoặc PDF.
+referral-withheld-withdrawn = Trường đã rút lại yêu cầu chuyển gửi này: thông tin của học sinh không còn được hiển thị. Các phản hồi của cơ quan bạn vẫn được giữ.
+referral-withheld-retention = Yêu cầu chuyển gửi này đã hoàn thành và đã hết thời hạn lưu giữ: thông tin của học sinh không còn được hiển thị. Các phản hồi của cơ quan bạn vẫn được giữ.

@@ -86,6 +86,10 @@ struct RawSettings {
     outbox_poll_seconds: u64,
     outbox_max_attempts: u32,
     trusted_proxies: ProxyList,
+    max_connections: u32,
+    max_connections_per_address: u32,
+    listen_backlog: u32,
+    allow_insecure_file_modes: bool,
 }
 
 /// `trusted_proxies` as written: a list, or (handy in an environment
@@ -122,6 +126,10 @@ fn defaults() -> Serialized<serde_json::Value> {
         "outbox_poll_seconds": 5,
         "outbox_max_attempts": 10,
         "trusted_proxies": [],
+        "max_connections": 4096,
+        "max_connections_per_address": 256,
+        "listen_backlog": 1024,
+        "allow_insecure_file_modes": false,
     }))
 }
 
@@ -156,6 +164,10 @@ const KNOWN_KEYS: &[&str] = &[
     "outbox_poll_seconds",
     "outbox_max_attempts",
     "trusted_proxies",
+    "max_connections",
+    "max_connections_per_address",
+    "listen_backlog",
+    "allow_insecure_file_modes",
 ];
 
 /// Where the keyring comes from.
@@ -224,6 +236,17 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` gives the client's address
     /// (for the sign-in limit and the audit log); nobody else's is believed.
     pub trusted_proxies: std::sync::Arc<proxies::TrustedProxies>,
+    /// Open connections the server keeps at most (all workers together);
+    /// beyond it new connections wait in the listen queue.
+    pub max_connections: usize,
+    /// Open connections one client address keeps at most; more are closed
+    /// at once. Trusted proxies are not counted (they limit per client).
+    pub max_connections_per_address: usize,
+    /// The listen queue (`listen(2)` backlog).
+    pub listen_backlog: i32,
+    /// Start even when the data directory or the store's files are
+    /// readable by group or others (the keyring never).
+    pub allow_insecure_file_modes: bool,
 }
 
 impl Settings {
@@ -407,6 +430,14 @@ impl Settings {
         };
         let trusted_proxies = proxies::TrustedProxies::parse(&proxies)
             .map_err(|problem| ConfigError::key("trusted_proxies", problem))?;
+        let max_connections = in_range("max_connections", raw.max_connections, 16, 1_000_000)?;
+        let per_address = in_range(
+            "max_connections_per_address",
+            raw.max_connections_per_address,
+            1,
+            max_connections,
+        )?;
+        let backlog = in_range("listen_backlog", raw.listen_backlog, 16, 65_535)?;
         Ok(Self {
             listen,
             database,
@@ -444,6 +475,13 @@ impl Settings {
             outbox_poll_interval: (poll > 0).then(|| Duration::from_secs(poll)),
             outbox_max_attempts: max_attempts,
             trusted_proxies: std::sync::Arc::new(trusted_proxies),
+            max_connections: usize::try_from(max_connections)
+                .map_err(|e| ConfigError::key("max_connections", e))?,
+            max_connections_per_address: usize::try_from(per_address)
+                .map_err(|e| ConfigError::key("max_connections_per_address", e))?,
+            listen_backlog: i32::try_from(backlog)
+                .map_err(|e| ConfigError::key("listen_backlog", e))?,
+            allow_insecure_file_modes: raw.allow_insecure_file_modes,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod crypto;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod files;
 pub mod notify;
 pub mod orgs;
 pub mod referrals;

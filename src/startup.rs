@@ -66,7 +66,8 @@ impl Application {
         clock: SharedClock,
         extra_routes: Option<ExtraRoutes>,
     ) -> Result<Self, StartupError> {
-        prepare_data_dir(&settings.data_dir)?;
+        crate::files::restrict_umask();
+        prepare_data_dir(&settings.data_dir, settings.allow_insecure_file_modes)?;
         let listener = TcpListener::bind(settings.listen).map_err(|e| {
             ConfigError(format!(
                 "cannot listen on {}: {}",
@@ -74,6 +75,10 @@ impl Application {
                 describe_io(&e)
             ))
         })?;
+        // Linux takes a second listen(2) as the new queue length.
+        socket2::SockRef::from(&listener)
+            .listen(settings.listen_backlog)
+            .map_err(|e| StartupError::Failed(format!("cannot set the listen queue: {e}")))?;
         crate::crypto::jwt::install_backend().map_err(StartupError::Failed)?;
         let addr = listener
             .local_addr()
@@ -214,8 +219,22 @@ impl Application {
         let data = actix_web::web::Data::new(self.state.clone());
         let extra = self.extra_routes.clone();
         let settings = &self.state.settings;
+        // Here rather than at build: a start that stops on a setting prints
+        // its one error line and nothing else.
+        log_open_files_limit(settings.max_connections);
+        let limits = web::connections::ConnectionLimits::new(
+            settings.max_connections_per_address,
+            settings.trusted_proxies.clone(),
+        );
+        // actix-web counts per worker.
+        let per_worker = settings
+            .max_connections
+            .div_ceil(settings.http_workers.max(1))
+            .max(1);
         let server = actix_web::HttpServer::new(move || web::app(data.clone(), extra.clone()))
             .workers(settings.http_workers)
+            .max_connections(per_worker)
+            .on_connect(web::connections::on_connect(limits))
             // The whole request head must arrive within this, or the client
             // gets a 408 and the connection is closed (slow-header clients).
             .client_request_timeout(settings.header_read_timeout)
@@ -418,7 +437,32 @@ async fn checkpoint_audit_log(state: AppState, stopping: Arc<Notify>) {
 }
 
 /// Creates the data directory and proves it is writable.
-fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
+/// Raises the open-files limit to the hard limit and says what it is; a
+/// limit below the connection cap is worth a warning (connections beyond
+/// the descriptors are refused by the kernel, `/healthz` with them).
+fn log_open_files_limit(max_connections: usize) {
+    if let Some((soft, hard)) = crate::files::raise_open_files_limit() {
+        let needed = u64::try_from(max_connections)
+            .unwrap_or(u64::MAX)
+            .saturating_add(256);
+        if soft < needed {
+            tracing::warn!(
+                open_files_limit = soft,
+                hard_limit = hard,
+                max_connections,
+                "the open-files limit is below max_connections + 256; raise LimitNOFILE (systemd) or the container's nofile limit, or lower max_connections"
+            );
+        } else {
+            tracing::info!(
+                open_files_limit = soft,
+                hard_limit = hard,
+                "open-files limit"
+            );
+        }
+    }
+}
+
+fn prepare_data_dir(dir: &Path, allow_insecure: bool) -> Result<(), ConfigError> {
     let fail = |e: std::io::Error| {
         ConfigError(format!(
             "data directory {} is not usable: {}",
@@ -426,7 +470,9 @@ fn prepare_data_dir(dir: &Path) -> Result<(), ConfigError> {
             describe_io(&e)
         ))
     };
-    std::fs::create_dir_all(dir).map_err(fail)?;
+    crate::files::create_private_dir(dir).map_err(fail)?;
+    crate::files::private_data_dir(dir, allow_insecure)
+        .map_err(|problem| ConfigError(format!("data directory {}: {problem}", dir.display())))?;
     let probe = dir.join(format!(".write-test-{}", uuid::Uuid::new_v4()));
     std::fs::write(&probe, b"").map_err(fail)?;
     std::fs::remove_file(&probe).map_err(fail)?;
@@ -525,6 +571,19 @@ pub fn keyring_fits(db: &Db, keyring: &Keyring) -> Result<(), StartupError> {
 /// Opens the pool. An SQLite path that cannot be opened is a setting to fix
 /// (exit code 2); an unreachable PostgreSQL server is an outage (exit code 1).
 pub async fn open_database(settings: &Settings) -> Result<Db, StartupError> {
+    // Every command opens the store here: the data directory and the
+    // store's files are checked (and the directory made 0700) for all.
+    crate::files::private_data_dir(&settings.data_dir, settings.allow_insecure_file_modes)
+        .map_err(|problem| {
+            ConfigError(format!(
+                "data directory {}: {problem}",
+                settings.data_dir.display()
+            ))
+        })?;
+    if let crate::db::DatabaseUrl::Sqlite { path } = &settings.database {
+        crate::files::private_sqlite_store(path, settings.allow_insecure_file_modes)
+            .map_err(|problem| ConfigError(format!("database: {problem}")))?;
+    }
     let url = settings.database.clone();
     let size = settings.db_pool_size;
     let timeout = settings.db_connect_timeout;

@@ -1,7 +1,7 @@
 //! Browser sessions (ASVS 7): a random 256-bit token in a `__Host-` cookie
 //! (Secure, HttpOnly, SameSite=Strict), stored only as its SHA-256; idle and
-//! absolute timeouts; a new session at every sign-in; CSRF tokens derived
-//! from the session token.
+//! absolute timeouts; a new session at every sign-in, which ends the
+//! account's older sessions; CSRF tokens derived from the session token.
 
 use chrono::NaiveDateTime;
 
@@ -26,6 +26,9 @@ pub fn create(
     user: &UserRow,
 ) -> Result<(String, SessionRow), diesel::result::Error> {
     let token = random_token().map_err(|e| diesel::result::Error::QueryBuilderError(e.into()))?;
+    // One browser session per account: signing in again ends the older
+    // ones (a session left on another machine, or stolen, stops here).
+    users::revoke_sessions_of(conn, &user.id, now)?;
     let row = SessionRow {
         id: sha256_hex(token.as_bytes()),
         user_id: user.id.clone(),
@@ -46,8 +49,10 @@ pub fn csrf_token(session_token: &str) -> String {
 }
 
 /// The `Set-Cookie` value for a new session.
-pub fn cookie(token: &str, max_age_secs: i64) -> String {
-    format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
+/// A session cookie (no `Max-Age`, no `Expires`): the browser forgets it
+/// when it closes; the server's idle and absolute timeouts end it anyway.
+pub fn cookie(token: &str) -> String {
+    format!("{COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict")
 }
 
 /// The `Set-Cookie` value that removes the session cookie.

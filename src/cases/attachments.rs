@@ -64,7 +64,34 @@ pub fn parse_name(raw: &str) -> Result<SecretText, FieldError> {
             "must be a file name of 1 to 200 characters, without control characters or a path (`/`, `\\`, `..`)",
         ));
     }
+    if name.chars().any(is_bidi_control) {
+        return Err(FieldError::new(
+            "X-Attachment-Name",
+            "must not contain bidirectional control characters (such as U+202E), which can disguise a file's type",
+        ));
+    }
+    let lower = name.trim_end_matches(['.', ' ']).to_lowercase();
+    if MARKUP_EXTENSIONS.iter().any(|ext| lower.ends_with(ext)) {
+        return Err(FieldError::new(
+            "X-Attachment-Name",
+            "must not end in .html, .htm, .xhtml, .svg or .xml: only JPEG, PNG and PDF files are accepted",
+        ));
+    }
     Ok(SecretText::new(name.to_owned()))
+}
+
+/// Name endings of markup a browser would run when the file is saved and
+/// opened (the type check already keeps such content out).
+const MARKUP_EXTENSIONS: &[&str] = &[".html", ".htm", ".xhtml", ".shtml", ".svg", ".xml"];
+
+/// The Unicode bidirectional formatting characters (UAX #9): embeddings,
+/// overrides, isolates and the implicit marks. `photo\u{202E}fdp.exe` shows
+/// as `photoexe.pdf`.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 #[cfg(test)]
@@ -83,6 +110,14 @@ mod name_tests {
             "..\\x.pdf",
             "a\0b",
             "a\r\nb",
+            "photo\u{202E}fdp.exe",
+            "bi\u{2067}ên bản.pdf",
+            "\u{200F}a.pdf",
+            "page.html",
+            "page.HTM",
+            "page.html.",
+            "x.pdf.svg",
+            "a.xhtml ",
         ] {
             assert!(parse_name(bad).is_err(), "{bad:?}");
         }

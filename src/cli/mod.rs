@@ -251,6 +251,9 @@ impl Store {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
+    // Every file a command creates (store, keyring, outbox, backups) is the
+    // service user's alone.
+    crate::files::restrict_umask();
     // Before settings: a health check must not depend on the configuration
     // the service was started with (nor log anything).
     if let Command::Healthcheck { url } = &cli.command {

@@ -277,6 +277,37 @@ struct ProtocolFile {
     reminders: Reminders,
     break_glass: BreakGlass,
     transfer: Option<TransferClock>,
+    after_close: Option<AfterClose>,
+}
+
+/// What an agency keeps seeing of a referral once it is over: after a
+/// withdrawal at once, after completion once `completed_days` have passed,
+/// only that the referral existed and its own answers (no case field).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AfterClose {
+    pub completed_days: u32,
+    pub source: String,
+}
+
+impl AfterClose {
+    /// Longest period the protocol may set: a year.
+    pub const MAX_DAYS: u32 = 365;
+
+    pub fn completed_for(&self) -> Duration {
+        Duration::days(i64::from(self.completed_days))
+    }
+}
+
+impl Default for AfterClose {
+    /// Thirty days to read the file again after the service ended; used
+    /// when a protocol file has no `[after_close]` table.
+    fn default() -> Self {
+        Self {
+            completed_days: 30,
+            source: "Data minimisation: a partner keeps a pupil's details only while it serves the pupil".into(),
+        }
+    }
 }
 
 /// How long a district officer's break-glass grant opens a case.
@@ -352,6 +383,8 @@ pub struct Protocol {
     /// How long a break-glass grant lasts.
     pub break_glass: BreakGlass,
     pub transfer: TransferClock,
+    /// What an agency still sees of a finished referral.
+    pub after_close: AfterClose,
 }
 
 impl Protocol {
@@ -462,6 +495,18 @@ impl Protocol {
             problems.push("transfer: `answer_within` is out of range".into());
         }
         check_text("transfer", &["-", "-", &transfer.source], &mut problems);
+        let after_close = file.after_close.unwrap_or_default();
+        if after_close.completed_days > AfterClose::MAX_DAYS {
+            problems.push(format!(
+                "after_close: `completed_days` must be 0 to {}",
+                AfterClose::MAX_DAYS
+            ));
+        }
+        check_text(
+            "after_close",
+            &["-", "-", &after_close.source],
+            &mut problems,
+        );
         if !problems.is_empty() {
             return Err(format!("referral protocol: {}", problems.join("; ")));
         }
@@ -474,6 +519,7 @@ impl Protocol {
             reminders: file.reminders,
             break_glass: file.break_glass,
             transfer,
+            after_close,
         })
     }
 

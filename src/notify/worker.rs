@@ -75,7 +75,7 @@ impl Transport {
 /// opens a referral), atomically: a reader never sees half a message.
 fn write_eml(dir: &std::path::Path, stem: &str, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write as _;
-    std::fs::create_dir_all(dir)?;
+    crate::files::create_private_dir(dir)?;
     let part = dir.join(format!("{stem}.eml.part"));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

@@ -135,7 +135,9 @@ pub fn revoke(
     })
 }
 
-/// Why a link did not open. Deliberately coarse towards the caller.
+/// Why a link did not open, for the audit log. Towards the caller both
+/// answer alike (`web::api::referrals::link_refused`): a wrong code must not
+/// tell that the token is real.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// Unknown, expired, used, revoked or its referral closed.
@@ -237,6 +239,10 @@ fn consume(
         )
     };
     let Some(link) = table::link_by_token(conn, &token_hash)? else {
+        // The same work as checking a real link's code, so that an unknown
+        // token takes about as long as a wrong code (the answer is the same).
+        let dummy = code_hash("00000000-0000-0000-0000-000000000000", code.trim());
+        let _ = dummy.as_bytes().ct_eq(token_hash.as_bytes());
         refuse(conn, "unknown", "unknown")?;
         return Ok(Err(Refusal::NotValid));
     };

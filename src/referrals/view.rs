@@ -14,7 +14,6 @@ use crate::db::DbConnection;
 use crate::db::cases as case_table;
 use crate::db::organisations;
 use crate::db::referrals::{self as table, ReferralRow};
-use crate::domain::protocol::Profile;
 
 /// How the view was reached, for the audit entry.
 pub enum Via<'a> {
@@ -67,6 +66,10 @@ pub(crate) fn trimmed(
     referral: &ReferralRow,
     via: &Via<'_>,
 ) -> Result<Value, CaseError> {
+    if let Some(reason) = withheld(context, referral) {
+        audit_view(conn, context, referral, "", via)?;
+        return Ok(withheld_view(referral, reason));
+    }
     let profile = context
         .protocol
         .profile(&referral.profile)
@@ -215,23 +218,54 @@ pub(crate) fn trimmed(
             map.insert("risk_level".into(), json!(case.risk_level));
         }
     }
-    audit_view(conn, context, referral, profile, via)?;
+    let fields = profile.fields.iter().cloned().collect::<Vec<_>>().join(",");
+    audit_view(conn, context, referral, &fields, via)?;
     Ok(view)
+}
+
+/// Why the case's fields are no longer shown to the agency, if they are
+/// not: the school withdrew the referral, or it was completed longer ago
+/// than the protocol's `[after_close] completed_days`.
+fn withheld(context: &CaseContext<'_>, referral: &ReferralRow) -> Option<&'static str> {
+    match referral.status.as_str() {
+        "withdrawn" => Some("withdrawn"),
+        "completed" => {
+            let kept = context.protocol.after_close.completed_for();
+            let closed = referral.closed_at.unwrap_or(referral.updated_at);
+            (closed + kept <= context.clock.now_naive()).then_some("retention_passed")
+        }
+        _ => None,
+    }
+}
+
+/// A finished referral as its agency still sees it: that it existed, its
+/// status and the times of the agency's answers — no case field, nothing
+/// decrypted (the case's key is not even opened).
+fn withheld_view(referral: &ReferralRow, reason: &'static str) -> Value {
+    let mut view = summary(referral);
+    if let Value::Object(map) = &mut view {
+        map.insert("fields".into(), json!([]));
+        map.insert("note".into(), Value::Null);
+        map.insert("pupil".into(), json!({}));
+        map.insert("incidents".into(), json!([]));
+        map.insert("perpetrators".into(), json!([]));
+        map.insert("withheld".into(), json!(reason));
+    }
+    view
 }
 
 fn audit_view(
     conn: &mut DbConnection,
     context: &CaseContext<'_>,
     referral: &ReferralRow,
-    profile: &Profile,
+    fields: &str,
     via: &Via<'_>,
 ) -> Result<(), CaseError> {
-    let fields = profile.fields.iter().cloned().collect::<Vec<_>>().join(",");
     let event = AuditEvent::new(action::REFERRAL_READ, Outcome::Success)
         .target("case", referral.case_id.clone())
         .detail("referral_id", referral.id.clone())
         .detail("profile", referral.profile.clone())
-        .detail("fields", fields);
+        .detail("fields", fields.to_owned());
     let event = match via {
         Via::Account(by) => event.actor(by.actor()).request(by.request()).detail(
             "via",

@@ -27,9 +27,16 @@ impl Out {
         }
     }
 
-    /// As written to CSV.
+    /// As written to CSV. Text that a spreadsheet would take for a formula
+    /// (an organisation named `=HYPERLINK(…)`, `+…`, `-…`, `@…`, or one
+    /// beginning with a tab or carriage return) is written with a leading
+    /// apostrophe, as OWASP advises against CSV injection; counts are
+    /// numbers and stay as they are.
     pub fn as_csv(&self) -> String {
         match self {
+            Self::Text(text) if text.starts_with(['=', '+', '-', '@', '\t', '\r']) => {
+                format!("'{text}")
+            }
             Self::Text(text) => text.clone(),
             Self::Number(n) if n.fract() == 0.0 => format!("{n:.0}"),
             Self::Number(n) => format!("{n:.1}"),
@@ -206,4 +213,27 @@ pub fn xlsx(report: &Report, language: &str) -> Result<Vec<u8>, String> {
         }
     }
     workbook.save_to_buffer().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod csv_cell_tests {
+    use super::Out;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralised() {
+        for formula in [
+            "=HYPERLINK(\"http://x\")",
+            "+1",
+            "-1+1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+        ] {
+            let written = Out::Text(formula.to_owned()).as_csv();
+            assert_eq!(written, format!("'{formula}"));
+        }
+        assert_eq!(Out::Text("Huyện An Lạc".into()).as_csv(), "Huyện An Lạc");
+        assert_eq!(Out::Number(-3.0).as_csv(), "-3");
+        assert_eq!(Out::Number(12.5).as_csv(), "12.5");
+    }
 }

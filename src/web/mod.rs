@@ -6,6 +6,7 @@
 //! never build SQL or touch crypto themselves.
 
 pub mod api;
+pub mod connections;
 pub mod error;
 pub mod extract;
 pub mod health;

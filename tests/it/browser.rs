@@ -596,7 +596,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     client.goto(&app.url(&partner_path)).await.unwrap();
     fill(&client, "code", &code).await;
     submit(&client, "form[action^='/partner/'] button").await;
-    assert!(text(&client).await.contains("không còn hiệu lực"));
+    assert!(text(&client).await.contains("không mở được"));
 
     // The agency officer: inbox, the referral through its profile, answers.
     sign_in(&app, &client, &officer).await;
@@ -830,7 +830,7 @@ async fn a_new_account_is_activated_in_the_browser() {
     shot(&client, "14-enrolled").await;
     // The link worked once.
     client.goto(&app.url(&path)).await.unwrap();
-    assert!(text(&client).await.contains("không còn hiệu lực"));
+    assert!(text(&client).await.contains("không mở được"));
     // The auditor sees the chain intact and the account's creation.
     sign_in(&app, &client, &auditor).await;
     client.goto(&app.url("/audit")).await.unwrap();

@@ -89,6 +89,9 @@ pub struct TestDb {
 impl TestDb {
     /// `None` when the PostgreSQL variant is skipped.
     pub fn create(backend: Backend) -> Option<Self> {
+        // As the binary does at start: files the test makes before the
+        // application (a direct connection) are owner-only too.
+        caseguard::files::restrict_umask();
         let dir = tempfile::tempdir().expect("temp dir");
         match backend {
             Backend::Sqlite => {
@@ -123,6 +126,7 @@ impl TestDb {
     /// A database on a server the test runs itself (nothing to drop), with
     /// its own data directory.
     pub fn external(backend: Backend, url: String) -> Self {
+        caseguard::files::restrict_umask();
         Self {
             backend,
             url,

@@ -637,10 +637,12 @@ async fn partner_links_open_once_with_their_code_and_die_with_the_referral(backe
     let code = first["code"].as_str().unwrap();
     assert_eq!(code.len(), 8);
     let token = partner_token(&world, first["id"].as_str().unwrap()).await;
-    assert_eq!(
-        open_link(&world, &token, "00000000").await.0,
-        StatusCode::UNPROCESSABLE_ENTITY
-    );
+    // A real token with a wrong code answers exactly like a guessed token
+    // (issue 21.8): same status, same body.
+    let wrong = open_link(&world, &token, "00000000").await;
+    let guessed = open_link(&world, &"Q".repeat(token.len()), "00000000").await;
+    assert_eq!(wrong.0, StatusCode::NOT_FOUND);
+    assert_eq!(wrong, guessed);
     assert_eq!(open_link(&world, &token, code).await.0, StatusCode::OK);
     assert_eq!(
         open_link(&world, &token, code).await.0,
@@ -660,7 +662,7 @@ async fn partner_links_open_once_with_their_code_and_die_with_the_referral(backe
     for _ in 0..5 {
         assert_eq!(
             open_link(&world, &token, "11111111").await.0,
-            StatusCode::UNPROCESSABLE_ENTITY
+            StatusCode::NOT_FOUND
         );
     }
     assert_eq!(
@@ -1085,4 +1087,120 @@ async fn two_schedulers_on_one_postgres_escalate_each_clock_once() {
     // One required report per case, missed: twelve escalations, not 24.
     assert_eq!(raised, 12);
     assert_eq!(usize::try_from(stored).unwrap(), raised);
+}
+
+on_both_backends!(a_finished_referral_no_longer_shows_the_pupil_to_the_agency);
+
+/// The agency's page of a referral, as its officer's browser gets it.
+async fn referral_page_as(world: &World, user: &TestUser, id: &str) -> String {
+    let (cookie, _) = world.app.browser_session(user).await;
+    let page = world
+        .app
+        .client
+        .get(world.app.url(&format!("/referrals/{id}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    page.text().await.unwrap()
+}
+
+/// Issue 21.7: after the school withdraws a referral — and once the
+/// protocol's `[after_close] completed_days` have passed after completion —
+/// the agency sees only that the referral existed and its answers (status
+/// and times), through the API and on its page; no pupil field.
+async fn a_finished_referral_no_longer_shows_the_pupil_to_the_agency(backend: Backend) {
+    let Some(world) = World::new(backend).await else {
+        return;
+    };
+    let pupil_markers = ["R7Name", "R7Guardian", "R7Contact", "R7Class", "2012-05-06"];
+    let shows_pupil = |text: &str| pupil_markers.iter().any(|m| text.contains(m));
+    let case = world
+        .new_case("R7", "2012-05-06", "physical_assault", "high")
+        .await;
+
+    // Withdrawn: at once.
+    let (status, referral) = world.send(&case, "SX-AL-BTXH", json!({})).await;
+    assert_eq!(status, StatusCode::CREATED, "{referral}");
+    let id = referral["id"].as_str().unwrap().to_owned();
+    let officer = world.app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
+    let path = format!("/api/v1/referrals/{id}");
+    let (_, before) = world.call(&officer, "GET", &path, None).await;
+    assert!(shows_pupil(&before.to_string()), "{before}");
+    assert!(shows_pupil(&referral_page_as(&world, &officer, &id).await));
+    let (status, withdrawn) = world
+        .call(
+            &world.focal,
+            "POST",
+            &format!("/api/v1/referrals/{id}/withdraw"),
+            Some(json!({"version": before["version"], "reason": "Gửi nhầm đơn vị, sẽ gửi lại."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{withdrawn}");
+    let (status, after) = world.call(&officer, "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert!(!shows_pupil(&after.to_string()), "{after}");
+    assert_eq!(after["status"], "withdrawn");
+    assert_eq!(after["withheld"], "withdrawn");
+    assert_eq!(after["pupil"], json!({}));
+    assert_eq!(after["fields"], json!([]));
+    let page = referral_page_as(&world, &officer, &id).await;
+    assert!(
+        !shows_pupil(&page),
+        "the withdrawn referral's page shows the pupil"
+    );
+    assert!(page.contains(r#"id="notice""#), "{page}");
+
+    // Completed: until the retention period has passed.
+    let (status, health) = world
+        .send(
+            &case,
+            "SX-AL-YT",
+            json!({"override_reason": "Chấn thương cần khám ngay trong hôm nay."}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{health}");
+    let health_id = health["id"].as_str().unwrap().to_owned();
+    let doctor = world.app.user(Role::AgencyOfficer, "SX-AL-YT").await;
+    let answers = format!("/api/v1/referrals/{health_id}/answers");
+    for (to, version) in [("accepted", 1), ("in_service", 2)] {
+        let (status, body) = world
+            .call(
+                &doctor,
+                "POST",
+                &answers,
+                Some(json!({"to": to, "version": version})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{to}: {body}");
+    }
+    let (status, completed) = world
+        .call(
+            &doctor,
+            "POST",
+            &answers,
+            Some(json!({"to": "completed", "version": 3, "text": "Đã khám và điều trị xong."})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{completed}");
+    let path = format!("/api/v1/referrals/{health_id}");
+    let (_, kept) = world.call(&doctor, "GET", &path, None).await;
+    assert!(shows_pupil(&kept.to_string()), "{kept}");
+    let days = world.app.state.protocol.after_close.completed_days;
+    world
+        .app
+        .clock
+        .advance(Duration::days(i64::from(days)) + Duration::minutes(1));
+    let (status, later) = world.call(&doctor, "GET", &path, None).await;
+    assert_eq!(status, StatusCode::OK, "{later}");
+    assert!(!shows_pupil(&later.to_string()), "{later}");
+    assert_eq!(later["status"], "completed");
+    assert_eq!(later["withheld"], "retention_passed");
+    assert!(later["answered_at"].is_string(), "{later}");
+    let page = referral_page_as(&world, &doctor, &health_id).await;
+    assert!(
+        !shows_pupil(&page),
+        "the completed referral's page shows the pupil"
+    );
 }

@@ -219,9 +219,7 @@ async fn create_session(
         move |conn, user| Ok(sessions::create(conn, &authn, now, user)?),
     )
     .await?;
-    let max_age = state.authn.absolute_timeout.num_seconds();
-    let cookie =
-        HeaderValue::from_str(&sessions::cookie(&token, max_age)).map_err(ApiError::internal)?;
+    let cookie = HeaderValue::from_str(&sessions::cookie(&token)).map_err(ApiError::internal)?;
     Ok(HttpResponse::Ok()
         .insert_header((header::SET_COOKIE, cookie))
         .json(SessionResponse {

@@ -457,16 +457,24 @@ pub struct OpenLinkBody {
     code: String,
 }
 
+/// The one answer to a link that did not open — an unknown token, a real
+/// one with a wrong code, an expired, used or withdrawn one — so that the
+/// answer never tells a guessed token from a real one.
+fn link_refused() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "invalid_link",
+        "This link and code did not open a referral. Check the code the school gave you; a link stops working after 5 wrong codes, when it expires, once it is used or when the referral is withdrawn. Ask the school for a new one.",
+    )
+}
+
 async fn open_link(
     state: web::Data<AppState>,
     req: HttpRequest,
     JsonBody(body): JsonBody<OpenLinkBody>,
 ) -> Result<web::Json<Value>, ApiError> {
     if body.token.len() > 200 || body.code.len() > 32 {
-        return Err(ApiError::bad_request(
-            "invalid_link",
-            "This link is not valid: it may have expired, been used or been withdrawn.",
-        ));
+        return Err(link_refused());
     }
     let request = request_context(&req);
     blocking(&state, move |conn, state| {
@@ -474,16 +482,7 @@ async fn open_link(
             .map_err(case_error)?
         {
             Ok(view) => Ok(web::Json(view)),
-            Err(links::Refusal::WrongCode) => Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "wrong_code",
-                "`code`: the code does not match. Ask the school for the code they gave you; after 5 wrong codes the link stops working.",
-            )),
-            Err(links::Refusal::NotValid) => Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                "invalid_link",
-                "This link is not valid: it may have expired, been used or been withdrawn. Ask the school for a new one.",
-            )),
+            Err(links::Refusal::WrongCode | links::Refusal::NotValid) => Err(link_refused()),
         }
     })
     .await

@@ -117,9 +117,8 @@ pub async fn login(
     .await;
     match result {
         Ok((_, (token, _))) => {
-            let max_age = state.authn.absolute_timeout.num_seconds();
             let mut response = see_other("/");
-            if let Ok(cookie) = HeaderValue::from_str(&sessions::cookie(&token, max_age)) {
+            if let Ok(cookie) = HeaderValue::from_str(&sessions::cookie(&token)) {
                 response.headers_mut().insert(header::SET_COOKIE, cookie);
             }
             response

@@ -274,6 +274,12 @@ async fn show(
     match loaded {
         Ok(Some(v)) => {
             let referral = referral_view(&t, &v);
+            // A finished referral shows no case field; the page says why.
+            let notice = match v.get("withheld").and_then(Value::as_str) {
+                Some("withdrawn") => Some(t.t("referral-withheld-withdrawn")),
+                Some(_) => Some(t.t("referral-withheld-retention")),
+                None => notice,
+            };
             let answers = referrals::next_statuses(&referral.status_code)
                 .iter()
                 .map(|s| Choice {
@@ -449,24 +455,16 @@ pub async fn partner_open(
             }
             response
         }
-        Ok(Err(refusal)) => {
-            let key = match refusal {
-                links::Refusal::WrongCode => "partner-wrong-code",
-                links::Refusal::NotValid => "partner-not-valid",
-            };
-            let status = match refusal {
-                links::Refusal::WrongCode => StatusCode::UNPROCESSABLE_ENTITY,
-                links::Refusal::NotValid => StatusCode::NOT_FOUND,
-            };
-            render_with(
-                status,
-                &PartnerPage {
-                    problem: Some(t.t(key)),
-                    frame,
-                    token,
-                },
-            )
-        }
+        // Every refusal looks alike (a guessed token must not learn that a
+        // real one exists), as in the API.
+        Ok(Err(links::Refusal::WrongCode | links::Refusal::NotValid)) => render_with(
+            StatusCode::NOT_FOUND,
+            &PartnerPage {
+                problem: Some(t.t("partner-refused")),
+                frame,
+                token,
+            },
+        ),
         Err(error) => failure_page(&error),
     }
 }

@@ -41,6 +41,8 @@ fn problem_key(error: &CaseError) -> &'static str {
             }
             Some(("agency_id", _)) => "problem-agency",
             Some(("case_note", _)) => "problem-note",
+            Some(("name", m)) if m.contains("bidirectional") => "problem-attachment-bidi",
+            Some(("name", m)) if m.contains(".html") => "problem-attachment-markup",
             Some(("file" | "Content-Type" | "name", _)) => "problem-attachment",
             Some(("relation" | "sex" | "age_group" | "identity" | "description", _)) => {
                 "problem-perpetrator"
@@ -466,7 +468,7 @@ pub async fn upload_attachment(
                 .as_deref()
                 .map(cases::attachments::parse_name)
                 .transpose()
-                .map_err(|e| CaseError::Invalid(vec![FieldError::new("file", e.message)]))?;
+                .map_err(|e| CaseError::Invalid(vec![FieldError::new("name", e.message)]))?;
             Ok((kind, name, file.bytes))
         });
     let case_id = id.clone();
