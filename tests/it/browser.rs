@@ -580,7 +580,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     shot(&client, "06d-partner-code").await;
     fill(&client, "code", "00000000").await;
     submit(&client, "form[action^='/partner/'] button").await;
-    assert!(text(&client).await.contains("Mã chưa đúng"));
+    assert!(text(&client).await.contains("không mở được"));
     fill(&client, "code", &code).await;
     submit(&client, "form[action^='/partner/'] button").await;
     let page = text(&client).await;
@@ -830,7 +830,7 @@ async fn a_new_account_is_activated_in_the_browser() {
     shot(&client, "14-enrolled").await;
     // The link worked once.
     client.goto(&app.url(&path)).await.unwrap();
-    assert!(text(&client).await.contains("không mở được"));
+    assert!(text(&client).await.contains("không còn hiệu lực"));
     // The auditor sees the chain intact and the account's creation.
     sign_in(&app, &client, &auditor).await;
     client.goto(&app.url("/audit")).await.unwrap();
