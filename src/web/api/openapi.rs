@@ -542,7 +542,7 @@ fn add_referrals(doc: &mut Value) {
             json!({"post": {
             "summary": "A partner opens a one-time link with its code: the profile-trimmed referral; counts as acknowledgement (no account needed)",
             "requestBody": body(json!({"type": "object", "required": ["token", "code"], "additionalProperties": false, "properties": {"token": text(200), "code": text(32)}}), json!({"token": "…", "code": "12345678"})),
-            "responses": responses(&[("200", ok("The referral.", json!({"type": "object"}))), ("404", error("The link is unknown, expired, used or revoked.")), ("422", error("The code does not match."))])}}),
+            "responses": responses(&[("200", ok("The referral.", json!({"type": "object"}))), ("404", error("The link and code did not open a referral: one answer (`invalid_link`) for an unknown, expired, used or revoked link and for a wrong code."))])}}),
         ),
         (
             "/escalations",
