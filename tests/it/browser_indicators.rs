@@ -187,7 +187,6 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
             .any(|c| c.contains("30/04/2026") || c.contains("2026-04-30")),
         "{cells:?}"
     );
-    // The same release again from the API: refused, the report unchanged.
     sign_out(&client).await;
 
     // The monitor: who entered the six-month indicators, who is late.
