@@ -187,6 +187,23 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
             .any(|c| c.contains("30/04/2026") || c.contains("2026-04-30")),
         "{cells:?}"
     );
+    // A period that is not over: the draft can be reviewed, the release is
+    // refused with the reason, and nothing is released.
+    client
+        .goto(&app.url("/stats?period=year_end-2027"))
+        .await
+        .unwrap();
+    submit(&client, "#prepare-release button").await;
+    click(&client, "#confirm").await;
+    submit(&client, "#release").await;
+    let page = text(&client).await;
+    assert!(page.contains("Kỳ báo cáo chưa kết thúc"), "{page}");
+    client.find(Locator::Id("problem")).await.unwrap();
+    client
+        .goto(&app.url("/stats?period=year_end-2027"))
+        .await
+        .unwrap();
+    client.find(Locator::Id("prepare-release")).await.unwrap();
     sign_out(&client).await;
 
     // The monitor: who entered the six-month indicators, who is late.
