@@ -380,6 +380,7 @@ async fn escalate_missed_deadlines(state: AppState) {
 /// Reminds the people responsible for running clocks whose reminder point
 /// has come (safe with several replicas: see `referrals::reminders`).
 async fn send_reminders(state: &AppState) {
+    remind_units_of_indicators(state).await;
     let state = state.clone();
     let result = tokio::task::spawn_blocking(move || {
         let mut conn = state.db.get().map_err(|e| e.to_string())?;
@@ -399,6 +400,36 @@ async fn send_reminders(state: &AppState) {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => tracing::warn!(%error, "reminder pass failed"),
         Err(error) => tracing::warn!(%error, "reminder task failed"),
+    }
+}
+
+/// Reminds units that have not entered their reporting indicators, before
+/// the due date and on it (once per unit, period and point: see
+/// `stats::unit_indicators::remind`).
+async fn remind_units_of_indicators(state: &AppState) {
+    let state = state.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().map_err(|e| e.to_string())?;
+        crate::stats::unit_indicators::remind(
+            &mut conn,
+            &state.stats_context(),
+            &state.auditor,
+            state.settings.public_url.as_str(),
+        )
+        .map_err(|e| e.to_string())
+    })
+    .await;
+    match result {
+        Ok(Ok(pass)) if pass.sent > 0 || pass.skipped > 0 => {
+            tracing::info!(
+                sent = pass.sent,
+                skipped = pass.skipped,
+                "reminded units of their reporting indicators"
+            );
+        }
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => tracing::warn!(%error, "indicator reminder pass failed"),
+        Err(error) => tracing::warn!(%error, "indicator reminder task failed"),
     }
 }
 

@@ -21,6 +21,7 @@ pub mod reminders;
 pub mod schema;
 pub mod stats;
 pub mod transfers;
+pub mod unit_indicators;
 pub mod users;
 
 use std::path::PathBuf;

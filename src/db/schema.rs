@@ -557,3 +557,29 @@ diesel::table! {
         n -> BigInt,
     }
 }
+
+diesel::table! {
+    unit_indicator_entries (id) {
+        id -> Text,
+        school_id -> Text,
+        period -> Text,
+        indicator -> Text,
+        kind -> Text,
+        value -> Integer,
+        evidence -> Text,
+        submitted_by -> Text,
+        submitted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    indicator_reminders (school_id, period, point) {
+        school_id -> Text,
+        period -> Text,
+        point -> Text,
+        remind_at -> Timestamp,
+        outcome -> Text,
+        recipients -> Integer,
+        created_at -> Timestamp,
+    }
+}

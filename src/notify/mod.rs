@@ -85,6 +85,9 @@ pub enum Template {
     /// To the sending school's focal points: the receiving school answered
     /// one of your transfers (accepted or refused: see the link).
     TransferUpdate,
+    /// To a unit's focal points: the unit's reporting indicators are due by
+    /// `deadline` and not entered yet (no figure, no period's content).
+    IndicatorsReminder,
 }
 
 /// How a parameter's value must look.
@@ -121,7 +124,7 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
@@ -132,6 +135,7 @@ impl Template {
         Self::ClosureDecided,
         Self::TransferReceived,
         Self::TransferUpdate,
+        Self::IndicatorsReminder,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +150,7 @@ impl Template {
             Self::ClosureDecided => "closure_decided",
             Self::TransferReceived => "transfer_received",
             Self::TransferUpdate => "transfer_update",
+            Self::IndicatorsReminder => "indicators_reminder",
         }
     }
 
@@ -162,7 +167,8 @@ impl Template {
             Self::ReferralReceived
             | Self::EscalationRaised
             | Self::DeadlineReminder
-            | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
+            | Self::TransferReceived
+            | Self::IndicatorsReminder => &[LINK, DEADLINE, REFERENCE],
             Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
             Self::ReferralUpdate
             | Self::ClosureApproval

@@ -109,6 +109,16 @@ mail_template!(
     "mail/break_glass_opened.en.txt",
     valid_until
 );
+mail_template!(
+    IndicatorsReminderVi,
+    "mail/indicators_reminder.vi.txt",
+    deadline
+);
+mail_template!(
+    IndicatorsReminderEn,
+    "mail/indicators_reminder.en.txt",
+    deadline
+);
 
 /// Renders `message` in its language, showing times at `offset` from UTC
 /// (UTC+7 for Vietnam).
@@ -204,6 +214,18 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
         }
         .render(),
         (Template::TransferReceived, Language::En) => TransferReceivedEn {
+            link,
+            deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::IndicatorsReminder, Language::Vi) => IndicatorsReminderVi {
+            link,
+            deadline: &time("deadline")?,
+            reference,
+        }
+        .render(),
+        (Template::IndicatorsReminder, Language::En) => IndicatorsReminderEn {
             link,
             deadline: &time("deadline")?,
             reference,

@@ -18,6 +18,7 @@ pub mod policy;
 pub mod query;
 pub mod report;
 pub mod suppress;
+pub mod unit_indicators;
 
 use crate::audit::{AuditEvent, Auditor, Outcome, action};
 use crate::authz::Action;

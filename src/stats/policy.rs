@@ -17,6 +17,93 @@ struct ReportingFile {
     period: Vec<PeriodKind>,
     figure: Vec<Figure>,
     indicator: Vec<Indicator>,
+    #[serde(default)]
+    unit_indicator: Vec<UnitIndicator>,
+    #[serde(default)]
+    indicator_reminders: Option<IndicatorReminders>,
+}
+
+/// How a unit answers one of the plan's non-count targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitIndicatorKind {
+    /// Yes or no; an area's value is the share of its units that said yes.
+    YesNo,
+    /// A percentage 0–100 (one decimal); an area's value is the mean of its
+    /// units' percentages.
+    Percent,
+}
+
+/// How a unit indicator's value is judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnitComparison {
+    /// At least `target_percent`.
+    AtLeast,
+    /// More than `target_percent`.
+    Above,
+    /// Not below the previous period of the same kind (the plan's
+    /// "tiếp tục duy trì"); no `target_percent`.
+    Maintain,
+}
+
+/// Whether a unit must give an evidence note with its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    Required,
+    Optional,
+}
+
+/// One of the plan's targets that each unit answers itself (yes/no or a
+/// percentage), once per period of the kinds listed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitIndicator {
+    pub code: String,
+    pub vi: String,
+    pub en: String,
+    pub kind: UnitIndicatorKind,
+    #[serde(default)]
+    pub target_percent: Option<u32>,
+    pub comparison: UnitComparison,
+    /// The period kinds it is collected for (each with a due date).
+    pub periods: Vec<String>,
+    pub evidence: Evidence,
+}
+
+impl UnitIndicator {
+    /// Whether `percent` meets the target; for `maintain`, against the
+    /// previous period's value (`None` when there is none to compare with).
+    pub fn met(&self, percent: f64, previous: Option<f64>) -> Option<bool> {
+        let target = f64::from(self.target_percent.unwrap_or(0));
+        match self.comparison {
+            UnitComparison::AtLeast => Some(percent >= target),
+            UnitComparison::Above => Some(percent > target),
+            UnitComparison::Maintain => previous.map(|p| percent >= p),
+        }
+    }
+
+    pub fn label(&self, language: &str) -> &str {
+        if language == "en" { &self.en } else { &self.vi }
+    }
+}
+
+/// When units that have not entered their indicators are reminded: so
+/// many days before the due date (0: on it), at the start of that local
+/// day.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorReminders {
+    pub days_before: Vec<u32>,
+}
+
+impl Default for IndicatorReminders {
+    fn default() -> Self {
+        Self {
+            days_before: vec![7, 0],
+        }
+    }
 }
 
 /// A kind of period (`six_month`, `semester_1`, …) with its yearly window.
@@ -153,6 +240,8 @@ pub struct ReportingPolicy {
     kinds: Vec<PeriodKind>,
     pub figures: Vec<Figure>,
     pub indicators: Vec<Indicator>,
+    pub unit_indicators: Vec<UnitIndicator>,
+    pub reminders: IndicatorReminders,
 }
 
 impl ReportingPolicy {
@@ -248,10 +337,14 @@ impl ReportingPolicy {
                 ));
             }
         }
+        let reminders = file.indicator_reminders.unwrap_or_default();
+        check_unit_indicators(&file.unit_indicator, &kinds, &indicators, &reminders)?;
         Ok(Self {
             kinds,
             figures: file.figure,
             indicators: file.indicator,
+            unit_indicators: file.unit_indicator,
+            reminders,
         })
     }
 
@@ -355,6 +448,120 @@ impl ReportingPolicy {
     pub fn figure(&self, code: &str) -> Option<&Figure> {
         self.figures.iter().find(|f| f.code == code)
     }
+
+    pub fn unit_indicator(&self, code: &str) -> Option<&UnitIndicator> {
+        self.unit_indicators.iter().find(|u| u.code == code)
+    }
+
+    /// The unit indicators collected for `period`'s kind.
+    pub fn unit_indicators_of(&self, period: &Period) -> Vec<&UnitIndicator> {
+        self.unit_indicators
+            .iter()
+            .filter(|u| u.periods.contains(&period.kind))
+            .collect()
+    }
+
+    /// The period kinds units enter indicators for.
+    pub fn collected_kinds(&self) -> Vec<&str> {
+        self.kinds
+            .iter()
+            .map(|k| k.code.as_str())
+            .filter(|k| {
+                self.unit_indicators
+                    .iter()
+                    .any(|u| u.periods.iter().any(|p| p == k))
+            })
+            .collect()
+    }
+
+    /// The periods units enter indicators for whose window contains
+    /// `today` or ended in the last year, newest first.
+    pub fn collected_recent(&self, today: NaiveDate) -> Vec<Period> {
+        let kinds = self.collected_kinds();
+        self.recent(today)
+            .into_iter()
+            .filter(|p| kinds.contains(&p.kind.as_str()))
+            .collect()
+    }
+}
+
+/// Checks `[[unit_indicator]]` and `[indicator_reminders]`: each problem
+/// names the entry and the rule.
+fn check_unit_indicators(
+    units: &[UnitIndicator],
+    kinds: &[PeriodKind],
+    indicator_codes: &HashSet<&str>,
+    reminders: &IndicatorReminders,
+) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for unit in units {
+        let code = &unit.code;
+        if !valid_code(code)
+            || !seen.insert(code.as_str())
+            || indicator_codes.contains(code.as_str())
+        {
+            return Err(format!(
+                "reporting: unit_indicator `{}` has an invalid or repeated code (lower-case letters, digits and `_`, not an indicator's code)",
+                code.escape_debug()
+            ));
+        }
+        if unit.vi.trim().is_empty() || unit.en.trim().is_empty() {
+            return Err(format!(
+                "reporting: unit_indicator `{code}` needs vi and en labels"
+            ));
+        }
+        match (unit.comparison, unit.target_percent) {
+            (UnitComparison::Maintain, Some(_)) => {
+                return Err(format!(
+                    "reporting: unit_indicator `{code}`: `maintain` compares with the previous period and takes no target_percent"
+                ));
+            }
+            (UnitComparison::AtLeast | UnitComparison::Above, None) => {
+                return Err(format!(
+                    "reporting: unit_indicator `{code}` needs target_percent (0–100) with at_least or above"
+                ));
+            }
+            (_, Some(target)) if target > 100 => {
+                return Err(format!(
+                    "reporting: unit_indicator `{code}`: target_percent must be 0–100"
+                ));
+            }
+            _ => {}
+        }
+        if unit.periods.is_empty() {
+            return Err(format!(
+                "reporting: unit_indicator `{code}` needs `periods`, the period kinds it is collected for"
+            ));
+        }
+        for period in &unit.periods {
+            match kinds.iter().find(|k| &k.code == period) {
+                None => {
+                    return Err(format!(
+                        "reporting: unit_indicator `{code}` lists unknown period kind `{}`",
+                        period.escape_debug()
+                    ));
+                }
+                Some(kind) if kind.due.is_none() => {
+                    return Err(format!(
+                        "reporting: unit_indicator `{code}`: period kind `{period}` has no `due` date, so nobody could be late"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut days = HashSet::new();
+    if reminders.days_before.is_empty()
+        || reminders
+            .days_before
+            .iter()
+            .any(|d| *d > 60 || !days.insert(*d))
+    {
+        return Err(
+            "reporting: indicator_reminders: days_before must list 1 or more distinct days, each 0–60".into(),
+        );
+    }
+    Ok(())
 }
 
 /// Disclosure control settings.
@@ -485,5 +692,60 @@ mod tests {
             [0, 5, 7, 8, 12, 13].map(|v| rounding.round(v)),
             [0, 5, 5, 10, 10, 15]
         );
+    }
+
+    #[test]
+    fn unit_indicators_follow_the_seed_and_bad_ones_say_what_is_wrong() {
+        let reporting = ReportingPolicy::default_shipped().unwrap();
+        assert_eq!(reporting.unit_indicators.len(), 3);
+        assert_eq!(reporting.collected_kinds(), ["six_month", "year_end"]);
+        assert_eq!(reporting.reminders.days_before, [7, 0]);
+        let six = reporting.period("six_month-2026").unwrap();
+        assert_eq!(reporting.unit_indicators_of(&six).len(), 3);
+        let semester = reporting.period("semester_1-2026").unwrap();
+        assert!(reporting.unit_indicators_of(&semester).is_empty());
+        let women = reporting.unit_indicator("women_in_management").unwrap();
+        assert_eq!(women.met(45.0, Some(45.0)), Some(true));
+        assert_eq!(women.met(44.9, Some(45.0)), Some(false));
+        assert_eq!(women.met(44.9, None), None);
+        let cases = [
+            (
+                DEFAULT_REPORTING.replace(
+                    "periods = [\"six_month\", \"year_end\"]\nevidence = \"optional\"",
+                    "periods = [\"weekly\"]\nevidence = \"optional\"",
+                ),
+                "unit_indicator `women_in_management` lists unknown period kind `weekly`",
+            ),
+            (
+                DEFAULT_REPORTING.replace(
+                    "periods = [\"six_month\", \"year_end\"]\nevidence = \"optional\"",
+                    "periods = [\"semester_1\"]\nevidence = \"optional\"",
+                ),
+                "period kind `semester_1` has no `due` date",
+            ),
+            (
+                DEFAULT_REPORTING.replace(
+                    "comparison = \"maintain\"",
+                    "comparison = \"maintain\"\ntarget_percent = 50",
+                ),
+                "`maintain` compares with the previous period and takes no target_percent",
+            ),
+            (
+                DEFAULT_REPORTING.replacen("target_percent = 100\n", "target_percent = 101\n", 1),
+                "unit_indicator `staff_trained_on_abuse`: target_percent must be 0–100",
+            ),
+            (
+                DEFAULT_REPORTING.replace("days_before = [7, 0]", "days_before = [7, 7]"),
+                "days_before must list 1 or more distinct days",
+            ),
+            (
+                DEFAULT_REPORTING.replace("kind = \"percent\"", "kind = \"stars\""),
+                "unknown variant `stars`",
+            ),
+        ];
+        for (text, message) in cases {
+            let error = ReportingPolicy::parse(&text).unwrap_err();
+            assert!(error.contains(message), "{message}: {error}");
+        }
     }
 }

@@ -439,6 +439,13 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/stats/indicators",
         Some("indicators.submit"),
     ),
+    (
+        "POST",
+        "/api/v1/stats/unit-indicators",
+        Some("indicators.submit"),
+    ),
+    ("GET", "/api/v1/stats/unit-indicators", Some("stats.read")),
+    ("GET", "/api/v1/stats/indicators/status", Some("stats.read")),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,6 +18,7 @@ mod audit;
 mod auth;
 mod authz;
 mod browser;
+mod browser_indicators;
 // Case-work (issue 16): one module per capability, so that each grows alone.
 mod cases;
 mod casework_approval;
@@ -44,3 +45,4 @@ mod shutdown;
 mod smtp_sink;
 mod stats;
 mod stats_summary;
+mod unit_indicators;

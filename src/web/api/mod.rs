@@ -5,6 +5,7 @@ pub mod auth;
 pub mod break_glass;
 pub mod cases;
 pub mod casework;
+pub mod indicators;
 pub mod openapi;
 pub mod referrals;
 pub mod stats;
@@ -25,5 +26,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     stats::configure(cfg);
     break_glass::configure(cfg);
     transfers::configure(cfg);
+    indicators::configure(cfg);
     cfg.service(web::resource("/openapi.json").route(super::get().to(openapi::serve)));
 }

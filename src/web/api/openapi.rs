@@ -302,6 +302,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     add_referrals(&mut doc);
     add_stats(&mut doc);
     add_break_glass_review(&mut doc);
+    add_unit_indicators(&mut doc);
     doc
 }
 
@@ -426,6 +427,55 @@ fn add_stats(doc: &mut Value) {
                     "leadership_planning": {"women": 3, "men": 2}, "planning_trained": {"women": 3, "men": 1},
                     "key_leadership": {"women": 1, "men": 1}, "masters": {"women": 4, "men": 3}, "st_task_leads": {"women": 1, "men": 2}}})),
             "responses": responses(&[("201", json!({"description": "Stored."})), ("409", error("Already entered for this period."))])}}),
+        ),
+    ];
+    if let Some(map) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths {
+            map.insert(path.to_owned(), item);
+        }
+    }
+}
+
+/// The plan's non-count targets each unit answers (`[[unit_indicator]]`).
+fn add_unit_indicators(doc: &mut Value) {
+    let security = json!([{"bearer": []}, {"session": []}]);
+    let query = |name: &str, description: &str| json!({"name": name, "in": "query", "required": true, "schema": {"type": "string"}, "description": description});
+    let area = query("area", "Code of an area.");
+    let period = query(
+        "period",
+        "`<kind>-<year>` of a kind the unit indicators are collected for, e.g. `six_month-2026`.",
+    );
+    let paths = [
+        (
+            "/stats/unit-indicators",
+            json!({
+            "get": {
+                "summary": "Monitors, district officers: each unit indicator of the area and its areas against its target, with the three earlier periods of the same kind (a value only where two or more units answered)",
+                "security": security.clone(), "parameters": [area.clone(), period.clone()],
+                "responses": responses(&[("200", ok("Per area: units, and per indicator the value, target, met and trend.", json!({"type": "array", "items": {"type": "object"}})))])},
+            "post": {
+                "summary": "Focal points: the unit's answers (yes/no or a percentage, with an evidence note), once per period (audited)",
+                "security": security.clone(),
+                "requestBody": body(json!({"type": "object", "required": ["period", "answers"], "additionalProperties": false, "properties": {
+                    "period": {"type": "string"},
+                    "unit": {"type": "string", "description": "The unit's code; the caller's own organisation when left out."},
+                    "answers": {"type": "object", "additionalProperties": {"type": "object", "additionalProperties": false, "properties": {
+                        "value": {"oneOf": [{"type": "boolean"}, {"type": "number", "minimum": 0, "maximum": 100}, {"type": "string"}]},
+                        "evidence": {"type": "string", "maxLength": 300}}}}}}),
+                    json!({"period": "year_end-2026", "answers": {
+                        "staff_trained_on_abuse": {"value": true, "evidence": "Biên bản tập huấn số 12/BB ngày 15/3"},
+                        "website_gender_column": {"value": true, "evidence": "https://thcs.example.edu.vn/binh-dang-gioi"},
+                        "women_in_management": {"value": 42.5}}})),
+                "responses": responses(&[("201", json!({"description": "Stored."})), ("409", error("Already entered for this period.")), ("422", error("Every problem, each naming its indicator and rule; nothing stored."))])}}),
+        ),
+        (
+            "/stats/indicators/status",
+            json!({"get": {
+            "summary": "Monitors, district officers: every unit under the area, answered, late or pending for the period, with the reminders sent",
+            "security": security, "parameters": [area, period],
+            "responses": responses(&[("200", ok("One row per unit.", json!({"type": "array", "items": {"type": "object", "properties": {
+                "code": {"type": "string"}, "name": {"type": "string"}, "state": {"enum": ["submitted", "late", "pending"]},
+                "at": {"type": "string", "format": "date-time"}, "late": {"type": "boolean"}, "reminders": {"type": "integer"}}}})))])}}),
         ),
     ];
     if let Some(map) = doc.pointer_mut("/paths").and_then(Value::as_object_mut) {

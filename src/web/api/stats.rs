@@ -38,7 +38,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/stats/indicators").route(web::post().to(submit_indicators)));
 }
 
-pub(super) fn stats_error(error: StatsError) -> ApiError {
+pub(crate) fn stats_error(error: StatsError) -> ApiError {
     match error {
         StatsError::NotFound => ApiError::not_found(),
         StatsError::NotAnArea => ApiError::new(
@@ -80,7 +80,7 @@ pub(super) fn stats_error(error: StatsError) -> ApiError {
     }
 }
 
-fn period_of(state: &AppState, id: Option<&str>) -> Result<Period, ApiError> {
+pub(super) fn period_of(state: &AppState, id: Option<&str>) -> Result<Period, ApiError> {
     let id = id.ok_or_else(|| {
         ApiError::bad_request(
             "invalid_query",
@@ -109,7 +109,7 @@ fn language(lang: Option<&str>) -> Result<&'static str, ApiError> {
 
 /// The caller's capability for `action` on the area with code `code`; an
 /// unknown code is refused (and audited) like a forbidden one.
-fn area_capability(
+pub(super) fn area_capability(
     conn: &mut PooledConnection,
     state: &AppState,
     caller: &Caller,

@@ -13,8 +13,10 @@ pub mod admin;
 pub mod auth;
 pub mod break_glass;
 pub mod cases;
+pub mod indicators;
 pub mod partner;
 pub mod referrals;
+pub mod release;
 pub mod stats;
 
 use actix_web::http::{StatusCode, header};
@@ -109,6 +111,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/organisations").route(get().to(admin::organisations_page)))
         .service(resource("/policies").route(get().to(admin::policies_page)))
         .service(resource("/stats").route(get().to(stats::stats)))
+        .service(resource("/stats/drafts").route(post().to(release::prepare)))
+        .service(resource("/stats/drafts/{id}").route(get().to(release::review)))
+        .service(resource("/stats/drafts/{id}/release").route(post().to(release::release)))
+        .service(
+            resource("/indicators/entry")
+                .route(get().to(indicators::entry))
+                .route(post().to(indicators::submit)),
+        )
+        .service(resource("/indicators/status").route(get().to(indicators::status)))
+        .service(resource("/indicators").route(get().to(indicators::progress)))
         .service(resource("/referrals").route(get().to(referrals::inbox)))
         .service(resource("/referrals/{id}").route(get().to(referrals::referral_page)))
         .service(resource("/referrals/{id}/answer").route(post().to(referrals::answer)))

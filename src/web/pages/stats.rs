@@ -119,26 +119,16 @@ fn load(
     }
 }
 
-pub async fn stats(
-    state: web::Data<AppState>,
-    user: PageUser,
-    query: web::Query<StatsQuery>,
-) -> HttpResponse {
-    let caller = user.caller.clone();
-    let asked = query.into_inner().period;
-    let loaded = blocking(&state, move |conn, state| {
-        load(conn, state, &caller, asked.as_deref())
-    })
-    .await;
-    let frame = Frame::for_user(&user, &state, "/stats");
-    let (area, period, recent, report, stored) = match loaded {
-        Ok(Some(shown)) => shown,
-        Ok(None) => return not_found(frame),
-        Err(error) => return failure_page(&error),
-    };
-    let t = frame.t;
-    let lang = user.lang.code();
-    let tables = report
+/// The report's tables as the pages show them, each with its chart (from
+/// the statistics API, same origin).
+pub fn table_views(
+    t: &crate::web::i18n::Tr<'_>,
+    lang: &str,
+    report: &Report,
+    area_code: &str,
+    period_id: &str,
+) -> Vec<TableView> {
+    report
         .tables
         .iter()
         .map(|table| TableView {
@@ -161,19 +151,41 @@ pub async fn stats(
                 .map(|((label, cells), total)| {
                     (
                         label.text(lang).to_owned(),
-                        cells.iter().map(|c| cell(&t, c)).collect(),
-                        cell(&t, total),
+                        cells.iter().map(|c| cell(t, c)).collect(),
+                        cell(t, total),
                     )
                 })
                 .collect(),
-            column_totals: table.column_totals.iter().map(|c| cell(&t, c)).collect(),
-            total: cell(&t, &table.total),
+            column_totals: table.column_totals.iter().map(|c| cell(t, c)).collect(),
+            total: cell(t, &table.total),
             chart: format!(
                 "/api/v1/stats/chart?area={}&period={}&table={}&lang={lang}",
-                area.code, period.id, table.code
+                area_code, period_id, table.code
             ),
         })
-        .collect();
+        .collect()
+}
+
+pub async fn stats(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<StatsQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let asked = query.into_inner().period;
+    let loaded = blocking(&state, move |conn, state| {
+        load(conn, state, &caller, asked.as_deref())
+    })
+    .await;
+    let frame = Frame::for_user(&user, &state, "/stats");
+    let (area, period, recent, report, stored) = match loaded {
+        Ok(Some(shown)) => shown,
+        Ok(None) => return not_found(frame),
+        Err(error) => return failure_page(&error),
+    };
+    let t = frame.t;
+    let lang = user.lang.code();
+    let tables = table_views(&t, lang, &report, &area.code, &period.id);
     let kpis = report
         .kpis
         .iter()

@@ -1,0 +1,2 @@
+DROP TABLE indicator_reminders;
+DROP TABLE unit_indicator_entries;

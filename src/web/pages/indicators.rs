@@ -1,0 +1,667 @@
+//! The plan's non-count targets from the web: a unit enters its answers
+//! with their evidence notes (its focal points); the area's values against
+//! the targets with the trend, and who has answered and who is late
+//! (monitors, district officers). Never a case.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::cases::Choice;
+use super::{CsrfForm, Frame, PageUser, failure_page, granted, not_found, render_with, see_other};
+use crate::authz::Action;
+use crate::authz::capability::Capability;
+use crate::db::DbError;
+use crate::db::organisations::OrganisationRow;
+use crate::db::unit_indicators::UnitEntryRow;
+use crate::stats::Period;
+use crate::stats::policy::{Evidence, UnitIndicatorKind};
+use crate::stats::unit_indicators::{self, Answers, Part, Problem, RawAnswer, RawValue, Standing};
+use crate::web::error::ApiError;
+use crate::web::i18n::Tr;
+use crate::web::{AppState, blocking};
+
+#[derive(Deserialize)]
+pub struct PeriodQuery {
+    period: Option<String>,
+    saved: Option<String>,
+}
+
+/// One field of the entry form.
+pub struct EntryField {
+    pub code: String,
+    pub label: String,
+    pub yes_no: bool,
+    pub evidence_required: bool,
+    /// What was typed (kept after a refusal).
+    pub value: String,
+    pub evidence: String,
+    pub value_error: Option<String>,
+    pub evidence_error: Option<String>,
+}
+
+/// One answer shown back after entry.
+pub struct ShownAnswer {
+    pub label: String,
+    pub value: String,
+    pub evidence: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/indicators_entry.html")]
+pub struct EntryPage<'a> {
+    pub frame: Frame<'a>,
+    pub unit: String,
+    pub periods: Vec<Choice>,
+    pub selected: String,
+    pub period: String,
+    pub due: Option<String>,
+    pub fields: Vec<EntryField>,
+    /// Problems not tied to one field (the period, an unknown indicator).
+    pub problems: Vec<String>,
+    pub submitted: Option<String>,
+    pub answers: Vec<ShownAnswer>,
+    pub saved: bool,
+}
+
+impl EntryPage<'_> {
+    fn has_field_errors(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.value_error.is_some() || f.evidence_error.is_some())
+    }
+}
+
+/// The caller's unit and its capability to enter indicators, or `None`.
+fn own_unit(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    caller: &crate::authn::caller::Caller,
+) -> Result<Option<(Capability, OrganisationRow)>, ApiError> {
+    let org_id = caller.user.org_id.clone();
+    let Some(capability) = granted(state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        Action::IndicatorsSubmit,
+        &org_id,
+    ))?
+    else {
+        return Ok(None);
+    };
+    let unit = crate::db::organisations::find(conn, &org_id).map_err(DbError::Query)?;
+    Ok(unit.filter(|u| u.kind == "school").map(|u| (capability, u)))
+}
+
+fn choices(periods: &[Period], lang: &str) -> Vec<Choice> {
+    periods
+        .iter()
+        .map(|p| Choice {
+            code: p.id.clone(),
+            label: p.label(lang).to_owned(),
+        })
+        .collect()
+}
+
+/// The collected periods that have started, newest first, and the one
+/// asked for (else the newest).
+fn periods_and_pick(state: &AppState, asked: Option<&str>) -> (Vec<Period>, Option<Period>) {
+    let today = state.calendar.local_date(state.clock.now());
+    let recent = state.reporting.collected_recent(today);
+    let picked = match asked {
+        Some(id) => state.reporting.period(id).ok(),
+        None => recent.first().cloned(),
+    };
+    (recent, picked)
+}
+
+fn shown_value(t: &Tr<'_>, row: &UnitEntryRow) -> String {
+    if row.kind == "yes_no" {
+        t.t(if row.value == 1 { "ui-yes" } else { "ui-no" })
+    } else {
+        let whole = row.value / 10;
+        let tenth = row.value % 10;
+        let mark = if t.lang.code() == "en" { '.' } else { ',' };
+        if tenth == 0 {
+            format!("{whole} %")
+        } else {
+            format!("{whole}{mark}{tenth} %")
+        }
+    }
+}
+
+/// Renders the entry page for `period` with what was typed and the
+/// problems found.
+#[expect(clippy::too_many_arguments, reason = "one page's parts")]
+fn entry_page(
+    state: &AppState,
+    user: &PageUser,
+    unit: &OrganisationRow,
+    recent: &[Period],
+    period: &Period,
+    typed: Option<&Answers>,
+    problems: &[Problem],
+    shown: (Vec<UnitEntryRow>, bool),
+) -> HttpResponse {
+    let frame = Frame::for_user(user, state, "/indicators/entry");
+    let t = user.tr(state);
+    let lang = user.lang.code();
+    let (rows, saved) = shown;
+    let label_of = |code: &str| {
+        state
+            .reporting
+            .unit_indicator(code)
+            .map_or_else(|| code.to_owned(), |u| u.label(lang).to_owned())
+    };
+    let message = |p: &Problem| t.t1(p.message_key(), "indicator", label_of(&p.indicator));
+    let fields = state
+        .reporting
+        .unit_indicators_of(period)
+        .into_iter()
+        .map(|u| {
+            let answer = typed.and_then(|a| a.get(&u.code));
+            let error = |part: Part| {
+                problems
+                    .iter()
+                    .find(|p| p.indicator == u.code && p.part == part)
+                    .map(&message)
+            };
+            EntryField {
+                code: u.code.clone(),
+                label: u.label(lang).to_owned(),
+                yes_no: u.kind == UnitIndicatorKind::YesNo,
+                evidence_required: u.evidence == Evidence::Required,
+                value: match answer.and_then(|a| a.value.as_ref()) {
+                    Some(RawValue::Text(text)) => text.clone(),
+                    _ => String::new(),
+                },
+                evidence: answer.and_then(|a| a.evidence.clone()).unwrap_or_default(),
+                value_error: error(Part::Value),
+                evidence_error: error(Part::Evidence),
+            }
+        })
+        .collect();
+    let wanted = state.reporting.unit_indicators_of(period);
+    let general = problems
+        .iter()
+        .filter(|p| p.part == Part::Period || !wanted.iter().any(|u| u.code == p.indicator))
+        .map(&message)
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let submitted = rows.first().map(|r| t.datetime(r.submitted_at));
+    let answers = rows
+        .iter()
+        .map(|r| ShownAnswer {
+            label: label_of(&r.indicator),
+            value: shown_value(&t, r),
+            evidence: r.evidence.clone(),
+        })
+        .collect();
+    render_with(
+        status,
+        &EntryPage {
+            unit: unit.name.clone(),
+            periods: choices(recent, lang),
+            selected: period.id.clone(),
+            period: period.label(lang).to_owned(),
+            due: period.due.map(|d| t.date(d)),
+            fields,
+            problems: general,
+            submitted,
+            answers,
+            saved,
+            frame,
+        },
+    )
+}
+
+/// GET /indicators/entry: the unit's form for a period, or its answers.
+pub async fn entry(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<PeriodQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
+    let saved = query.saved.is_some();
+    let Some(period) = picked else {
+        return not_found(Frame::for_user(&user, &state, "/indicators/entry"));
+    };
+    let shown_period = period.clone();
+    let loaded = blocking(&state, move |conn, state| {
+        let Some((_, unit)) = own_unit(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        let rows = unit_indicators::own_answers(conn, &unit, &shown_period)
+            .map_err(super::super::api::stats::stats_error)?;
+        Ok(Some((unit, rows)))
+    })
+    .await;
+    match loaded {
+        Ok(Some((unit, rows))) => entry_page(
+            &state,
+            &user,
+            &unit,
+            &recent,
+            &period,
+            None,
+            &[],
+            (rows, saved),
+        ),
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/indicators/entry")),
+        Err(error) => failure_page(&error),
+    }
+}
+
+/// The answers typed into the form: `v-<code>` and `e-<code>`.
+fn typed_answers(form: &CsrfForm) -> Answers {
+    let mut answers = Answers::new();
+    for (key, value) in &form.pairs {
+        let (code, evidence) = match (key.strip_prefix("v-"), key.strip_prefix("e-")) {
+            (Some(code), _) => (code, false),
+            (_, Some(code)) => (code, true),
+            _ => continue,
+        };
+        let entry = answers.entry(code.to_owned()).or_insert(RawAnswer {
+            value: None,
+            evidence: None,
+        });
+        if evidence {
+            entry.evidence = Some(value.clone());
+        } else {
+            entry.value = Some(RawValue::Text(value.clone()));
+        }
+    }
+    answers
+}
+
+/// POST /indicators/entry: stores the unit's answers, or shows the form
+/// again with each problem at its field (nothing stored).
+pub async fn submit(state: web::Data<AppState>, user: PageUser, form: CsrfForm) -> HttpResponse {
+    let caller = user.caller.clone();
+    let today = state.calendar.local_date(state.clock.now());
+    let recent = state.reporting.collected_recent(today);
+    let asked = form.get("period").unwrap_or_default();
+    let answers = typed_answers(&form);
+    let period = state.reporting.period(&asked).ok();
+    let typed = answers.clone();
+    let for_period = period.clone();
+    let done = blocking(&state, move |conn, state| {
+        let Some((capability, unit)) = own_unit(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        let Some(period) = for_period else {
+            return Ok(Some((unit, Err(None))));
+        };
+        let result = unit_indicators::submit(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &unit,
+            &period,
+            &typed,
+        );
+        match result {
+            Ok(()) => Ok(Some((unit, Ok(())))),
+            Err(unit_indicators::SubmitError::Invalid(problems)) => {
+                Ok(Some((unit, Err(Some(problems)))))
+            }
+            Err(unit_indicators::SubmitError::Stats(
+                crate::stats::StatsError::AlreadySubmitted,
+            )) => {
+                let rows = unit_indicators::own_answers(conn, &unit, &period)
+                    .map_err(super::super::api::stats::stats_error)?;
+                Ok(Some((unit, Err(Some(already(rows))))))
+            }
+            Err(unit_indicators::SubmitError::Stats(crate::stats::StatsError::NotFound)) => {
+                Ok(None)
+            }
+            Err(unit_indicators::SubmitError::Stats(other)) => {
+                Err(super::super::api::stats::stats_error(other))
+            }
+        }
+    })
+    .await;
+    let frame = || Frame::for_user(&user, &state, "/indicators/entry");
+    match (done, period) {
+        (Ok(Some((_, Ok(())))), Some(period)) => {
+            see_other(&format!("/indicators/entry?period={}&saved=1", period.id))
+        }
+        (Ok(Some((unit, Err(None)))), _) | (Ok(Some((unit, _))), None) => {
+            // An unknown period: the form of the newest, with the problem.
+            let Some(newest) = recent.first().cloned() else {
+                return not_found(frame());
+            };
+            let problem = Problem {
+                indicator: "period".into(),
+                part: Part::Period,
+                rule: unit_indicators::Rule::PeriodNotCollected,
+            };
+            entry_page(
+                &state,
+                &user,
+                &unit,
+                &recent,
+                &newest,
+                Some(&answers),
+                &[problem],
+                (Vec::new(), false),
+            )
+        }
+        (Ok(Some((unit, Err(Some(problems))))), Some(period)) => entry_page(
+            &state,
+            &user,
+            &unit,
+            &recent,
+            &period,
+            Some(&answers),
+            &problems,
+            (Vec::new(), false),
+        ),
+        (Ok(None), _) => not_found(frame()),
+        (Err(error), _) => failure_page(&error),
+    }
+}
+
+/// The "already entered" refusal as a problem of the period.
+fn already(_rows: Vec<UnitEntryRow>) -> Vec<Problem> {
+    vec![Problem {
+        indicator: "period".into(),
+        part: Part::Period,
+        rule: unit_indicators::Rule::AlreadyEntered,
+    }]
+}
+
+/// One unit's line on the late-submission page.
+pub struct StatusLine {
+    pub name: String,
+    pub state: String,
+    pub class: &'static str,
+    pub when: String,
+    pub reminders: usize,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/indicators_status.html")]
+pub struct StatusPage<'a> {
+    pub frame: Frame<'a>,
+    pub area: String,
+    pub periods: Vec<Choice>,
+    pub selected: String,
+    pub period: String,
+    pub due: Option<String>,
+    pub lines: Vec<StatusLine>,
+    pub submitted: usize,
+    pub late: usize,
+    pub pending: usize,
+}
+
+/// The caller's area and its capability to read statistics, or `None`.
+fn own_area(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    caller: &crate::authn::caller::Caller,
+) -> Result<Option<(Capability, OrganisationRow)>, ApiError> {
+    let org_id = caller.user.org_id.clone();
+    let Some(capability) = granted(state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        Action::StatsRead,
+        &org_id,
+    ))?
+    else {
+        return Ok(None);
+    };
+    let area = crate::db::organisations::find(conn, &org_id).map_err(DbError::Query)?;
+    Ok(area.map(|a| (capability, a)))
+}
+
+/// GET /indicators/status: per period, which units have entered their
+/// indicators and which are late.
+pub async fn status(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<PeriodQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let frame = Frame::for_user(&user, &state, "/indicators/status");
+    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
+    let Some(period) = picked else {
+        return not_found(frame);
+    };
+    let for_period = period.clone();
+    let loaded = blocking(&state, move |conn, state| {
+        let Some((capability, area)) = own_area(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        unit_indicators::status(
+            conn,
+            &state.stats_context(),
+            &capability,
+            &area,
+            &for_period,
+        )
+        .map(|units| Some((area, units)))
+        .map_err(super::super::api::stats::stats_error)
+    })
+    .await;
+    let (area, units) = match loaded {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(frame),
+        Err(error) => return failure_page(&error),
+    };
+    let t = frame.t;
+    let lang = user.lang.code();
+    let (mut submitted, mut late, mut pending) = (0, 0, 0);
+    let lines = units
+        .into_iter()
+        .map(|u| {
+            let (state_key, class, when) = match &u.standing {
+                Standing::Submitted { at, late: was_late } => {
+                    submitted += 1;
+                    let at = chrono::DateTime::parse_from_rfc3339(at)
+                        .map(|a| t.datetime(a.naive_utc()))
+                        .unwrap_or_default();
+                    (
+                        if *was_late {
+                            "ui-state-submitted-late"
+                        } else {
+                            "ui-state-submitted"
+                        },
+                        "ok",
+                        at,
+                    )
+                }
+                Standing::Late => {
+                    late += 1;
+                    ("ui-state-late", "late", String::new())
+                }
+                Standing::Pending => {
+                    pending += 1;
+                    ("ui-state-pending", "pending", String::new())
+                }
+            };
+            StatusLine {
+                name: u.name,
+                state: t.t(state_key),
+                class,
+                when,
+                reminders: u.reminders,
+            }
+        })
+        .collect();
+    render_with(
+        StatusCode::OK,
+        &StatusPage {
+            area: area.name,
+            periods: choices(&recent, lang),
+            selected: period.id.clone(),
+            period: period.label(lang).to_owned(),
+            due: period.due.map(|d| t.date(d)),
+            lines,
+            submitted,
+            late,
+            pending,
+            frame,
+        },
+    )
+}
+
+/// One area's line for one indicator on the progress page.
+pub struct ProgressLine {
+    pub area: String,
+    pub trend: Vec<String>,
+    pub value: String,
+    pub met: String,
+}
+
+pub struct ProgressTable {
+    pub code: String,
+    pub label: String,
+    pub target: String,
+    pub earlier: Vec<String>,
+    pub lines: Vec<ProgressLine>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/indicators.html")]
+pub struct ProgressPage<'a> {
+    pub frame: Frame<'a>,
+    pub area: String,
+    pub periods: Vec<Choice>,
+    pub selected: String,
+    pub period: String,
+    pub tables: Vec<ProgressTable>,
+}
+
+fn percent_text(t: &Tr<'_>, value: Option<f64>, mark: &str) -> String {
+    value.map_or_else(
+        || mark.to_owned(),
+        |v| {
+            let text = format!("{v:.1}");
+            let text = if t.lang.code() == "en" {
+                text
+            } else {
+                text.replace('.', ",")
+            };
+            format!("{text} %")
+        },
+    )
+}
+
+/// GET /indicators: the unit indicators of the area and its areas against
+/// their targets, with the earlier periods.
+pub async fn progress(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<PeriodQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let frame = Frame::for_user(&user, &state, "/indicators");
+    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
+    let Some(period) = picked else {
+        return not_found(frame);
+    };
+    let for_period = period.clone();
+    let loaded = blocking(&state, move |conn, state| {
+        let Some((capability, area)) = own_area(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        unit_indicators::progress(
+            conn,
+            &state.stats_context(),
+            &capability,
+            &area,
+            &for_period,
+        )
+        .map(|rows| Some((area, rows)))
+        .map_err(super::super::api::stats::stats_error)
+    })
+    .await;
+    let (area, rows) = match loaded {
+        Ok(Some(found)) => found,
+        Ok(None) => return not_found(frame),
+        Err(error) => return failure_page(&error),
+    };
+    let t = frame.t;
+    let lang = user.lang.code();
+    let mark = state.disclosure.suppressed_mark.clone();
+    let tables = state
+        .reporting
+        .unit_indicators_of(&period)
+        .into_iter()
+        .map(|unit| {
+            let value_of = |row: &unit_indicators::AreaUnitIndicators| {
+                row.values.iter().find(|v| v.code == unit.code).cloned()
+            };
+            let earlier = rows
+                .first()
+                .and_then(value_of)
+                .map(|v| {
+                    v.trend
+                        .iter()
+                        .map(|p| {
+                            if lang == "en" {
+                                p.en.clone()
+                            } else {
+                                p.vi.clone()
+                            }
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let target = match (unit.comparison, unit.target_percent) {
+                (crate::stats::policy::UnitComparison::AtLeast, Some(n)) => {
+                    t.t1("ui-target-at-least", "n", n)
+                }
+                (crate::stats::policy::UnitComparison::Above, Some(n)) => {
+                    t.t1("ui-target-above", "n", n)
+                }
+                _ => t.t("ui-target-maintain"),
+            };
+            ProgressTable {
+                code: unit.code.clone(),
+                label: unit.label(lang).to_owned(),
+                target,
+                earlier,
+                lines: rows
+                    .iter()
+                    .filter_map(|row| {
+                        let v = value_of(row)?;
+                        Some(ProgressLine {
+                            area: row.name.clone(),
+                            trend: v
+                                .trend
+                                .iter()
+                                .map(|p| percent_text(&t, p.percent, &mark))
+                                .collect(),
+                            value: percent_text(&t, v.percent, &mark),
+                            met: t.t(match v.met {
+                                Some(true) => "ui-met",
+                                Some(false) => "ui-not-met",
+                                None => "ui-met-unknown",
+                            }),
+                        })
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    render_with(
+        StatusCode::OK,
+        &ProgressPage {
+            area: area.name,
+            periods: choices(&recent, lang),
+            selected: period.id.clone(),
+            period: period.label(lang).to_owned(),
+            tables,
+            frame,
+        },
+    )
+}

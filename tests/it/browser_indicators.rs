@@ -1,0 +1,238 @@
+//! Reporting from the web in a real browser (issue 17): a unit enters its
+//! indicators (refused field by field first, in both languages); the
+//! district officer reviews and releases the six-month report and
+//! downloads its XLSX (read back here); the monitor sees who is late.
+//! Screenshots and axe checks as the other browser tests.
+
+use caseguard::domain::user::Role;
+use fantoccini::{Client, Locator};
+
+use crate::browser::{
+    browser, chromedriver, click, fill, shot, sign_in, sign_out, spawn_app, submit, text,
+};
+
+/// Over at the test clock (2 November 2026); due 10 May 2026.
+const SIX_MONTH: &str = "six_month-2026";
+/// Open for entry; due 10 November 2026.
+const YEAR_END: &str = "year_end-2026";
+
+/// The browser's cookies as a `Cookie` header, to fetch a download.
+async fn cookie_header(client: &Client) -> String {
+    client
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    crate::stats::generate(&app, 120, 17).await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let officer = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let client = browser(&driver, true).await;
+
+    // The unit's focal point, in Vietnamese first: bad input is refused at
+    // its fields and nothing is stored.
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/indicators/entry?period={YEAR_END}")))
+        .await
+        .unwrap();
+    shot(&client, "indicators-entry-vi").await;
+    click(&client, "#v-staff_trained_on_abuse-yes").await;
+    click(&client, "#v-website_gender_column-no").await;
+    fill(&client, "v-women_in_management", "120").await;
+    fill(
+        &client,
+        "e-website_gender_column",
+        "https://thcs.example.edu.vn/bdg",
+    )
+    .await;
+    submit(&client, "#indicator-entry button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("tỷ lệ phải từ 0 đến 100"), "{page}");
+    assert!(page.contains("cần ghi minh chứng"), "{page}");
+    let invalid = client
+        .find(Locator::Id("v-women_in_management"))
+        .await
+        .unwrap()
+        .attr("aria-invalid")
+        .await
+        .unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    // What was typed is kept.
+    let kept = client
+        .find(Locator::Id("e-website_gender_column"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("https://thcs.example.edu.vn/bdg"));
+    shot(&client, "indicators-entry-errors-vi").await;
+
+    // In English the same refusals read in English.
+    submit(&client, "form[action='/lang'] button").await;
+    client
+        .goto(&app.url(&format!("/indicators/entry?period={YEAR_END}")))
+        .await
+        .unwrap();
+    fill(&client, "v-women_in_management", "abc").await;
+    submit(&client, "#indicator-entry button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains(": give an answer."), "{page}");
+    assert!(
+        page.contains("enter a number with at most one decimal"),
+        "{page}"
+    );
+    shot(&client, "indicators-entry-errors-en").await;
+
+    // Now right: stored, shown back.
+    click(&client, "#v-staff_trained_on_abuse-yes").await;
+    click(&client, "#v-website_gender_column-yes").await;
+    fill(&client, "v-women_in_management", "42.5").await;
+    fill(
+        &client,
+        "e-staff_trained_on_abuse",
+        "Training minutes 12/BB, 15 March",
+    )
+    .await;
+    fill(
+        &client,
+        "e-website_gender_column",
+        "https://thcs.example.edu.vn/bdg",
+    )
+    .await;
+    submit(&client, "#indicator-entry button[type=submit]").await;
+    client.find(Locator::Id("saved")).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("42.5 %"), "{page}");
+    assert!(client.find(Locator::Id("indicator-entry")).await.is_err());
+    shot(&client, "indicators-entered-en").await;
+    // Back to Vietnamese for the next people on this browser.
+    submit(&client, "form[action='/lang'] button").await;
+    sign_out(&client).await;
+
+    // The district officer: prepare the six-month report, review it,
+    // confirm, release; the page then offers the released report's files.
+    sign_in(&app, &client, &officer).await;
+    client
+        .goto(&app.url(&format!("/stats?period={SIX_MONTH}")))
+        .await
+        .unwrap();
+    submit(&client, "#prepare-release button").await;
+    assert!(
+        client
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/stats/drafts/")
+    );
+    shot(&client, "release-review-vi").await;
+    // Without the confirmation nothing is released.
+    submit(&client, "#release").await;
+    client.find(Locator::Id("confirm-error")).await.unwrap();
+    shot(&client, "release-confirm-needed-vi").await;
+    click(&client, "#confirm").await;
+    submit(&client, "#release").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã công bố"), "{page}");
+    assert!(client.find(Locator::Id("prepare-release")).await.is_err());
+    shot(&client, "release-done-vi").await;
+    let href = client
+        .find(Locator::XPath(
+            "//p[@id='stats-downloads']/a[text()='XLSX']",
+        ))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(href.starts_with("/api/v1/stats/reports/"), "{href}");
+    let download = app
+        .client
+        .get(app.url(&href))
+        .header("cookie", cookie_header(&client).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), reqwest::StatusCode::OK);
+    let bytes = download.bytes().await.unwrap();
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> =
+        calamine::open_workbook_from_rs(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let sheet = book.worksheet_range("Báo cáo").unwrap();
+    let cells: Vec<String> = sheet
+        .rows()
+        .flat_map(|r| r.iter().map(ToString::to_string).collect::<Vec<_>>())
+        .collect();
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.contains("Báo cáo 6 tháng đầu năm 2026")),
+        "{cells:?}"
+    );
+    assert!(
+        cells
+            .iter()
+            .any(|c| c.contains("30/04/2026") || c.contains("2026-04-30")),
+        "{cells:?}"
+    );
+    // A period that is not over: the draft can be reviewed, the release is
+    // refused with the reason, and nothing is released.
+    client
+        .goto(&app.url("/stats?period=year_end-2027"))
+        .await
+        .unwrap();
+    submit(&client, "#prepare-release button").await;
+    click(&client, "#confirm").await;
+    submit(&client, "#release").await;
+    let page = text(&client).await;
+    assert!(page.contains("Kỳ báo cáo chưa kết thúc"), "{page}");
+    client.find(Locator::Id("problem")).await.unwrap();
+    client
+        .goto(&app.url("/stats?period=year_end-2027"))
+        .await
+        .unwrap();
+    client.find(Locator::Id("prepare-release")).await.unwrap();
+    sign_out(&client).await;
+
+    // The monitor: who entered the six-month indicators, who is late.
+    sign_in(&app, &client, &monitor).await;
+    client
+        .goto(&app.url(&format!("/indicators/status?period={SIX_MONTH}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Trễ hạn"), "{page}");
+    let late_rows = client
+        .find_all(Locator::Css("#unit-status tr.late"))
+        .await
+        .unwrap();
+    assert!(late_rows.len() >= 6, "{}", late_rows.len());
+    shot(&client, "indicators-status-vi").await;
+    client
+        .goto(&app.url(&format!("/indicators/status?period={YEAR_END}")))
+        .await
+        .unwrap();
+    let submitted = client
+        .find_all(Locator::Css("#unit-status tr.ok"))
+        .await
+        .unwrap();
+    assert_eq!(submitted.len(), 1);
+    client
+        .goto(&app.url(&format!("/indicators?period={YEAR_END}")))
+        .await
+        .unwrap();
+    shot(&client, "indicators-progress-vi").await;
+    client.close().await.unwrap();
+}
