@@ -86,6 +86,8 @@ struct RawSettings {
     outbox_poll_seconds: u64,
     outbox_max_attempts: u32,
     trusted_proxies: ProxyList,
+    audit_checkpoint_interval_secs: u64,
+    blocking_threads: u32,
 }
 
 /// `trusted_proxies` as written: a list, or (handy in an environment
@@ -122,6 +124,8 @@ fn defaults() -> Serialized<serde_json::Value> {
         "outbox_poll_seconds": 5,
         "outbox_max_attempts": 10,
         "trusted_proxies": [],
+        "audit_checkpoint_interval_secs": 5,
+        "blocking_threads": 0,
     }))
 }
 
@@ -156,6 +160,8 @@ const KNOWN_KEYS: &[&str] = &[
     "outbox_poll_seconds",
     "outbox_max_attempts",
     "trusted_proxies",
+    "audit_checkpoint_interval_secs",
+    "blocking_threads",
 ];
 
 /// Where the keyring comes from.
@@ -224,6 +230,14 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` gives the client's address
     /// (for the sign-in limit and the audit log); nobody else's is believed.
     pub trusted_proxies: std::sync::Arc<proxies::TrustedProxies>,
+    /// Every audit entry is covered by a signed checkpoint at most this long
+    /// after its commit while the service runs (the bound `audit verify`
+    /// relies on to find entries cut off the end of the log).
+    pub audit_checkpoint_interval: Duration,
+    /// Threads per HTTP worker for blocking work (database, password
+    /// hashing); configured as 0: the connection pool's size plus the
+    /// password hashes at once, shared out over the workers, at least 2.
+    pub blocking_threads: usize,
 }
 
 impl Settings {
@@ -401,6 +415,19 @@ impl Settings {
             }
             None => cores.saturating_sub(1).max(1),
         };
+        let checkpoint_every = in_range(
+            "audit_checkpoint_interval_secs",
+            raw.audit_checkpoint_interval_secs,
+            1,
+            3600,
+        )?;
+        let blocking = in_range("blocking_threads", raw.blocking_threads, 0, 1024)?;
+        let blocking_threads = match usize::try_from(blocking).unwrap_or(0) {
+            0 => (usize::try_from(db_pool_size).unwrap_or(8) + hash_concurrency)
+                .div_ceil(http_workers)
+                .max(2),
+            n => n,
+        };
         let proxies = match &raw.trusted_proxies {
             ProxyList::List(list) => list.clone(),
             ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
@@ -444,6 +471,8 @@ impl Settings {
             outbox_poll_interval: (poll > 0).then(|| Duration::from_secs(poll)),
             outbox_max_attempts: max_attempts,
             trusted_proxies: std::sync::Arc::new(trusted_proxies),
+            audit_checkpoint_interval: Duration::from_secs(checkpoint_every),
+            blocking_threads,
         })
     }
 }
