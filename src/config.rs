@@ -90,6 +90,8 @@ struct RawSettings {
     max_connections_per_address: u32,
     listen_backlog: u32,
     allow_insecure_file_modes: bool,
+    audit_checkpoint_interval_secs: u64,
+    blocking_threads: u32,
 }
 
 /// `trusted_proxies` as written: a list, or (handy in an environment
@@ -130,6 +132,8 @@ fn defaults() -> Serialized<serde_json::Value> {
         "max_connections_per_address": 256,
         "listen_backlog": 1024,
         "allow_insecure_file_modes": false,
+        "audit_checkpoint_interval_secs": 5,
+        "blocking_threads": 0,
     }))
 }
 
@@ -168,6 +172,8 @@ const KNOWN_KEYS: &[&str] = &[
     "max_connections_per_address",
     "listen_backlog",
     "allow_insecure_file_modes",
+    "audit_checkpoint_interval_secs",
+    "blocking_threads",
 ];
 
 /// Where the keyring comes from.
@@ -247,6 +253,14 @@ pub struct Settings {
     /// Start even when the data directory or the store's files are
     /// readable by group or others (the keyring never).
     pub allow_insecure_file_modes: bool,
+    /// Every audit entry is covered by a signed checkpoint at most this long
+    /// after its commit while the service runs (the bound `audit verify`
+    /// relies on to find entries cut off the end of the log).
+    pub audit_checkpoint_interval: Duration,
+    /// Threads per HTTP worker for blocking work (database, password
+    /// hashing); configured as 0: the connection pool's size plus the
+    /// password hashes at once, shared out over the workers, at least 2.
+    pub blocking_threads: usize,
 }
 
 impl Settings {
@@ -424,6 +438,19 @@ impl Settings {
             }
             None => cores.saturating_sub(1).max(1),
         };
+        let checkpoint_every = in_range(
+            "audit_checkpoint_interval_secs",
+            raw.audit_checkpoint_interval_secs,
+            1,
+            3600,
+        )?;
+        let blocking = in_range("blocking_threads", raw.blocking_threads, 0, 1024)?;
+        let blocking_threads = match usize::try_from(blocking).unwrap_or(0) {
+            0 => (usize::try_from(db_pool_size).unwrap_or(8) + hash_concurrency)
+                .div_ceil(http_workers)
+                .max(2),
+            n => n,
+        };
         let proxies = match &raw.trusted_proxies {
             ProxyList::List(list) => list.clone(),
             ProxyList::Text(text) => text.split(',').map(str::to_owned).collect(),
@@ -482,6 +509,8 @@ impl Settings {
             listen_backlog: i32::try_from(backlog)
                 .map_err(|e| ConfigError::key("listen_backlog", e))?,
             allow_insecure_file_modes: raw.allow_insecure_file_modes,
+            audit_checkpoint_interval: Duration::from_secs(checkpoint_every),
+            blocking_threads,
         })
     }
 }

@@ -235,6 +235,11 @@ impl Application {
             .workers(settings.http_workers)
             .max_connections(per_worker)
             .on_connect(web::connections::on_connect(limits))
+            // Each worker's runtime has its own blocking pool (tokio's
+            // default: 512 threads between them). Database work waits for a
+            // pooled connection there, so more threads than connections
+            // only add stacks and allocator arenas (docs/PERFORMANCE.md).
+            .worker_max_blocking_threads(settings.blocking_threads)
             // The whole request head must arrive within this, or the client
             // gets a 408 and the connection is closed (slow-header clients).
             .client_request_timeout(settings.header_read_timeout)
@@ -433,13 +438,11 @@ async fn remind_units_of_indicators(state: &AppState) {
     }
 }
 
-/// How often the head of the audit chain is signed when there is news.
-const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Signs the head of the audit chain every minute (when it moved) and once
-/// more on the way out, so at most a minute of entries is only hash-chained.
+/// (when it moved), at start and once more on the way out, so an entry is
+/// only hash-chained, not yet signed, for at most that long while the
+/// service runs (docs/ARCHITECTURE.md, "The audit chain under load").
 async fn checkpoint_audit_log(state: AppState, stopping: Arc<Notify>) {
-    let mut ticks = tokio::time::interval(CHECKPOINT_INTERVAL);
+    let mut ticks = tokio::time::interval(state.settings.audit_checkpoint_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let last = tokio::select! {

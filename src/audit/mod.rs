@@ -207,44 +207,33 @@ impl Auditor {
 
     /// Appends `event`. Call inside the write transaction of the action it
     /// records; an error must abort that transaction.
+    ///
+    /// Inside [`crate::db::write_transaction`] the entry joins that
+    /// transaction's pending entries and is chained just before its commit
+    /// ([`flush_pending`]): on PostgreSQL the chain's append lock is then held
+    /// for the chaining and the commit only, not for the whole transaction.
+    /// Anywhere else it is chained at once.
     pub fn append(
         &self,
         conn: &mut DbConnection,
         clock: &dyn Clock,
         event: &AuditEvent,
-    ) -> Result<i64, AuditError> {
-        if let DbConnection::Postgresql(pg) = conn {
-            pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_APPEND_LOCK})"))?;
-        }
-        let (seq, prev_hash) = match table::head(conn)? {
-            Some((seq, hash)) => (seq + 1, hash),
-            None => (1, GENESIS_HASH.to_owned()),
+    ) -> Result<(), AuditError> {
+        let entry = Pending {
+            auditor: self.clone(),
+            row: unchained_row(clock, event)?,
         };
-        let details =
-            serde_json::to_string(&event.details).map_err(|e| AuditError::Encode(e.to_string()))?;
-        let mut row = AuditRow {
-            seq,
-            id: uuid::Uuid::now_v7().to_string(),
-            occurred_at: clock.now_naive(),
-            actor_user_id: event.actor.as_ref().map(|a| a.user_id.clone()),
-            actor_org_id: event.actor.as_ref().map(|a| a.org_id.clone()),
-            actor_role: event.actor.as_ref().map(|a| a.role.clone()),
-            action: event.action.to_owned(),
-            outcome: event.outcome.as_str().to_owned(),
-            target_type: event.target.as_ref().map(|(kind, _)| (*kind).to_owned()),
-            target_id: event.target.as_ref().map(|(_, id)| id.clone()),
-            request_id: event.request.request_id.clone(),
-            client_ip: event.request.client_ip.clone(),
-            details,
-            prev_hash,
-            entry_hash: String::new(),
-        };
-        row.entry_hash = entry_hash(&row);
-        table::insert(conn, &row)?;
-        if seq % CHECKPOINT_EVERY == 0 {
-            self.sign_checkpoint(conn, clock, seq, &row.entry_hash)?;
+        let deferred = PENDING.with_borrow_mut(|scope| match scope {
+            Some(scope) if scope.connection == connection_id(conn) => {
+                scope.entries.push(entry);
+                None
+            }
+            _ => Some(entry),
+        });
+        match deferred {
+            None => Ok(()),
+            Some(entry) => chain(conn, vec![entry]),
         }
-        Ok(seq)
     }
 
     /// Signs the newest entry if it is not signed yet. Returns its sequence
@@ -263,14 +252,14 @@ impl Auditor {
         if table::last_checkpoint_seq(conn)? == Some(seq) {
             return Ok(None);
         }
-        self.sign_checkpoint(conn, clock, seq, &hash)?;
+        self.sign_checkpoint(conn, clock.now_naive(), seq, &hash)?;
         Ok(Some(seq))
     }
 
     fn sign_checkpoint(
         &self,
         conn: &mut DbConnection,
-        clock: &dyn Clock,
+        signed_at: NaiveDateTime,
         seq: i64,
         entry_hash: &str,
     ) -> Result<(), AuditError> {
@@ -283,13 +272,136 @@ impl Auditor {
             &CheckpointRow {
                 seq,
                 entry_hash: entry_hash.to_owned(),
-                signed_at: clock.now_naive(),
+                signed_at,
                 key_id: self.signing_key.id.clone(),
                 signature: hex::encode(signature),
             },
         )?;
         Ok(())
     }
+}
+
+/// An entry waiting for its transaction's commit to be chained.
+struct Pending {
+    auditor: Auditor,
+    row: AuditRow,
+}
+
+/// The entries of the write transaction running on this thread, and which
+/// connection it runs on (an append through another connection is not
+/// part of it).
+struct PendingScope {
+    connection: usize,
+    entries: Vec<Pending>,
+}
+
+thread_local! {
+    static PENDING: std::cell::RefCell<Option<PendingScope>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+fn connection_id(conn: &DbConnection) -> usize {
+    std::ptr::from_ref(conn) as usize
+}
+
+/// Collects the audit entries of one top-level write transaction on `conn`
+/// until [`PendingGuard::take`]; dropping the guard discards what was not
+/// taken (the transaction rolled back) and restores any enclosing scope.
+pub(crate) struct PendingGuard {
+    outer: Option<PendingScope>,
+}
+
+impl PendingGuard {
+    pub(crate) fn begin(conn: &DbConnection) -> Self {
+        let scope = PendingScope {
+            connection: connection_id(conn),
+            entries: Vec::new(),
+        };
+        Self {
+            outer: PENDING.with_borrow_mut(|slot| slot.replace(scope)),
+        }
+    }
+
+    /// How many entries are pending now (a savepoint's starting mark).
+    pub(crate) fn mark() -> usize {
+        PENDING.with_borrow(|slot| slot.as_ref().map_or(0, |s| s.entries.len()))
+    }
+
+    /// Drops the entries appended after `mark` (their savepoint rolled back).
+    pub(crate) fn rewind(mark: usize) {
+        PENDING.with_borrow_mut(|slot| {
+            if let Some(scope) = slot {
+                scope.entries.truncate(mark);
+            }
+        });
+    }
+
+    /// Chains the pending entries onto the log, in this transaction. Call
+    /// right before the commit.
+    pub(crate) fn flush(&self, conn: &mut DbConnection) -> Result<(), AuditError> {
+        let entries =
+            PENDING.with_borrow_mut(|slot| slot.as_mut().map(|s| std::mem::take(&mut s.entries)));
+        match entries {
+            Some(entries) if !entries.is_empty() => chain(conn, entries),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for PendingGuard {
+    fn drop(&mut self) {
+        let outer = self.outer.take();
+        PENDING.with_borrow_mut(|slot| *slot = outer);
+    }
+}
+
+/// An entry's fields as the event gives them, before it has a place in the
+/// chain.
+fn unchained_row(clock: &dyn Clock, event: &AuditEvent) -> Result<AuditRow, AuditError> {
+    let details =
+        serde_json::to_string(&event.details).map_err(|e| AuditError::Encode(e.to_string()))?;
+    Ok(AuditRow {
+        seq: 0,
+        id: uuid::Uuid::now_v7().to_string(),
+        occurred_at: clock.now_naive(),
+        actor_user_id: event.actor.as_ref().map(|a| a.user_id.clone()),
+        actor_org_id: event.actor.as_ref().map(|a| a.org_id.clone()),
+        actor_role: event.actor.as_ref().map(|a| a.role.clone()),
+        action: event.action.to_owned(),
+        outcome: event.outcome.as_str().to_owned(),
+        target_type: event.target.as_ref().map(|(kind, _)| (*kind).to_owned()),
+        target_id: event.target.as_ref().map(|(_, id)| id.clone()),
+        request_id: event.request.request_id.clone(),
+        client_ip: event.request.client_ip.clone(),
+        details,
+        prev_hash: String::new(),
+        entry_hash: String::new(),
+    })
+}
+
+/// Gives `entries` the next places in the chain and writes them (and a
+/// checkpoint at every [`CHECKPOINT_EVERY`]th entry). On PostgreSQL this
+/// takes the append lock, held until the transaction ends.
+fn chain(conn: &mut DbConnection, entries: Vec<Pending>) -> Result<(), AuditError> {
+    if let DbConnection::Postgresql(pg) = conn {
+        pg.batch_execute(&format!("SELECT pg_advisory_xact_lock({PG_APPEND_LOCK})"))?;
+    }
+    let (mut seq, mut prev_hash) = match table::head(conn)? {
+        Some((seq, hash)) => (seq, hash),
+        None => (0, GENESIS_HASH.to_owned()),
+    };
+    for Pending { auditor, mut row } in entries {
+        seq += 1;
+        row.seq = seq;
+        row.prev_hash = prev_hash;
+        row.entry_hash = entry_hash(&row);
+        table::insert(conn, &row)?;
+        if seq % CHECKPOINT_EVERY == 0 {
+            auditor.sign_checkpoint(conn, row.occurred_at, seq, &row.entry_hash)?;
+        }
+        prev_hash = row.entry_hash;
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +412,18 @@ pub enum AuditError {
     Encode(String),
     #[error(transparent)]
     Key(#[from] KeyringError),
+}
+
+impl AuditError {
+    /// As a query error, for a transaction whose error type only takes
+    /// those: a database error stays itself, anything else rolls back with
+    /// its message.
+    pub(crate) fn into_query_error(self) -> diesel::result::Error {
+        match self {
+            Self::Db(error) => error,
+            other => diesel::result::Error::QueryBuilderError(other.to_string().into()),
+        }
+    }
 }
 
 /// What a checkpoint signature covers.

@@ -342,23 +342,20 @@ impl OrgChain {
         conn: &mut DbConnection,
         org_id: &str,
     ) -> Result<Option<Self>, diesel::result::Error> {
-        let mut chain = Vec::new();
-        let mut next = Some(org_id.to_owned());
-        while let Some(id) = next {
-            if chain.len() > MAX_TREE_DEPTH + 1 {
-                break;
-            }
-            let Some(row) = organisations::find(conn, &id)? else {
-                return Ok(if chain.is_empty() {
-                    None
-                } else {
-                    Some(Self(chain))
-                });
-            };
-            next = row.parent_id.clone();
-            chain.push(OrgNode::from(&row));
+        let max = i64::try_from(MAX_TREE_DEPTH + 2).unwrap_or(i64::MAX);
+        let rows = organisations::chain(conn, org_id, max)?;
+        if rows.is_empty() {
+            return Ok(None);
         }
-        Ok(Some(Self(chain)))
+        Ok(Some(Self(
+            rows.into_iter()
+                .map(|row| OrgNode {
+                    id: row.id,
+                    kind: row.kind,
+                    parent_id: row.parent_id,
+                })
+                .collect(),
+        )))
     }
 
     pub fn org_id(&self) -> Option<&str> {

@@ -500,8 +500,14 @@ where
         }
     };
     if matches!(depth, Ok(Some(_))) {
-        // Already inside a write transaction: a savepoint keeps it all-or-nothing.
-        return conn.transaction(work);
+        // Already inside a write transaction: a savepoint keeps it
+        // all-or-nothing, and the audit entries it appended go with it.
+        let mark = crate::audit::PendingGuard::mark();
+        let result = conn.transaction(work);
+        if result.is_err() {
+            crate::audit::PendingGuard::rewind(mark);
+        }
+        return result;
     }
     // SQLite has one writer at a time. Queueing writers of this process on a
     // lock, instead of on SQLite's busy handler (which sleeps in growing
@@ -521,7 +527,16 @@ where
         }
         DbConnection::Postgresql(inner) => AnsiTransactionManager::begin_transaction(inner)?,
     }
-    let outcome = work(conn);
+    // The audit entries the work appends are chained last, right before the
+    // commit (see `Auditor::append`).
+    let pending = crate::audit::PendingGuard::begin(conn);
+    let outcome = work(conn).and_then(|value| {
+        pending
+            .flush(conn)
+            .map(|()| value)
+            .map_err(|e| E::from(e.into_query_error()))
+    });
+    drop(pending);
     match outcome {
         Ok(value) => {
             let committed = match conn {

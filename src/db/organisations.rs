@@ -180,3 +180,32 @@ pub fn subtree_ids(conn: &mut DbConnection, root_id: &str) -> QueryResult<Vec<St
     }
     Ok(ids)
 }
+
+/// One organisation of a chain (see [`chain`]).
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct ChainRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub id: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub kind: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub parent_id: Option<String>,
+}
+
+/// `org_id` and its ancestors, nearest first, at most `max` of them, in one
+/// query (an authorization decision needs two such chains; walking them a
+/// row at a time was a third of an intake's queries).
+pub fn chain(conn: &mut DbConnection, org_id: &str, max: i64) -> QueryResult<Vec<ChainRow>> {
+    diesel::sql_query(
+        "WITH RECURSIVE up (id, kind, parent_id, depth) AS ( \
+             SELECT id, kind, parent_id, 0 FROM organisations WHERE id = $1 \
+             UNION ALL \
+             SELECT o.id, o.kind, o.parent_id, up.depth + 1 \
+             FROM organisations o JOIN up ON o.id = up.parent_id \
+             WHERE up.depth + 1 < $2) \
+         SELECT id, kind, parent_id FROM up ORDER BY depth",
+    )
+    .bind::<diesel::sql_types::Text, _>(org_id)
+    .bind::<diesel::sql_types::BigInt, _>(max)
+    .load(conn)
+}

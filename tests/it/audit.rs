@@ -20,6 +20,7 @@ on_both_backends!(
     entries_removed_from_the_end_are_found,
     a_rewritten_chain_is_found_by_the_checkpoint,
     the_application_cannot_change_entries,
+    an_acknowledged_entry_cut_off_the_end_is_found_once_the_bound_has_passed,
 );
 
 const ENTRIES: i64 = 12;
@@ -229,4 +230,63 @@ async fn the_application_cannot_change_entries(backend: Backend) {
     let delete = diesel::delete(a::audit_log.find(2)).execute(&mut conn);
     assert!(delete.unwrap_err().to_string().contains("append-only"));
     assert!(verify(&db).status.success());
+}
+
+/// The bound: with `audit_checkpoint_interval_secs = 1`, the running
+/// service signs every acknowledged entry within about a second. A case is
+/// recorded (answered 201), the bound passes, then a tamperer cuts the
+/// case's entry off the end of the log: `audit verify` finds it.
+async fn an_acknowledged_entry_cut_off_the_end_is_found_once_the_bound_has_passed(
+    backend: Backend,
+) {
+    use caseguard::domain::user::Role;
+    let Some(app) = crate::helpers::TestApp::spawn_configured(
+        backend,
+        None,
+        &[("audit_checkpoint_interval_secs", serde_json::json!(1))],
+    )
+    .await
+    else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let token = app.token(&focal).await;
+    let body = crate::helpers::marked_case("cut", 1);
+    let (status, case) = app.post_case(&token, "cut-1", &body).await;
+    assert_eq!(status, 201, "{case}");
+    let case_id = case["id"].as_str().unwrap().to_owned();
+    let mut conn = app.db.connect();
+    use caseguard::db::schema::audit_log::dsl as a;
+    let recorded: i64 = a::audit_log
+        .filter(a::target_id.eq(&case_id))
+        .filter(a::action.eq(action::CASE_CREATED))
+        .select(a::seq)
+        .first(&mut conn)
+        .unwrap();
+    // Wait for the bound to pass: a signed checkpoint at or after the entry
+    // (polled; generous on a loaded machine, the bound itself is 1 s).
+    let mut signed = None;
+    for _ in 0..600 {
+        signed = table::last_checkpoint_seq(&mut conn).unwrap();
+        if signed.is_some_and(|s| s >= recorded) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let signed = signed.unwrap_or(0);
+    assert!(signed >= recorded, "no checkpoint covers entry {recorded}");
+    // Nothing else is written after the case; the tamperer cuts from its
+    // entry to the end, leaving the chain itself consistent.
+    disable_guards(&mut conn);
+    diesel::delete(a::audit_log.filter(a::seq.ge(recorded)))
+        .execute(&mut conn)
+        .unwrap();
+    assert_caught(
+        &app.db,
+        &format!(
+            "entry {signed}: is covered by a signed checkpoint, but the log ends at entry {}",
+            recorded - 1
+        ),
+    );
 }
