@@ -129,6 +129,7 @@ pub fn app(
         )
         .configure(pages::configure)
         .default_service(web::to(not_found))
+        .wrap(from_fn(middleware::after_quick_exit))
         .wrap(from_fn(middleware::partner_fence))
         .wrap(from_fn(middleware::timeout))
         .wrap(from_fn(middleware::limit_body))

@@ -38,6 +38,7 @@ mod migrations;
 mod notify;
 mod operations;
 mod org_import;
+mod phone;
 mod referrals;
 mod shutdown;
 mod smtp_sink;

@@ -38,6 +38,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(auth::login)),
         )
         .service(resource("/logout").route(post().to(auth::logout)))
+        .service(
+            resource("/exit")
+                .route(get().to(auth::quick_exit))
+                .route(post().to(auth::quick_exit)),
+        )
         .service(resource("/account").route(get().to(auth::account)))
         .service(resource("/account/recovery-codes").route(post().to(auth::recovery_codes)))
         .service(
