@@ -45,7 +45,7 @@ dashboard-open-cases = Trường hợp đang xử lý
 dashboard-no-cases = Chưa có trường hợp nào đang xử lý.
 dashboard-escalations = Cảnh báo quá hạn
 dashboard-replies = Phản hồi của các cơ quan
-case-ref = Trường hợp …{ $ref }
+case-ref = Trường hợp { $ref }
 escalation-level = cấp { $level }
 
 span-days = { $n } ngày
@@ -219,7 +219,7 @@ escalation-state = Tình trạng
 escalation-open = Đang mở
 
 inbox-empty = Không có hồ sơ nào đang chờ.
-referral-ref = Hồ sơ …{ $ref }
+referral-ref = Trường hợp { $ref }
 referral-title = Hồ sơ chuyển đến
 referral-note = Lời nhắn của trường
 referral-profile = Những thông tin cơ quan được xem
@@ -597,3 +597,15 @@ done-transfer_started = Đã gửi đề nghị chuyển hồ sơ; trường nh�
 done-transfer_cancelled = Đã hủy đề nghị chuyển hồ sơ.
 done-transfer_accepted = Đã tiếp nhận hồ sơ; hồ sơ nay thuộc trường mình.
 done-transfer_refused = Đã từ chối; hồ sơ vẫn ở trường gửi.
+
+## Issue 20: the pages on a phone
+case-toc = Trong trang này
+case-feedback = Phản hồi của cơ quan
+case-no-feedback = Chưa có phản hồi nào của cơ quan.
+suggestion-consented = Đã có sự đồng ý cho cơ quan này; không cần lý do gửi khi chưa có đồng ý.
+inbox-filter = Lọc hồ sơ
+inbox-open = Đang xử lý
+inbox-finished = Đã xong
+inbox-finished-empty = Chưa có hồ sơ nào đã xong.
+problem-feedback-missing = Cần ghi phản hồi cho trường (ít nhất 10 ký tự).
+problem-answer-choose = Hãy chọn một câu trả lời.

@@ -8,12 +8,15 @@
 use std::time::Duration;
 
 use caseguard::domain::user::Role;
-use fantoccini::Client;
 use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
+use fantoccini::{Client, Locator};
 use serde_json::json;
 
-use crate::browser::{browser, chromedriver, earlier_case, shot, sign_in, spawn_app, text};
+use crate::browser::{
+    browser, choose, chromedriver, click, earlier_case, fill, shot, sign_in, spawn_app, submit,
+    text,
+};
 use crate::helpers::TestApp;
 
 /// The phone of the issue: 390 CSS pixels wide.
@@ -181,4 +184,267 @@ async fn quick_exit_hides_the_service_with_javascript() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quick_exit_hides_the_service_without_javascript() {
     quick_exit_hides_the_service(false).await;
+}
+
+/// The case of the issue's walk-through: high risk, physical assault, so
+/// that the protocol suggests a statutory report and a service referral.
+fn assault_case() -> serde_json::Value {
+    let mut case = earlier_case(7);
+    case["risk_level"] = json!("high");
+    case["incident"]["type"] = json!("physical_assault");
+    case["pupil"]["name"] = json!("Lò Thị PhoneCanary");
+    case
+}
+
+/// The ids of the page's sections, in the order they come.
+async fn section_order(client: &Client) -> Vec<String> {
+    let ids = client
+        .execute(
+            "return Array.from(document.querySelectorAll('main section[id]')).map(s => s.id);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(ids).unwrap()
+}
+
+async fn hash(client: &Client) -> String {
+    client
+        .execute("return location.hash;", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Items 2, 3 and 4 of issue 20 in one journey: the case page in the order a
+/// focal point works (in-page menu, every form back at its section, no
+/// "reason to send without consent" once consent covers the agency), one
+/// reference on the school's page, the agency's and in the e-mail, and the
+/// agency's answer form keeping what was chosen and typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_reads_in_order_with_one_reference_and_the_answer_form_keeps_its_input() {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
+    let token = app.token(&focal).await;
+    let response = app
+        .client
+        .post(app.url("/api/v1/cases"))
+        .bearer_auth(&token)
+        .json(&assault_case())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let case = body["id"].as_str().unwrap().to_owned();
+    let reference = caseguard::domain::case_ref::case_reference(&case);
+    let client = phone(&driver, true).await;
+    sign_in(&app, &client, &focal).await;
+
+    // The list names the case by its reference, with its risk.
+    client.goto(&app.url("/cases")).await.unwrap();
+    let page = text(&client).await;
+    assert!(page.contains(&format!("Trường hợp {reference}")), "{page}");
+    look(&client, "02-case-list").await;
+
+    // The sections in working order, from what is due to the history.
+    client
+        .goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .unwrap();
+    let title = client
+        .find(Locator::Css("h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(title, format!("Trường hợp {reference}"));
+    let order = section_order(&client).await;
+    let wanted = [
+        "deadlines",
+        "consent",
+        "suggestions",
+        "sent-referrals",
+        "feedback",
+        "pupil",
+        "incidents",
+        "perpetrators",
+        "attachments",
+        "notes",
+        "assignment",
+        "history",
+    ];
+    let positions: Vec<usize> = wanted
+        .iter()
+        .map(|id| {
+            order
+                .iter()
+                .position(|o| o == id)
+                .unwrap_or_else(|| panic!("no section {id} in {order:?}"))
+        })
+        .collect();
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "sections out of order: {order:?}"
+    );
+    look(&client, "02-case-page-top").await;
+    // The in-page menu reaches a section.
+    click(&client, "#toc a[href='#feedback']").await;
+    assert_eq!(hash(&client).await, "#feedback");
+    let top = client
+        .execute(
+            "return document.getElementById('feedback').getBoundingClientRect().top;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!((0.0..200.0).contains(&top), "the section is at {top}");
+
+    // Before consent the service referral asks for a reason to send without it.
+    assert!(
+        client
+            .find(Locator::Id("override-womens_union"))
+            .await
+            .is_ok()
+    );
+    // The statutory report: back at the suggestions.
+    submit(
+        &client,
+        "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
+    )
+    .await;
+    assert_eq!(hash(&client).await, "#suggestions");
+    assert!(
+        text(&client)
+            .await
+            .contains("Đã gửi. Cơ quan nhận được thông báo.")
+    );
+    // Consent: back at the consent, and the reason box is gone.
+    click(&client, "#consent-form input[name=services]").await;
+    click(
+        &client,
+        "#consent-form input[name=disclosure_to][value=womens_union]",
+    )
+    .await;
+    choose(&client, "given_by", "pupil_and_guardian").await;
+    choose(&client, "legal_basis", "consent").await;
+    submit(&client, "#consent-form button[type=submit]").await;
+    assert_eq!(hash(&client).await, "#consent");
+    assert!(text(&client).await.contains("Đã lưu sự đồng ý"));
+    assert!(
+        client
+            .find(Locator::Id("override-womens_union"))
+            .await
+            .is_err(),
+        "the reason to send without consent is still asked for"
+    );
+    look(&client, "02-case-after-consent").await;
+    // A refused note comes back at the notes, the refused form's section.
+    submit(&client, "#note-form button[type=submit]").await;
+    assert_eq!(hash(&client).await, "#notes");
+    sign_out_phone(&client).await;
+
+    // The e-mail to the agency carries the same reference.
+    let state = app.state.clone();
+    let mail = tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::notify::outbox::all(&mut conn)
+            .unwrap()
+            .into_iter()
+            .find(|m| m.template == "referral_received")
+            .expect("the agency's e-mail is in the outbox")
+    })
+    .await
+    .unwrap();
+    let params: serde_json::Value = serde_json::from_str(&mail.params).unwrap();
+    assert_eq!(params["reference"], reference.as_str());
+
+    // The agency: the same reference, with the school and the risk.
+    sign_in(&app, &client, &officer).await;
+    client.goto(&app.url("/referrals")).await.unwrap();
+    let inbox = text(&client).await;
+    assert!(
+        inbox.contains(&format!("Trường hợp {reference}")) && inbox.contains("Cao"),
+        "{inbox}"
+    );
+    look(&client, "03-inbox").await;
+    submit(&client, "#inbox a").await;
+    let page = text(&client).await;
+    assert!(page.contains(&format!("Trường hợp {reference}")), "{page}");
+    assert!(page.contains("Hạn xác nhận"), "{page}");
+    click(&client, "input[name=to][value=accepted]").await;
+    submit(&client, "#answer-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Đã lưu phản hồi"), "{page}");
+    // Acknowledged: its acknowledgement deadline is no longer shown.
+    assert!(!page.contains("Hạn xác nhận"), "{page}");
+    // Completing without feedback: refused, saying the feedback is missing,
+    // the choice and the text kept.
+    click(&client, "input[name=to][value=completed]").await;
+    fill(&client, "answer-text", "ngắn").await;
+    submit(&client, "#answer-form button[type=submit]").await;
+    let page = text(&client).await;
+    assert!(page.contains("Cần ghi phản hồi"), "{page}");
+    assert!(!page.contains("Cần ghi lý do"), "{page}");
+    let checked = client
+        .find(Locator::Css("input[name=to][value=completed]"))
+        .await
+        .unwrap()
+        .prop("checked")
+        .await
+        .unwrap();
+    assert_eq!(checked.as_deref(), Some("true"));
+    let kept = client
+        .find(Locator::Id("answer-text"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("ngắn"));
+    look(&client, "04-answer-refused").await;
+    fill(
+        &client,
+        "answer-text",
+        "Đã gặp em và gia đình; PhoneFeedback ổn.",
+    )
+    .await;
+    submit(&client, "#answer-form button[type=submit]").await;
+    assert!(text(&client).await.contains("Hoàn thành"));
+    // Completed: gone from the open list, there under "finished".
+    client.goto(&app.url("/referrals")).await.unwrap();
+    assert!(!text(&client).await.contains(&reference));
+    submit(&client, "#inbox-finished").await;
+    let page = text(&client).await;
+    assert!(page.contains(&format!("Trường hợp {reference}")), "{page}");
+    look(&client, "04-inbox-finished").await;
+    sign_out_phone(&client).await;
+
+    // The school reads the feedback in its own section.
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/cases/{case}#feedback")))
+        .await
+        .unwrap();
+    let feedback = client
+        .find(Locator::Id("feedback"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(feedback.contains("PhoneFeedback"), "{feedback}");
+    look(&client, "02-case-feedback").await;
+    client.close().await.unwrap();
+}
+
+async fn sign_out_phone(client: &Client) {
+    crate::browser::sign_out(client).await;
 }
