@@ -63,7 +63,7 @@ deadline-met = Đã xong lúc
 
 agency-police = Công an
 agency-health = Y tế
-agency-social_protection = Bảo vệ trẻ em / LĐ-TB-XH
+agency-social_protection = Bảo vệ trẻ em
 agency-womens_union = Hội Liên hiệp Phụ nữ
 agency-legal_aid = Trợ giúp pháp lý
 agency-hotline = Tổng đài 111
@@ -609,3 +609,8 @@ inbox-finished = Đã xong
 inbox-finished-empty = Chưa có hồ sơ nào đã xong.
 problem-feedback-missing = Cần ghi phản hồi cho trường (ít nhất 10 ký tự).
 problem-answer-choose = Hãy chọn một câu trả lời.
+span-minutes = { $n } phút
+file-kind-png = ảnh PNG
+file-kind-jpeg = ảnh JPEG
+file-kind-pdf = tài liệu PDF
+file-kind-other = tệp

@@ -448,3 +448,183 @@ async fn a_case_reads_in_order_with_one_reference_and_the_answer_form_keeps_its_
 async fn sign_out_phone(client: &Client) {
     crate::browser::sign_out(client).await;
 }
+
+/// English that must never show on a Vietnamese page (issue 20): the
+/// citations, MIME types, an administrator's English name, the JSON error
+/// body, hour spans written as clock times.
+const ENGLISH: &[&str] = &[
+    "WHO/UNHCR",
+    "Clinical management",
+    "Keeping children safe",
+    "image/png",
+    "image/jpeg",
+    "application/pdf",
+    "Bootstrap administrator",
+    "\"error\"",
+    "not_found",
+    "Not Found",
+    "LĐ-TB-XH",
+];
+
+async fn no_english(client: &Client, name: &str) {
+    let page = text(client).await;
+    for word in ENGLISH {
+        assert!(
+            !page.contains(word),
+            "{name}: {word:?} on a Vietnamese page:\n{page}"
+        );
+    }
+    // "còn 1 giờ 17 phút", never "còn 1:17 giờ".
+    let clock_span = regex_lite_hours(&page);
+    assert!(clock_span.is_none(), "{name}: {clock_span:?}");
+}
+
+/// An hour span written as a clock time ("1:17 giờ"), if the page has one.
+fn regex_lite_hours(page: &str) -> Option<String> {
+    page.split_whitespace()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .find(|w| {
+            w[1].starts_with("giờ")
+                && w[0].contains(':')
+                && w[0].chars().all(|c| c.is_ascii_digit() || c == ':')
+        })
+        .map(|w| w.join(" "))
+}
+
+/// Item 5 and 8 of issue 20: every page a focal point, an agency officer
+/// and a monitor reach, in Vietnamese without English, and in both
+/// languages without sideways scrolling at 390 px; an unknown address is an
+/// HTML page for a browser; the favicon is served and cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let token = app.token(&focal).await;
+    // A sexual assault: its health suggestion cites WHO and UNHCR.
+    let mut body = assault_case();
+    body["incident"]["type"] = json!("sexual_assault");
+    let response = app
+        .client
+        .post(app.url("/api/v1/cases"))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let created: serde_json::Value = response.json().await.unwrap();
+    let case = created["id"].as_str().unwrap().to_owned();
+
+    // The favicon, cached and revalidated by its ETag.
+    let icon = app
+        .client
+        .get(app.url("/favicon.ico"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/x-icon");
+    assert!(
+        icon.headers()["cache-control"]
+            .to_str()
+            .unwrap()
+            .contains("max-age=")
+    );
+    let tag = icon.headers()["etag"].clone();
+    let again = app
+        .client
+        .get(app.url("/static/app.css"))
+        .send()
+        .await
+        .unwrap();
+    let css_tag = again.headers()["etag"].clone();
+    let unchanged = app
+        .client
+        .get(app.url("/static/app.css"))
+        .header("if-none-match", css_tag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unchanged.status(), 304);
+    assert_ne!(tag, again.headers()["etag"]);
+
+    let client = phone(&driver, true).await;
+    // An unknown address: the "not found" page, not a JSON body.
+    client.goto(&app.url("/no/such/page")).await.unwrap();
+    assert!(text(&client).await.contains("Không tìm thấy"));
+    no_english(&client, "unknown address").await;
+    look(&client, "05-not-found").await;
+
+    sign_in(&app, &client, &focal).await;
+    // An attachment, to show its kind.
+    client
+        .goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let photo = scratch.path().join("anh.png");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend_from_slice(&[0u8; 64]);
+    std::fs::write(&photo, png).unwrap();
+    client
+        .find(Locator::Id("file"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    submit(&client, "#attachment-form button[type=submit]").await;
+    assert!(text(&client).await.contains("ảnh PNG"));
+    submit(
+        &client,
+        "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
+    )
+    .await;
+    let focal_pages = [
+        "/".to_owned(),
+        "/cases".to_owned(),
+        "/cases/new".to_owned(),
+        format!("/cases/{case}"),
+        "/escalations".to_owned(),
+        "/account".to_owned(),
+    ];
+    for path in &focal_pages {
+        client.goto(&app.url(path)).await.unwrap();
+        no_english(&client, path).await;
+        look(&client, &format!("05-vi{}", path.replace('/', "_"))).await;
+    }
+    // The same pages in English: none scrolls sideways either.
+    submit(&client, "form[action='/lang'] button").await;
+    for path in &focal_pages {
+        client.goto(&app.url(path)).await.unwrap();
+        look(&client, &format!("05-en{}", path.replace('/', "_"))).await;
+    }
+    submit(&client, "form[action='/lang'] button").await;
+    crate::browser::sign_out(&client).await;
+
+    sign_in(&app, &client, &officer).await;
+    for path in ["/referrals", "/referrals?show=finished"] {
+        client.goto(&app.url(path)).await.unwrap();
+        no_english(&client, path).await;
+        look(
+            &client,
+            &format!("05-vi{}", path.replace(['/', '?', '='], "_")),
+        )
+        .await;
+    }
+    client.goto(&app.url("/referrals")).await.unwrap();
+    submit(&client, "#inbox a").await;
+    no_english(&client, "referral").await;
+    look(&client, "05-vi-referral").await;
+    crate::browser::sign_out(&client).await;
+
+    sign_in(&app, &client, &monitor).await;
+    client.goto(&app.url("/stats")).await.unwrap();
+    no_english(&client, "/stats").await;
+    look(&client, "05-vi-stats").await;
+    client.close().await.unwrap();
+}

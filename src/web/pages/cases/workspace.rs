@@ -623,7 +623,13 @@ fn attachment_lines(t: &Tr<'_>, view: &CaseView) -> Vec<AttachmentLine> {
                 .name
                 .as_ref()
                 .map_or_else(|| t.t("attachment-unnamed"), reveal),
-            kind: a.meta.content_type.clone(),
+            // A kind a person reads ("ảnh PNG"), not a MIME type.
+            kind: t.t(match a.meta.content_type.as_str() {
+                "image/png" => "file-kind-png",
+                "image/jpeg" => "file-kind-jpeg",
+                "application/pdf" => "file-kind-pdf",
+                _ => "file-kind-other",
+            }),
             size: t.t1(
                 "attachment-kib",
                 "n",
