@@ -124,7 +124,8 @@ pub fn svg(table: &Table, language: &str, mark: &str) -> Result<String, String> 
                 .map_err(|e| e.to_string())?;
         }
         let hidden_width = x_max * 0.08;
-        let boxes: Vec<Rectangle<(f64, SegmentValue<usize>)>> = table
+        // The rows with a hidden cell, and where their shown bar ends.
+        let partial: Vec<(usize, f64)> = table
             .cells
             .iter()
             .enumerate()
@@ -132,7 +133,13 @@ pub fn svg(table: &Table, language: &str, mark: &str) -> Result<String, String> 
             .map(|(r, line)| {
                 let shown: u64 = line.iter().filter_map(Cell::count).sum();
                 #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-                let start = shown as f64;
+                let end = shown as f64;
+                (r, end)
+            })
+            .collect();
+        let boxes: Vec<Rectangle<(f64, SegmentValue<usize>)>> = partial
+            .iter()
+            .map(|&(r, start)| {
                 let mut hidden = Rectangle::new(
                     [
                         (start, SegmentValue::Exact(r)),
@@ -145,18 +152,15 @@ pub fn svg(table: &Table, language: &str, mark: &str) -> Result<String, String> 
             })
             .collect();
         chart.draw_series(boxes).map_err(|e| e.to_string())?;
-        let marks: Vec<Text<'_, (f64, SegmentValue<usize>), String>> = table
-            .cells
+        let marks: Vec<Text<'_, (f64, SegmentValue<usize>), String>> = partial
             .iter()
-            .enumerate()
-            .filter(|(_, line)| line.iter().any(|cell| cell.count().is_none()))
-            .map(|(r, line)| {
-                let shown: u64 = line.iter().filter_map(Cell::count).sum();
-                #[expect(clippy::cast_precision_loss, reason = "counts far below 2^52")]
-                let at = shown as f64 + hidden_width + x_max * 0.01;
+            .map(|&(r, start)| {
                 Text::new(
                     mark.to_owned(),
-                    (at, SegmentValue::CenterOf(r)),
+                    (
+                        start + hidden_width + x_max * 0.01,
+                        SegmentValue::CenterOf(r),
+                    ),
                     ("sans-serif", 20).into_font(),
                 )
             })
