@@ -44,7 +44,7 @@ dashboard-open-cases = Open cases
 dashboard-no-cases = No open cases.
 dashboard-escalations = Missed deadlines
 dashboard-replies = Replies from agencies
-case-ref = Case …{ $ref }
+case-ref = Case { $ref }
 escalation-level = level { $level }
 
 span-days = { $n } days
@@ -218,7 +218,7 @@ escalation-state = State
 escalation-open = Open
 
 inbox-empty = Nothing is waiting.
-referral-ref = Referral …{ $ref }
+referral-ref = Case { $ref }
 referral-title = Referral received
 referral-note = The school's message
 referral-profile = What your agency may see
@@ -662,3 +662,19 @@ release-problem-not-over = The period is not over yet; a report can be released 
 release-problem-already = A report for this area and period is already released.
 release-problem-superseded = An overlapping report was released after this draft was computed; prepare a new draft.
 release-problem-area = This area has too few schools for its figures to be released; use the area above it.
+## Issue 20: the pages on a phone
+case-toc = On this page
+case-feedback = Feedback from the agencies
+case-no-feedback = No agency has given feedback yet.
+suggestion-consented = Consent covers this agency; no reason to send without consent is needed.
+inbox-filter = Filter the referrals
+inbox-open = In progress
+inbox-finished = Finished
+inbox-finished-empty = No referral is finished yet.
+problem-feedback-missing = Write the feedback for the school (at least 10 characters).
+problem-answer-choose = Choose an answer.
+span-minutes = { $n } min
+file-kind-png = PNG image
+file-kind-jpeg = JPEG image
+file-kind-pdf = PDF document
+file-kind-other = file

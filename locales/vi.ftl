@@ -45,7 +45,7 @@ dashboard-open-cases = Trường hợp đang xử lý
 dashboard-no-cases = Chưa có trường hợp nào đang xử lý.
 dashboard-escalations = Cảnh báo quá hạn
 dashboard-replies = Phản hồi của các cơ quan
-case-ref = Trường hợp …{ $ref }
+case-ref = Trường hợp { $ref }
 escalation-level = cấp { $level }
 
 span-days = { $n } ngày
@@ -63,7 +63,7 @@ deadline-met = Đã xong lúc
 
 agency-police = Công an
 agency-health = Y tế
-agency-social_protection = Bảo vệ trẻ em / LĐ-TB-XH
+agency-social_protection = Bảo vệ trẻ em
 agency-womens_union = Hội Liên hiệp Phụ nữ
 agency-legal_aid = Trợ giúp pháp lý
 agency-hotline = Tổng đài 111
@@ -219,7 +219,7 @@ escalation-state = Tình trạng
 escalation-open = Đang mở
 
 inbox-empty = Không có hồ sơ nào đang chờ.
-referral-ref = Hồ sơ …{ $ref }
+referral-ref = Trường hợp { $ref }
 referral-title = Hồ sơ chuyển đến
 referral-note = Lời nhắn của trường
 referral-profile = Những thông tin cơ quan được xem
@@ -663,3 +663,19 @@ release-problem-not-over = Kỳ báo cáo chưa kết thúc; chỉ công bố đ
 release-problem-already = Báo cáo của địa bàn và kỳ này đã được công bố.
 release-problem-superseded = Một báo cáo chồng lấn đã được công bố sau khi lập bản nháp này; hãy lập bản nháp mới.
 release-problem-area = Địa bàn này không đủ trường để công bố số liệu; hãy dùng địa bàn cấp trên.
+## Issue 20: the pages on a phone
+case-toc = Trong trang này
+case-feedback = Phản hồi của cơ quan
+case-no-feedback = Chưa có phản hồi nào của cơ quan.
+suggestion-consented = Đã có sự đồng ý cho cơ quan này; không cần lý do gửi khi chưa có đồng ý.
+inbox-filter = Lọc hồ sơ
+inbox-open = Đang xử lý
+inbox-finished = Đã xong
+inbox-finished-empty = Chưa có hồ sơ nào đã xong.
+problem-feedback-missing = Cần ghi phản hồi cho trường (ít nhất 10 ký tự).
+problem-answer-choose = Hãy chọn một câu trả lời.
+span-minutes = { $n } phút
+file-kind-png = ảnh PNG
+file-kind-jpeg = ảnh JPEG
+file-kind-pdf = tài liệu PDF
+file-kind-other = tệp

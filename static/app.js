@@ -3,12 +3,15 @@
   "use strict";
   // Scripts run here (the browser tests and the CSS may ask).
   document.documentElement.setAttribute("data-js", "1");
-  // Quick exit: leave at once and take this page out of the history.
+  // Quick exit: blank the page at once, then leave through /exit (which
+  // ends the session and redirects to a neutral page) replacing this page
+  // in the history. Without scripts the link itself does the same, and
+  // the pages left in the history answer with the neutral page.
   var exit = document.getElementById("quick-exit");
   function leave(event) {
     if (event) { event.preventDefault(); }
-    try { document.body.innerHTML = ""; } catch (e) { /* nothing */ }
-    window.location.replace(exit ? exit.href : "about:blank");
+    try { document.title = ""; document.body.innerHTML = ""; } catch (e) { /* nothing */ }
+    window.location.replace(exit ? exit.href : "/exit");
   }
   if (exit) { exit.addEventListener("click", leave); }
   var lastEscape = 0;

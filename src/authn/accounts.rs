@@ -454,7 +454,7 @@ pub fn bootstrap_admin(
                     org: OrgCode::parse(&root.code).map_err(AccountError::Crypto)?,
                     role: Role::Admin,
                     email: EmailAddress::parse(BOOTSTRAP_EMAIL).map_err(AccountError::Crypto)?,
-                    name: DisplayName::parse("Bootstrap administrator")
+                    name: DisplayName::parse("Quản trị viên đầu tiên")
                         .map_err(AccountError::Crypto)?,
                     password_hash: Some(hash),
                     totp_secret: None,

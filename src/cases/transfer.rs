@@ -192,12 +192,7 @@ pub struct OutgoingView {
 }
 
 pub fn short_reference(case_id: &str) -> String {
-    let chars: Vec<char> = case_id.chars().collect();
-    chars
-        .get(chars.len().saturating_sub(6)..)
-        .unwrap_or_default()
-        .iter()
-        .collect()
+    crate::domain::case_ref::case_reference(case_id)
 }
 
 fn school_name(conn: &mut DbConnection, id: &str) -> Result<String, TransferError> {

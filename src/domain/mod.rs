@@ -6,6 +6,7 @@
 //! database or the network.
 
 pub mod calendar;
+pub mod case_ref;
 pub mod org;
 pub mod policy_files;
 pub mod protocol;

@@ -343,7 +343,7 @@ impl Default for TransferClock {
     fn default() -> Self {
         Self {
             answer_within: Within::WorkingDays { working_days: 5 },
-            source: "Keeping children safe in education (DfE): the child-protection file follows the pupil within 5 school days".into(),
+            source: "Hướng dẫn bảo vệ trẻ em trong trường học của Bộ Giáo dục Anh (DfE): hồ sơ bảo vệ trẻ em theo học sinh sang trường mới trong 5 ngày học".into(),
         }
     }
 }

@@ -23,6 +23,8 @@ pub struct Notice {
     pub params: BTreeMap<String, String>,
 }
 
+use crate::domain::case_ref::case_reference;
+
 fn link(context: &CaseContext<'_>, path: &str) -> String {
     format!("{}{}", context.public_url.trim_end_matches('/'), path)
 }
@@ -81,7 +83,7 @@ pub fn referral_sent(
             link(context, &format!("/referrals/{}", referral.id)),
         ),
         ("deadline".to_owned(), at(referral.acknowledge_by)),
-        ("reference".to_owned(), reference(&referral.id)),
+        ("reference".to_owned(), case_reference(&referral.case_id)),
     ]);
     to_role(
         conn,
@@ -106,7 +108,7 @@ pub fn referral_answered(
             "link".to_owned(),
             link(context, &format!("/cases/{}", referral.case_id)),
         ),
-        ("reference".to_owned(), reference(&referral.id)),
+        ("reference".to_owned(), case_reference(&referral.case_id)),
     ]);
     to_role(
         conn,
@@ -130,7 +132,7 @@ pub fn referral_withdrawn(
             "link".to_owned(),
             link(context, &format!("/referrals/{}", referral.id)),
         ),
-        ("reference".to_owned(), reference(&referral.id)),
+        ("reference".to_owned(), case_reference(&referral.case_id)),
     ]);
     to_role(
         conn,
@@ -156,7 +158,7 @@ pub fn escalation_raised(
             "link".to_owned(),
             link(context, &format!("/escalations/{}", escalation.id)),
         ),
-        ("reference".to_owned(), reference(&escalation.id)),
+        ("reference".to_owned(), case_reference(&escalation.case_id)),
     ]);
     to_role(
         conn,
@@ -182,7 +184,7 @@ pub fn deadline_reminder(
     let params = BTreeMap::from([
         ("deadline".to_owned(), at(deadline.due_at)),
         ("link".to_owned(), link(context, path)),
-        ("reference".to_owned(), reference(&deadline.id)),
+        ("reference".to_owned(), case_reference(&deadline.case_id)),
     ]);
     let count = table::recipients(conn, org_id, role)?.len();
     to_role(
@@ -289,7 +291,7 @@ pub fn closure_requested(
             "link".to_owned(),
             link(context, &format!("/cases/{case_id}")),
         ),
-        ("reference".to_owned(), reference(case_id)),
+        ("reference".to_owned(), case_reference(case_id)),
     ]);
     for (user_id, email, language) in table::recipients(conn, school_id, "focal_point")? {
         if user_id == requested_by {
@@ -325,7 +327,7 @@ pub fn closure_decided(
             "link".to_owned(),
             link(context, &format!("/cases/{case_id}")),
         ),
-        ("reference".to_owned(), reference(case_id)),
+        ("reference".to_owned(), case_reference(case_id)),
     ]);
     // Only while the requester is still an active focal point of the school.
     for (user_id, email, language) in table::recipients(conn, school_id, "focal_point")? {
@@ -360,7 +362,7 @@ pub fn transfer_received(
             link(context, &format!("/transfers/{}", transfer.id)),
         ),
         ("deadline".to_owned(), at(transfer.answer_by)),
-        ("reference".to_owned(), reference(&transfer.id)),
+        ("reference".to_owned(), case_reference(&transfer.case_id)),
     ]);
     to_role(
         conn,
@@ -389,7 +391,7 @@ pub fn transfer_answered(
     };
     let params = BTreeMap::from([
         ("link".to_owned(), link(context, &path)),
-        ("reference".to_owned(), reference(&transfer.id)),
+        ("reference".to_owned(), case_reference(&transfer.case_id)),
     ]);
     to_role(
         conn,

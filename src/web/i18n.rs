@@ -161,10 +161,19 @@ impl<'a> Tr<'a> {
     pub fn until(&self, at: NaiveDateTime, now: NaiveDateTime) -> String {
         let minutes = (at - now).num_minutes();
         let (h, m) = (minutes.abs() / 60, minutes.abs() % 60);
+        // "1 giờ 17 phút", never "1:17 giờ".
         let span = if h >= 48 {
             self.t1("span-days", "n", h / 24)
+        } else if h == 0 {
+            self.t1("span-minutes", "n", m)
+        } else if m == 0 {
+            self.t1("span-hours", "n", h)
         } else {
-            self.t1("span-hours", "n", format!("{h}:{m:02}"))
+            format!(
+                "{} {}",
+                self.t1("span-hours", "n", h),
+                self.t1("span-minutes", "n", m)
+            )
         };
         if minutes < 0 {
             self.t1("deadline-overdue-by", "span", &span)

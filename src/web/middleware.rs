@@ -345,7 +345,11 @@ pub async fn partner_fence(req: ServiceRequest, next: Next<impl MessageBody + 's
             call(req, next).await
         }
         Ok(Err(_)) => {
-            let mut response = if path.starts_with("/api/") {
+            // Quick exit with a partner's session: the session has just
+            // ended (as used outside its scope); the browser leaves.
+            let mut response = if path == "/exit" {
+                super::pages::auth::leave_response()
+            } else if path.starts_with("/api/") {
                 ApiError::not_found().error_response()
             } else {
                 let lang = super::extract::request_lang(req.request());
@@ -366,6 +370,47 @@ pub async fn partner_fence(req: ServiceRequest, next: Next<impl MessageBody + 's
             Ok(req.into_response(response))
         }
     }
+}
+
+/// After a quick exit (its cookie, `pages::auth::LEFT_COOKIE`), a page of
+/// ours asked for again — Back, the history, a restored tab — answers with
+/// the neutral page, so nothing of the service shows. The sign-in page
+/// reached by typing its address or from a bookmark (`Sec-Fetch-Site:
+/// none`) ends that, for the person who wants to come back. Assets, the
+/// API, probes and form posts are not pages and pass.
+pub async fn after_quick_exit(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Outcome {
+    use super::pages::auth::{LEFT_COOKIE, leave_response};
+    let page = matches!(*req.method(), Method::GET | Method::HEAD)
+        && ![
+            "/static/",
+            "/api/",
+            "/exit",
+            "/favicon.ico",
+            "/healthz",
+            "/readyz",
+            "/metrics",
+        ]
+        .iter()
+        .any(|prefix| req.path().starts_with(prefix));
+    if !page || super::extract::cookie(req.request(), LEFT_COOKIE).is_none() {
+        return call(req, next).await;
+    }
+    let typed = req
+        .headers()
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "none");
+    if req.path() == "/login" && typed {
+        let mut response = call(req, next).await?;
+        let forget = format!("{LEFT_COOKIE}=; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age=0");
+        if let Ok(value) = HeaderValue::from_str(&forget) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+        return Ok(response);
+    }
+    Ok(req.into_response(leave_response()))
 }
 
 #[cfg(test)]

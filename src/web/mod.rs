@@ -131,6 +131,7 @@ pub fn app(
         )
         .configure(pages::configure)
         .default_service(web::to(not_found))
+        .wrap(from_fn(middleware::after_quick_exit))
         .wrap(from_fn(middleware::partner_fence))
         .wrap(from_fn(middleware::timeout))
         .wrap(from_fn(middleware::limit_body))
@@ -140,7 +141,22 @@ pub fn app(
         .wrap(from_fn(middleware::observe))
 }
 
-async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
+/// An unknown address: the JSON error for the API and for clients that do
+/// not ask for HTML; a browser (`Accept: text/html`) outside `/api/` gets
+/// the "not found" page in its reader's language.
+async fn not_found(
+    req: actix_web::HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let wants_html = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if wants_html && !req.path().starts_with("/api/") {
+        let lang = extract::request_lang(&req);
+        return Ok(pages::not_found(pages::Frame::anonymous(lang, &state, "/")));
+    }
     Err(ApiError::not_found())
 }
 

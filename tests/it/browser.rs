@@ -392,7 +392,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     // Send the statutory report to child protection.
     submit(
         &client,
-        "#suggestion-social_protection form[action$='/referrals'] button[type=submit]",
+        "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
     )
     .await;
     let page = text(&client).await;
@@ -416,7 +416,7 @@ async fn a_referral_goes_from_the_school_to_the_agency_and_back() {
     assert!(page.contains("Đã lưu sự đồng ý"), "{page}");
     submit(
         &client,
-        "#suggestion-womens_union form[action$='/referrals'] button[type=submit]",
+        "#suggestion-womens_union form[action$='/referrals#suggestions'] button[type=submit]",
     )
     .await;
     let page = text(&client).await;

@@ -40,6 +40,7 @@ mod migrations;
 mod notify;
 mod operations;
 mod org_import;
+mod phone;
 mod referrals;
 mod shutdown;
 mod smtp_sink;

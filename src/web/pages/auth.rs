@@ -1,7 +1,7 @@
 //! Signing in and out, and the language switch.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -471,4 +471,66 @@ pub async fn recovery_codes(
         }),
         Err(error) => failure_page(&error),
     }
+}
+
+/// Where quick exit sends the browser: a neutral page outside the service
+/// (a weather search), which the history then shows instead of ours.
+pub const QUICK_EXIT_TO: &str = "https://www.google.com/search?q=th%E1%BB%9Di+ti%E1%BA%BFt";
+
+/// The cookie quick exit leaves behind (it carries no authority): while it
+/// lives, any page of ours that the browser asks for again — Back, the
+/// history, a reopened tab — answers with the neutral page instead.
+pub const LEFT_COOKIE: &str = "caseguard_left";
+
+/// How long, in seconds, the pages stay hidden after a quick exit unless
+/// the person comes back to the sign-in page by typing its address.
+pub const LEFT_SECS: i64 = 900;
+
+/// The answer of quick exit, and of any page asked for while the exit's
+/// cookie lives: a redirect to the neutral page that forgets the session
+/// and partner cookies and the browser's cache of this site.
+pub fn leave_response() -> HttpResponse {
+    let mut response = HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, QUICK_EXIT_TO))
+        .insert_header((HeaderName::from_static("clear-site-data"), "\"cache\""))
+        .finish();
+    let cookies = [
+        sessions::clearing_cookie(),
+        crate::authn::partner::clearing_cookie(),
+        format!("{LEFT_COOKIE}=1; Path=/; Secure; HttpOnly; SameSite=Lax; Max-Age={LEFT_SECS}"),
+    ];
+    for cookie in cookies {
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+/// Quick exit (`GET` from the link, which works without scripts; `POST`
+/// too): ends the signed-in session on the server (audited as a sign-out by
+/// the "quick_exit" channel), then [`leave_response`]. A link needs no CSRF
+/// token: the session cookie is `SameSite=Strict`, so another site's link
+/// arrives without it and ends nothing. A partner's session never reaches
+/// here: `middleware::partner_fence` ends it, as outside its scope, and
+/// answers the same way. When the database is lost the browser still
+/// leaves (forgetting its cookie); the session then ends at its idle
+/// timeout.
+pub async fn quick_exit(state: web::Data<AppState>, user: Option<PageUser>) -> HttpResponse {
+    if let Some(user) = user
+        && let AuthVia::Session { id } = user.caller.via.clone()
+    {
+        let ended = crate::web::api::auth::sign_out(
+            &state,
+            user.caller,
+            action::LOGOUT,
+            Some("quick_exit"),
+            move |conn, now| users::revoke_session(conn, &id, now).map(drop),
+        )
+        .await;
+        if let Err(error) = ended {
+            error.log_cause();
+        }
+    }
+    leave_response()
 }

@@ -20,7 +20,7 @@ pub mod release;
 pub mod stats;
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::AppState;
 use super::error::ApiError;
@@ -40,6 +40,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(post().to(auth::login)),
         )
         .service(resource("/logout").route(post().to(auth::logout)))
+        .service(
+            resource("/exit")
+                .route(get().to(auth::quick_exit))
+                .route(post().to(auth::quick_exit)),
+        )
         .service(resource("/account").route(get().to(auth::account)))
         .service(resource("/account/recovery-codes").route(post().to(auth::recovery_codes)))
         .service(
@@ -51,6 +56,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(resource("/lang").route(post().to(auth::change_language)))
         .service(resource("/static/app.css").route(get().to(stylesheet)))
         .service(resource("/static/app.js").route(get().to(script)))
+        .service(resource("/favicon.ico").route(get().to(favicon)))
         .service(
             resource("/cases/new")
                 .route(get().to(cases::intake_page))
@@ -138,19 +144,51 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 const CSS: &str = include_str!("../../../static/app.css");
 const JS: &str = include_str!("../../../static/app.js");
 
-fn asset(body: &'static str, kind: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
+const ICON: &[u8] = include_bytes!("../../../static/favicon.ico");
+
+/// An asset's strong ETag: the first 16 bytes of its SHA-256, so a browser
+/// revalidates with `If-None-Match` and gets a 304 while it is unchanged
+/// (the files are compiled in; a new build with a change has a new tag).
+fn etag(body: &[u8]) -> String {
+    let hex = crate::crypto::sha256_hex(body);
+    let hex = hex.get(..32).unwrap_or(&hex);
+    format!("\"{hex}\"")
+}
+
+/// A compiled-in asset: cached for a day, then revalidated by its ETag.
+fn asset(req: &HttpRequest, body: &'static [u8], kind: &'static str) -> HttpResponse {
+    let tag = etag(body);
+    let fresh = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == tag || t.trim() == "*"));
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
         .insert_header((header::CONTENT_TYPE, kind))
-        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
-        .body(body)
+        .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
+        .insert_header((header::ETAG, tag));
+    if fresh {
+        response.finish()
+    } else {
+        response.body(body)
+    }
 }
 
-async fn stylesheet() -> HttpResponse {
-    asset(CSS, "text/css; charset=utf-8")
+async fn stylesheet(req: HttpRequest) -> HttpResponse {
+    asset(&req, CSS.as_bytes(), "text/css; charset=utf-8")
 }
 
-async fn script() -> HttpResponse {
-    asset(JS, "text/javascript; charset=utf-8")
+async fn script(req: HttpRequest) -> HttpResponse {
+    asset(&req, JS.as_bytes(), "text/javascript; charset=utf-8")
+}
+
+async fn favicon(req: HttpRequest) -> HttpResponse {
+    asset(&req, ICON, "image/x-icon")
 }
 
 /// Where a form's success sends the browser (303 See Other: the next

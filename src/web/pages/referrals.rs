@@ -23,7 +23,14 @@ use crate::web::{AppState, blocking};
 
 pub struct InboxLine {
     pub id: String,
+    /// The case's one reference (`domain::case_ref`).
     pub reference: String,
+    /// The school that sent it (its name, as the organisation data has it).
+    pub school: String,
+    pub risk: String,
+    pub risk_code: String,
+    /// Still waiting for its acknowledgement (the deadline matters).
+    pub awaiting: bool,
     pub kind: String,
     pub status: String,
     pub acknowledge_by: String,
@@ -38,9 +45,31 @@ pub struct InboxLine {
 pub struct InboxPage<'a> {
     pub frame: Frame<'a>,
     pub lines: Vec<InboxLine>,
+    /// Showing the finished referrals (completed or declined), not the open.
+    pub finished: bool,
 }
 
-pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
+/// The inbox's filter: `?show=finished` lists the referrals the agency has
+/// completed or declined; without it, the open ones.
+#[derive(serde::Deserialize, Default)]
+pub struct InboxQuery {
+    show: Option<String>,
+}
+
+/// The statuses of a finished referral, as the inbox's filter lists them.
+const FINISHED_STATUSES: &[&str] = &["completed", "declined"];
+
+pub async fn inbox(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<InboxQuery>,
+) -> HttpResponse {
+    let finished = query.show.as_deref() == Some("finished");
+    let statuses = if finished {
+        FINISHED_STATUSES
+    } else {
+        OPEN_STATUSES
+    };
     let caller = user.caller.clone();
     let lang = user.lang;
     let loaded = blocking(&state, move |conn, state| {
@@ -66,36 +95,40 @@ pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
                 .into_iter()
                 .filter_map(|s| s.deadline.referral_id)
                 .collect();
-        Ok(Some(
-            table::inbox(conn, &org, OPEN_STATUSES, 500)
+        let rows = table::inbox(conn, &org, statuses, 500).map_err(DbError::Query)?;
+        let mut lines = Vec::with_capacity(rows.len());
+        for r in rows {
+            let school = crate::db::organisations::find(conn, &r.school_id)
                 .map_err(DbError::Query)?
-                .into_iter()
-                .map(|r| InboxLine {
-                    reference: r
-                        .id
-                        .chars()
-                        .rev()
-                        .take(8)
-                        .collect::<String>()
-                        .chars()
-                        .rev()
-                        .collect(),
-                    kind: t.t(&format!("kind-{}", r.kind)),
-                    status: t.t(&format!("rstatus-{}", r.status)),
-                    acknowledge_by: t.datetime(r.acknowledge_by),
-                    countdown: t.until(r.acknowledge_by, now),
-                    overdue: r.status == "sent" && r.acknowledge_by < now,
-                    due_soon: due_soon.contains(&r.id),
-                    id: r.id,
-                })
-                .collect(),
-        ))
+                .map(|o| o.name)
+                .unwrap_or_default();
+            let risk_code = crate::db::cases::find(conn, &r.case_id)
+                .map_err(DbError::Query)?
+                .map(|c| c.risk_level)
+                .unwrap_or_default();
+            lines.push(InboxLine {
+                reference: crate::domain::case_ref::case_reference(&r.case_id),
+                school,
+                risk: t.code("risk_level", &risk_code),
+                risk_code,
+                awaiting: r.status == "sent",
+                kind: t.t(&format!("kind-{}", r.kind)),
+                status: t.t(&format!("rstatus-{}", r.status)),
+                acknowledge_by: t.datetime(r.acknowledge_by),
+                countdown: t.until(r.acknowledge_by, now),
+                overdue: r.status == "sent" && r.acknowledge_by < now,
+                due_soon: due_soon.contains(&r.id),
+                id: r.id,
+            });
+        }
+        Ok(Some(lines))
     })
     .await;
     match loaded {
         Ok(Some(lines)) => render(&InboxPage {
             frame: Frame::for_user(&user, &state, "/referrals"),
             lines,
+            finished,
         }),
         Ok(None) => not_found(Frame::for_user(&user, &state, "/referrals")),
         Err(error) => failure_page(&error),
@@ -105,6 +138,8 @@ pub async fn inbox(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
 /// The profile-trimmed view, as lines for a page.
 pub struct ReferralView {
     pub id: String,
+    /// The case's one reference (`domain::case_ref`).
+    pub reference: String,
     pub version: i64,
     pub status_code: String,
     pub status: String,
@@ -194,6 +229,7 @@ pub(super) fn referral_view(t: &Tr<'_>, v: &Value) -> ReferralView {
         });
     }
     ReferralView {
+        reference: crate::domain::case_ref::case_reference(&s("case_id")),
         id: s("id"),
         version: v.get("version").and_then(Value::as_i64).unwrap_or_default(),
         status: t.t(&format!("rstatus-{}", s("status"))),
@@ -237,6 +273,16 @@ pub struct ReferralPage<'a> {
     pub reasons: Vec<Choice>,
     pub problem: Option<String>,
     pub notice: Option<String>,
+    /// What a refused answer sent, shown again.
+    pub kept: KeptAnswer,
+}
+
+/// A refused answer's choices and text, to show them again.
+#[derive(Default)]
+pub struct KeptAnswer {
+    pub to: String,
+    pub reason: String,
+    pub text: String,
 }
 
 async fn show(
@@ -246,6 +292,7 @@ async fn show(
     problem: Option<String>,
     notice: Option<String>,
     status: StatusCode,
+    kept: KeptAnswer,
 ) -> HttpResponse {
     let caller = user.caller.clone();
     let referral_id = id.to_owned();
@@ -296,6 +343,7 @@ async fn show(
                     reasons: super::cases::choices(&t, state, "decline_reason"),
                     problem,
                     notice,
+                    kept,
                 },
             )
         }
@@ -316,7 +364,16 @@ pub async fn referral_page(
         .strip_prefix("done=")
         .filter(|d| d.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
         .map(|d| user.tr(&state).t(&format!("done-{d}")));
-    show(&state, &user, &id, None, notice, StatusCode::OK).await
+    show(
+        &state,
+        &user,
+        &id,
+        None,
+        notice,
+        StatusCode::OK,
+        KeptAnswer::default(),
+    )
+    .await
 }
 
 pub async fn answer(
@@ -328,6 +385,11 @@ pub async fn answer(
     let id = path.into_inner();
     let caller = user.caller.clone();
     let referral_id = id.clone();
+    let kept = KeptAnswer {
+        to: form.get("to").unwrap_or_default(),
+        reason: form.get("reason").unwrap_or_default(),
+        text: form.get("text").unwrap_or_default(),
+    };
     let result = blocking(&state, move |conn, state| {
         let Some((capability, _)) = granted(state.authz.check_referral(
             conn,
@@ -374,6 +436,14 @@ pub async fn answer(
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/referrals")),
         Ok(Err(error)) => {
             let key = match &error {
+                // Completing, or a service note, needs the feedback text.
+                CaseError::Invalid(problems)
+                    if problems.iter().any(|p| p.field == "text")
+                        && matches!(kept.to.as_str(), "completed" | "note") =>
+                {
+                    "problem-feedback-missing"
+                }
+                CaseError::Invalid(_) if kept.to.is_empty() => "problem-answer-choose",
                 CaseError::Invalid(_) => "problem-reason",
                 CaseError::Stale { .. } => "problem-stale",
                 CaseError::InvalidTransition { .. } => "problem-transition",
@@ -387,6 +457,7 @@ pub async fn answer(
                 Some(problem),
                 None,
                 StatusCode::UNPROCESSABLE_ENTITY,
+                kept,
             )
             .await
         }

@@ -116,13 +116,7 @@ fn escalation_line(t: &Tr<'_>, e: referral_table::EscalationRow) -> EscalationLi
 }
 
 fn short(id: &str) -> String {
-    id.chars()
-        .rev()
-        .take(6)
-        .collect::<String>()
-        .chars()
-        .rev()
-        .collect()
+    crate::domain::case_ref::case_reference(id)
 }
 
 fn deadline_line(

@@ -58,6 +58,9 @@ pub struct SuggestionLine {
     pub agencies: Vec<Choice>,
     pub sources: Vec<String>,
     pub statutory: bool,
+    /// The recorded consent covers this agency type: no reason to send
+    /// without it is asked for.
+    pub consented: bool,
 }
 
 #[derive(askama::Template)]
@@ -72,6 +75,8 @@ pub struct CasePage<'a> {
     pub pupil: Vec<FieldLine>,
     pub incidents: Vec<Vec<FieldLine>>,
     pub chronology: Vec<ChronologyLine>,
+    /// The agencies' answers that carry a note, newest first.
+    pub feedback: Vec<ChronologyLine>,
     pub deadlines: Vec<DeadlineLine>,
     pub referrals: Vec<ReferralLine>,
     pub suggestions: Vec<SuggestionLine>,
@@ -321,10 +326,19 @@ fn case_data(
         .map(|e| escalation_line(&t, e))
         .collect();
     let send = case_capability(conn, state, caller, Action::ReferralSend, case_id)?;
-    let suggestions = match &send {
+    let mut suggestions = match &send {
         Some(capability) => suggestion_lines(conn, state, &t, capability, case_id, now)?,
         None => Vec::new(),
     };
+    let covered: Vec<&str> = view
+        .consent
+        .as_ref()
+        .filter(|(c, _)| c.services && c.disclosure)
+        .map(|(c, _)| c.disclosure_to.split(',').collect())
+        .unwrap_or_default();
+    for s in &mut suggestions {
+        s.consented = covered.contains(&s.agency_type.as_str());
+    }
     let may_update = may_update(conn, state, caller, &view, case_id)?;
     let pupil_cases = pupil_case_lines(conn, state, caller, &t, &capability, case_id)?;
     let break_glass = crate::web::pages::break_glass::of_case(
@@ -358,6 +372,12 @@ fn case_data(
         pupil: pupil_lines(&t, &view),
         incidents: incident_lines(&t, &view),
         chronology: chronology_lines(&t, &view),
+        feedback: chronology_lines(&t, &view)
+            .into_iter()
+            .zip(view.chronology.iter().rev())
+            .filter(|(line, c)| c.row.kind.starts_with("referral:") && line.note.is_some())
+            .map(|(line, _)| line)
+            .collect(),
         deadlines,
         referrals,
         suggestions,
@@ -405,6 +425,7 @@ fn assemble_page<'a>(
         pupil: data.pupil,
         incidents: data.incidents,
         chronology: data.chronology,
+        feedback: data.feedback,
         deadlines: data.deadlines,
         referrals: data.referrals,
         suggestions: data.suggestions,
@@ -602,7 +623,13 @@ fn attachment_lines(t: &Tr<'_>, view: &CaseView) -> Vec<AttachmentLine> {
                 .name
                 .as_ref()
                 .map_or_else(|| t.t("attachment-unnamed"), reveal),
-            kind: a.meta.content_type.clone(),
+            // A kind a person reads ("ảnh PNG"), not a MIME type.
+            kind: t.t(match a.meta.content_type.as_str() {
+                "image/png" => "file-kind-png",
+                "image/jpeg" => "file-kind-jpeg",
+                "application/pdf" => "file-kind-pdf",
+                _ => "file-kind-other",
+            }),
             size: t.t1(
                 "attachment-kib",
                 "n",
@@ -669,6 +696,7 @@ struct CasePageData {
     pupil: Vec<FieldLine>,
     incidents: Vec<Vec<FieldLine>>,
     chronology: Vec<ChronologyLine>,
+    feedback: Vec<ChronologyLine>,
     deadlines: Vec<DeadlineLine>,
     referrals: Vec<ReferralLine>,
     suggestions: Vec<SuggestionLine>,
@@ -837,6 +865,7 @@ fn suggestion_lines(
                     .collect(),
                 sources: s.sources,
                 agency_type,
+                consented: false,
             }
         })
         .collect())
