@@ -42,4 +42,5 @@ mod referrals;
 mod shutdown;
 mod smtp_sink;
 mod stats;
+mod stats_live;
 mod stats_summary;
