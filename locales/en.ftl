@@ -596,3 +596,7 @@ done-transfer_started = Transfer requested; the receiving school was told.
 done-transfer_cancelled = Transfer cancelled.
 done-transfer_accepted = Case accepted; it now belongs to your school.
 done-transfer_refused = Refused; the case stays at the sending school.
+stats-adhoc = Ad-hoc report over chosen dates
+stats-adhoc-from = From
+stats-adhoc-to = To
+stats-adhoc-invalid = The dates must be two days in order, ending today at the latest and at most three years apart. The period's report is shown instead.

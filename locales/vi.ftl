@@ -597,3 +597,7 @@ done-transfer_started = Đã gửi đề nghị chuyển hồ sơ; trường nh�
 done-transfer_cancelled = Đã hủy đề nghị chuyển hồ sơ.
 done-transfer_accepted = Đã tiếp nhận hồ sơ; hồ sơ nay thuộc trường mình.
 done-transfer_refused = Đã từ chối; hồ sơ vẫn ở trường gửi.
+stats-adhoc = Báo cáo đột xuất theo khoảng thời gian chọn
+stats-adhoc-from = Từ ngày
+stats-adhoc-to = Đến ngày
+stats-adhoc-invalid = Hai ngày phải theo thứ tự, ngày cuối không sau hôm nay và cách nhau không quá ba năm. Đang hiển thị báo cáo của kỳ.

@@ -475,3 +475,64 @@ async fn an_ad_hoc_window_around_one_case_shows_no_small_count(backend: Backend)
     let (status, _) = ad_hoc(&app, &monitor, "SX-AL", "2026-01-01", "2026-02-01").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+async fn page(app: &TestApp, user: &crate::helpers::TestUser, lang: &str, query: &str) -> String {
+    caseguard::db::users::set_language(
+        &mut app.db.connect(),
+        &user.id,
+        lang,
+        caseguard::clock::Clock::now(&app.clock).naive_utc(),
+    )
+    .unwrap();
+    let (cookie, _) = app.browser_session(user).await;
+    let response = app
+        .client
+        .get(app.url(&format!("/stats?{query}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// The statistics page: a district officer asks for an ad-hoc window in
+/// either language and gets its tables and files; a monitor is not offered
+/// the form; a bad window says so and shows the period instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stats_page_answers_an_ad_hoc_window_in_both_languages() {
+    let app = TestApp::spawn(Backend::Sqlite)
+        .await
+        .unwrap()
+        .with_demo_orgs()
+        .await;
+    generate(&app, 200, 3).await;
+    let officer = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let vi = page(&app, &officer, "vi", "from=2026-01-05&to=2026-03-20").await;
+    assert!(
+        vi.contains("Báo cáo đột xuất theo khoảng thời gian chọn"),
+        "{vi}"
+    );
+    assert!(
+        vi.contains("Báo cáo đột xuất từ 05/01/2026 đến 20/03/2026"),
+        "{vi}"
+    );
+    assert!(vi.contains("table-cases_by_age"), "{vi}");
+    let href = "/api/v1/stats/ad-hoc/export?area=SX-AL&#38;from=2026-01-05&#38;to=2026-03-20&#38;format=csv&#38;lang=vi";
+    assert!(vi.contains(href), "{vi}");
+    let en = page(&app, &officer, "en", "from=2026-01-05&to=2026-03-20").await;
+    assert!(en.contains("Ad-hoc report over chosen dates"), "{en}");
+    assert!(
+        en.contains("Ad-hoc report, 2026-01-05 to 2026-03-20"),
+        "{en}"
+    );
+    let bad = page(&app, &officer, "en", "from=2026-03-20&to=2026-01-05").await;
+    assert!(bad.contains("id=\"ad-hoc-invalid\""), "{bad}");
+    assert!(!bad.contains("Ad-hoc report, "), "{bad}");
+    let vi_bad = page(&app, &officer, "vi", "from=x&to=2026-01-05").await;
+    assert!(vi_bad.contains("Hai ngày phải theo thứ tự"), "{vi_bad}");
+    let plain = page(&app, &monitor, "en", "from=2026-01-05&to=2026-03-20").await;
+    assert!(!plain.contains("id=\"ad-hoc\""), "{plain}");
+    assert!(!plain.contains("Ad-hoc report, "), "{plain}");
+}
