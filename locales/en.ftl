@@ -678,3 +678,7 @@ file-kind-png = PNG image
 file-kind-jpeg = JPEG image
 file-kind-pdf = PDF document
 file-kind-other = file
+stats-adhoc = Ad-hoc report over chosen dates
+stats-adhoc-from = From
+stats-adhoc-to = To
+stats-adhoc-invalid = The dates must be two days in order, ending today at the latest and at most three years apart. The period's report is shown instead.

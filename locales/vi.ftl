@@ -679,3 +679,7 @@ file-kind-png = ảnh PNG
 file-kind-jpeg = ảnh JPEG
 file-kind-pdf = tài liệu PDF
 file-kind-other = tệp
+stats-adhoc = Báo cáo đột xuất theo khoảng thời gian chọn
+stats-adhoc-from = Từ ngày
+stats-adhoc-to = Đến ngày
+stats-adhoc-invalid = Hai ngày phải theo thứ tự, ngày cuối không sau hôm nay và cách nhau không quá ba năm. Đang hiển thị báo cáo của kỳ.

@@ -67,6 +67,17 @@ pub fn released(
         .optional()
 }
 
+/// Stored reports (drafts and released) of areas among `area_ids`, newest
+/// window first: every stored body a caller may obtain.
+pub fn stored_of(conn: &mut DbConnection, area_ids: &[String]) -> QueryResult<Vec<ReportRow>> {
+    stats_reports::table
+        .filter(stats_reports::area_id.eq_any(area_ids))
+        .order((stats_reports::window_end.desc(), stats_reports::id.asc()))
+        .select(ReportRow::as_select())
+        .limit(5000)
+        .load(conn)
+}
+
 /// Released reports of areas among `area_ids`, newest window first.
 pub fn released_of(conn: &mut DbConnection, area_ids: &[String]) -> QueryResult<Vec<ReportRow>> {
     stats_reports::table

@@ -117,18 +117,24 @@ pub fn conflicts(report: &Report, released: &Released, k: u64) -> Vec<CellKey> {
         .collect()
 }
 
-/// The released reports whose scope overlaps `area` over `[start, end)`:
+/// The stored reports whose scope overlaps `area` over `[start, end)`:
 /// the same area or an area above or below it, with an overlapping window,
-/// except the report of `area` for `period` itself.
+/// except the reports of `area` for `period` itself. `drafts`: drafts too
+/// (every stored body a caller can obtain), not only released reports.
 pub fn overlapping(
     conn: &mut DbConnection,
     area: &OrganisationRow,
     period: &str,
     (start, end): (NaiveDateTime, NaiveDateTime),
+    drafts: bool,
 ) -> Result<Vec<Report>, StatsError> {
     let all = organisations::all(conn).map_err(crate::db::DbError::Query)?;
     let ids = related_areas(&all, &area.id);
-    let rows = table::released_of(conn, &ids)?;
+    let rows = if drafts {
+        table::stored_of(conn, &ids)?
+    } else {
+        table::released_of(conn, &ids)?
+    };
     let mut out = Vec::new();
     for row in rows {
         if row.area_id == area.id && row.period == period {

@@ -98,6 +98,10 @@ pub fn area_by_code(conn: &mut DbConnection, code: &str) -> Result<OrganisationR
 
 /// The live report (not stored), for anyone allowed to read statistics of
 /// the area. With a released report for the area and period, that one.
+/// A live answer publishes its counts rounded to a base of at least k
+/// ([`DisclosurePolicy::for_live`]): live answers are not stored, so no
+/// later answer can be checked against them, and two of them never differ
+/// by 1 to k−1 (docs/SECURITY.md).
 pub fn live_or_released(
     conn: &mut DbConnection,
     ctx: &StatsContext<'_>,
@@ -112,11 +116,28 @@ pub fn live_or_released(
         let stored = StoredReport::try_from(&row)?;
         return Ok((stored.report.clone(), Some(stored)));
     }
-    let mut report = report::compute(conn, ctx, area, period)?;
+    let mut report = report::compute_live(conn, ctx, area, period)?;
     report
         .notes
-        .extend(report::corrections(conn, ctx, area, period)?);
+        .extend(report::corrections(conn, ctx, area, period, true)?);
     Ok((report, None))
+}
+
+/// An ad-hoc report (báo cáo đột xuất) of `area` over the local days
+/// `first..=last`, for whoever may release the area's reports: a live
+/// answer under the same disclosure control (rounded like every live
+/// answer, compared with every stored report of overlapping scope).
+pub fn ad_hoc(
+    conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    by: &Capability,
+    area: &OrganisationRow,
+    window: &Period,
+) -> Result<Report, StatsError> {
+    if !by.allows(Action::StatsRelease, &area.id) {
+        return Err(StatsError::NotFound);
+    }
+    report::compute_live(conn, ctx, area, window)
 }
 
 /// Computes and stores a draft for review.
@@ -134,7 +155,7 @@ pub fn draft(
     let mut report = report::compute(conn, ctx, area, period)?;
     report
         .notes
-        .extend(report::corrections(conn, ctx, area, period)?);
+        .extend(report::corrections(conn, ctx, area, period, false)?);
     let body = serde_json::to_string(&report).map_err(|e| StatsError::Stored(e.to_string()))?;
     let (start, end) = period.window_utc(ctx.utc_offset);
     let row = ReportRow {
@@ -223,6 +244,7 @@ pub fn release(
             &area,
             &row.period,
             (row.window_start, row.window_end),
+            false,
         )?;
         let released = differencing::Released::from_reports(&others);
         if !differencing::conflicts(&draft, &released, ctx.disclosure.min_count).is_empty() {

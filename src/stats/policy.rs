@@ -177,6 +177,9 @@ impl Indicator {
     }
 }
 
+/// The longest ad-hoc window, in days (three years).
+pub const AD_HOC_MAX_DAYS: i64 = 1096;
+
 /// A concrete period: kind and year, with its window.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Period {
@@ -203,6 +206,43 @@ impl Period {
             .and_time(chrono::NaiveTime::MIN)
             - utc_offset;
         (start, end)
+    }
+
+    /// An ad-hoc window (báo cáo đột xuất) of whole local days,
+    /// `first..=last`, ending no later than `today` and at most
+    /// [`AD_HOC_MAX_DAYS`] long; the error says what is wrong.
+    pub fn ad_hoc(first: &str, last: &str, today: NaiveDate) -> Result<Self, String> {
+        let day = |name: &str, text: &str| {
+            NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+                .map_err(|_| format!("`{name}` must be a date written YYYY-MM-DD"))
+        };
+        let (first_day, last_day) = (day("from", first)?, day("to", last)?);
+        if first_day > last_day {
+            return Err("`from` must not be after `to`".into());
+        }
+        if last_day > today {
+            return Err("`to` must not be after today".into());
+        }
+        if (last_day - first_day).num_days() >= AD_HOC_MAX_DAYS {
+            return Err(format!(
+                "the window may be at most {AD_HOC_MAX_DAYS} days long"
+            ));
+        }
+        let (a, b) = (first_day.format("%Y-%m-%d"), last_day.format("%Y-%m-%d"));
+        Ok(Self {
+            id: format!("ad_hoc-{a}-{b}"),
+            kind: "ad_hoc".into(),
+            year: last_day.year(),
+            first_day,
+            last_day,
+            due: None,
+            vi: format!(
+                "Báo cáo đột xuất từ {} đến {}",
+                first_day.format("%d/%m/%Y"),
+                last_day.format("%d/%m/%Y")
+            ),
+            en: format!("Ad-hoc report, {a} to {b}"),
+        })
     }
 
     pub fn label(&self, language: &str) -> &str {
@@ -621,6 +661,17 @@ impl DisclosurePolicy {
         }
         let base = self.rounding_base;
         (value + base / 2) / base * base
+    }
+
+    /// The policy of a live answer (a live view, an ad-hoc window): every
+    /// count rounded to a multiple of a base of at least `min_count`, so
+    /// that two live answers never differ by 1 to k−1 (docs/SECURITY.md,
+    /// "Live statistics can be differenced").
+    pub fn for_live(&self) -> Self {
+        Self {
+            rounding_base: self.rounding_base.max(self.min_count),
+            ..self.clone()
+        }
     }
 
     /// Whether `value` may be published as a count of people.

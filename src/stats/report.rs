@@ -285,11 +285,12 @@ const UNKNOWN_AGE: &str = "unknown";
 
 /// Rows that group schools: a row holding fewer than two schools would be
 /// one school's breakdown, so such rows are merged into "other"; when that
-/// still holds a single school it joins the smallest remaining row.
+/// still holds a single school it joins the smallest remaining row ("… and
+/// other"; the flag says so).
 fn merge_small_rows(
     mut rows: Vec<(Label, BTreeSet<String>)>,
     other: Label,
-) -> Vec<(Label, BTreeSet<String>)> {
+) -> (Vec<(Label, BTreeSet<String>)>, bool) {
     let mut merged = BTreeSet::new();
     rows.retain(|(_, schools)| {
         if schools.len() >= 2 {
@@ -305,12 +306,12 @@ fn merge_small_rows(
         schools.extend(merged);
         label.vi = format!("{} và khác", label.vi);
         label.en = format!("{} and other", label.en);
-        return rows;
+        return (rows, true);
     }
     if !merged.is_empty() {
         rows.push((other, merged));
     }
-    rows
+    (rows, false)
 }
 
 /// The organisations of the tree, by id, and the children of each.
@@ -368,6 +369,29 @@ pub fn compute(
     area: &OrganisationRow,
     period: &Period,
 ) -> Result<Report, StatsError> {
+    compute_as(conn, ctx, area, period, false)
+}
+
+/// [`compute`] as a live answer (a live view, an ad-hoc window): every
+/// published count rounded to a base of at least k
+/// ([`DisclosurePolicy::for_live`]; docs/SECURITY.md). The staff
+/// indicators are not counts of cases and stay as they are.
+pub fn compute_live(
+    conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    area: &OrganisationRow,
+    period: &Period,
+) -> Result<Report, StatsError> {
+    compute_as(conn, ctx, area, period, true)
+}
+
+fn compute_as(
+    conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    area: &OrganisationRow,
+    period: &Period,
+    live: bool,
+) -> Result<Report, StatsError> {
     if area.kind != "area" {
         return Err(StatsError::NotAnArea);
     }
@@ -378,7 +402,8 @@ pub fn compute(
     }
     let (from, to) = period.window_utc(ctx.utc_offset);
     let now = ctx.clock.now_naive();
-    let policy = ctx.disclosure;
+    let live_policy = ctx.disclosure.for_live();
+    let policy = if live { &live_policy } else { ctx.disclosure };
     let k = policy.min_count;
     let sexes = terms(ctx.taxonomy, "sex");
 
@@ -413,7 +438,7 @@ pub fn compute(
         })
         .filter(|(_, set): &(Label, BTreeSet<String>)| !set.is_empty())
         .collect();
-    let level_rows = merge_small_rows(
+    let (level_rows, _) = merge_small_rows(
         level_rows,
         Label::new("other_levels", "Cấp học khác", "Other school levels"),
     );
@@ -446,7 +471,7 @@ pub fn compute(
             direct,
         ));
     }
-    let area_rows = merge_small_rows(
+    let (area_rows, lone_school) = merge_small_rows(
         area_rows,
         Label::new("other_areas", "Địa bàn khác", "Other areas"),
     );
@@ -579,6 +604,7 @@ pub fn compute(
         area,
         &period.id,
         (from, to),
+        true,
     )?);
     let mut differenced = 0;
     let mut published = Vec::new();
@@ -605,8 +631,11 @@ pub fn compute(
             published.push(raw.publish(grid, mask, policy));
         }
     }
-    // The area table is left out when its rows still single out a school.
-    if area_rows.len() < 2 {
+    // The area table is left out when its rows still single out a school,
+    // or when one of them is a child area plus a lone school: the child
+    // area's own report would give that school's figures by subtraction
+    // (issue 21, "… and other" row; docs/SECURITY.md).
+    if area_rows.len() < 2 || lone_school {
         published.retain(|t| t.code != "cases_by_area");
     }
 
@@ -736,12 +765,12 @@ pub fn compute(
             .join(", ");
         notes.push(Note {
             vi: format!(
-                "{differenced} ô số liệu được ẩn (ký hiệu {mark}) vì nếu trừ cho số liệu tương ứng của báo cáo đã công bố có phạm vi chồng lấn ({others}) sẽ lộ ra một số từ 1 đến {small}.",
+                "{differenced} ô số liệu được ẩn (ký hiệu {mark}) vì nếu trừ cho số liệu tương ứng của báo cáo đã công bố hoặc bản nháp đã lưu có phạm vi chồng lấn ({others}) sẽ lộ ra một số từ 1 đến {small}.",
                 mark = policy.suppressed_mark,
                 small = k.saturating_sub(1)
             ),
             en: format!(
-                "{differenced} figures are hidden (shown as {mark}) because subtracting the matching figure of a released report of overlapping scope ({others}) would reveal a count from 1 to {small}.",
+                "{differenced} figures are hidden (shown as {mark}) because subtracting the matching figure of a released report of overlapping scope or of a stored draft ({others}) would reveal a count from 1 to {small}.",
                 mark = policy.suppressed_mark,
                 small = k.saturating_sub(1)
             ),
@@ -842,12 +871,14 @@ fn agency_en(code: &str) -> &'static str {
 }
 
 /// The correction note for the latest report released before `period`
-/// whose figures changed since (the released one stays as it was).
+/// whose figures changed since (the released one stays as it was). `live`:
+/// for a live answer (the current figures as a live answer gives them).
 pub fn corrections(
     conn: &mut DbConnection,
     ctx: &StatsContext<'_>,
     area: &OrganisationRow,
     period: &Period,
+    live: bool,
 ) -> Result<Vec<Note>, StatsError> {
     let (start, _) = period.window_utc(ctx.utc_offset);
     let earlier = table::released_of(conn, std::slice::from_ref(&area.id))?
@@ -863,7 +894,7 @@ pub fn corrections(
     let Ok(old_period) = ctx.reporting.period(&row.period) else {
         return Ok(Vec::new());
     };
-    let now = compute(conn, ctx, area, &old_period)?;
+    let now = compute_as(conn, ctx, area, &old_period, live)?;
     let mut notes = Vec::new();
     for table in &before.tables {
         let Some(current) = now.table(&table.code) else {

@@ -45,5 +45,6 @@ mod referrals;
 mod shutdown;
 mod smtp_sink;
 mod stats;
+mod stats_live;
 mod stats_summary;
 mod unit_indicators;

@@ -381,6 +381,22 @@ fn add_stats(doc: &mut Value) {
             "responses": responses(&[("200", json!({"description": "The chart.", "content": {"image/svg+xml": {"schema": {"type": "string"}}}}))])}}),
         ),
         (
+            "/stats/ad-hoc",
+            json!({"get": {
+            "summary": "District officers: an ad-hoc report (báo cáo đột xuất) of the area over local days `from`–`to` (both included, at most 1096 days, ending today at the latest), under the same disclosure control as a live view: counts rounded to a multiple of at least k, compared with every stored report of overlapping scope (`released: false`)",
+            "security": security.clone(),
+            "parameters": [area.clone(), query("from", true, json!({"type": "string", "format": "date"}), "First local day, YYYY-MM-DD."), query("to", true, json!({"type": "string", "format": "date"}), "Last local day, YYYY-MM-DD."), lang.clone()],
+            "responses": responses(&[("200", ok("The report.", report.clone())), ("422", error("`invalid_window`: the window is not two dates in order, ends after today or is too long; `not_an_area`, `too_few_schools`."))])}}),
+        ),
+        (
+            "/stats/ad-hoc/export",
+            json!({"get": {
+            "summary": "The same ad-hoc report as CSV or XLSX (audited)",
+            "security": security.clone(),
+            "parameters": [area.clone(), query("from", true, json!({"type": "string", "format": "date"}), "First local day, YYYY-MM-DD."), query("to", true, json!({"type": "string", "format": "date"}), "Last local day, YYYY-MM-DD."), format.clone(), lang.clone()],
+            "responses": responses(&[("200", file("The file."))])}}),
+        ),
+        (
             "/stats/reports",
             json!({
             "post": {

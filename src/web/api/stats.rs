@@ -25,6 +25,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/stats/report").route(crate::web::get().to(live_report)))
         .service(web::resource("/stats/report/export").route(crate::web::get().to(live_export)))
         .service(web::resource("/stats/chart").route(crate::web::get().to(chart_svg)))
+        .service(web::resource("/stats/ad-hoc").route(crate::web::get().to(ad_hoc_report)))
+        .service(web::resource("/stats/ad-hoc/export").route(crate::web::get().to(ad_hoc_export)))
         .service(
             web::resource("/stats/reports")
                 .route(web::post().to(create_draft))
@@ -294,6 +296,95 @@ async fn live_export(
     let lang = language(query.lang.as_deref())?;
     let download = blocking(&state, move |conn, state| {
         let (capability, report, _) = live(conn, state, &caller, &query)?;
+        stats::audit_export(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &report.area.id,
+            &report.period.id,
+            format,
+        )
+        .map_err(stats_error)?;
+        export_file(&report, Some(format), lang)
+    })
+    .await?;
+    Ok(download.respond())
+}
+
+/// The query of an ad-hoc report: an area and a window of local days.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdHocQuery {
+    area: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    format: Option<String>,
+    lang: Option<String>,
+}
+
+fn ad_hoc(
+    conn: &mut PooledConnection,
+    state: &AppState,
+    caller: &Caller,
+    query: &AdHocQuery,
+) -> Result<(Capability, Report), ApiError> {
+    let missing = || {
+        ApiError::bad_request(
+            "invalid_query",
+            "`from` and `to` (local days, YYYY-MM-DD) are required.",
+        )
+    };
+    let today = state.calendar.local_date(state.clock.now());
+    let window = Period::ad_hoc(
+        query.from.as_deref().ok_or_else(missing)?,
+        query.to.as_deref().ok_or_else(missing)?,
+        today,
+    )
+    .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_window", e))?;
+    let (capability, area) = area_capability(
+        conn,
+        state,
+        caller,
+        Action::StatsRelease,
+        query.area.as_deref(),
+    )?;
+    let report = stats::ad_hoc(conn, &state.stats_context(), &capability, &area, &window)
+        .map_err(stats_error)?;
+    Ok((capability, report))
+}
+
+async fn ad_hoc_report(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AdHocQuery>,
+) -> Result<web::Json<serde_json::Value>, ApiError> {
+    let query = query.into_inner();
+    blocking(&state, move |conn, state| {
+        let (_, report) = ad_hoc(conn, state, &caller, &query)?;
+        let dto = LiveDto {
+            released: false,
+            id: None,
+            released_at: None,
+            report,
+        };
+        serde_json::to_value(dto)
+            .map(web::Json)
+            .map_err(ApiError::internal)
+    })
+    .await
+}
+
+async fn ad_hoc_export(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<AdHocQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let format = check_format(query.format.as_deref())?;
+    let lang = language(query.lang.as_deref())?;
+    let download = blocking(&state, move |conn, state| {
+        let (capability, report) = ad_hoc(conn, state, &caller, &query)?;
         stats::audit_export(
             conn,
             &state.stats_context(),

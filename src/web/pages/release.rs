@@ -160,7 +160,12 @@ fn review_page(
                 format!("{} – {}", t.date(p.first_day), t.date(p.last_day))
             }),
             sha: stored.body_sha256.clone(),
-            tables: table_views(&t, lang, report, &report.area.code, &report.period.id),
+            tables: table_views(
+                &t,
+                lang,
+                report,
+                Some((&report.area.code, &report.period.id)),
+            ),
             problem,
             confirm_error,
             frame,

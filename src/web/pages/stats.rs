@@ -46,11 +46,20 @@ pub struct StatsPage<'a> {
     pub tables: Vec<TableView>,
     pub kpis: Vec<(String, String)>,
     pub notes: Vec<String>,
+    /// Whether the caller may ask for an ad-hoc window (issue 17), and the
+    /// window asked for (local days, as typed).
+    pub ad_hoc: bool,
+    pub from: String,
+    pub to: String,
+    /// The ad-hoc window asked for was not valid (the period is shown).
+    pub ad_hoc_invalid: bool,
 }
 
 #[derive(Deserialize)]
 pub struct StatsQuery {
     period: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
 }
 
 fn cell(t: &crate::web::i18n::Tr<'_>, cell: &Cell) -> String {
@@ -68,7 +77,17 @@ type Shown = (
     Vec<Period>,
     Report,
     Option<StoredReport>,
+    AdHoc,
 );
+
+/// Whether the caller may ask for ad-hoc windows; whether the one asked
+/// for is shown, or was invalid.
+#[derive(Clone, Copy, Default)]
+struct AdHoc {
+    allowed: bool,
+    shown: bool,
+    invalid: bool,
+}
 
 /// The report of the caller's area for the period asked for (else the
 /// newest), or `None` for the not-found page. The database failing is the
@@ -78,6 +97,7 @@ fn load(
     state: &AppState,
     caller: &crate::authn::caller::Caller,
     period: Option<&str>,
+    window: Option<(&str, &str)>,
 ) -> Result<Option<Shown>, ApiError> {
     let org_id = caller.user.org_id.clone();
     let Some(capability) = granted(state.authz.check(
@@ -100,13 +120,52 @@ fn load(
         Some(id) => state.reporting.period(id).ok(),
         None => recent.first().cloned(),
     };
-    let Some(period) = period else {
+    let Some(mut period) = period else {
         return Ok(None);
     };
-    let computed =
-        crate::stats::live_or_released(conn, &state.stats_context(), &capability, &area, &period);
+    let mut ad_hoc = AdHoc {
+        allowed: granted(
+            state
+                .authz
+                .may(conn, &caller.actor(), Action::StatsRelease, &org_id),
+        )?
+        .unwrap_or(false),
+        ..AdHoc::default()
+    };
+    let today = state.calendar.local_date(state.clock.now());
+    let asked = window
+        .filter(|_| ad_hoc.allowed)
+        .map(|(from, to)| Period::ad_hoc(from, to, today));
+    let computed = match asked {
+        Some(Ok(window)) => {
+            let Some(release) = granted(state.authz.check(
+                conn,
+                &caller.actor(),
+                &caller.request,
+                Action::StatsRelease,
+                &org_id,
+            ))?
+            else {
+                return Ok(None);
+            };
+            ad_hoc.shown = true;
+            period = window;
+            crate::stats::ad_hoc(conn, &state.stats_context(), &release, &area, &period)
+                .map(|report| (report, None))
+        }
+        other => {
+            ad_hoc.invalid = matches!(other, Some(Err(_)));
+            crate::stats::live_or_released(
+                conn,
+                &state.stats_context(),
+                &capability,
+                &area,
+                &period,
+            )
+        }
+    };
     match computed {
-        Ok((report, stored)) => Ok(Some((area, period, recent, report, stored))),
+        Ok((report, stored)) => Ok(Some((area, period, recent, report, stored, ad_hoc))),
         Err(StatsError::NotFound) => Ok(None),
         Err(StatsError::Db(error)) => Err(error.into()),
         Err(error @ (StatsError::Audit(_) | StatsError::Stored(_))) => {
@@ -120,13 +179,13 @@ fn load(
 }
 
 /// The report's tables as the pages show them, each with its chart (from
-/// the statistics API, same origin).
+/// the statistics API, same origin) when `chart` names the area and period
+/// to draw (an ad-hoc window has no period, so no chart).
 pub fn table_views(
     t: &crate::web::i18n::Tr<'_>,
     lang: &str,
     report: &Report,
-    area_code: &str,
-    period_id: &str,
+    chart: Option<(&str, &str)>,
 ) -> Vec<TableView> {
     report
         .tables
@@ -158,10 +217,12 @@ pub fn table_views(
                 .collect(),
             column_totals: table.column_totals.iter().map(|c| cell(t, c)).collect(),
             total: cell(t, &table.total),
-            chart: format!(
-                "/api/v1/stats/chart?area={}&period={}&table={}&lang={lang}",
-                area_code, period_id, table.code
-            ),
+            chart: chart.map_or_else(String::new, |(area_code, period_id)| {
+                format!(
+                    "/api/v1/stats/chart?area={area_code}&period={period_id}&table={}&lang={lang}",
+                    table.code
+                )
+            }),
         })
         .collect()
 }
@@ -172,20 +233,34 @@ pub async fn stats(
     query: web::Query<StatsQuery>,
 ) -> HttpResponse {
     let caller = user.caller.clone();
-    let asked = query.into_inner().period;
+    let query = query.into_inner();
+    let (from, to) = (
+        query.from.clone().unwrap_or_default(),
+        query.to.clone().unwrap_or_default(),
+    );
+    let asked = query.period;
+    let window = query.from.zip(query.to);
     let loaded = blocking(&state, move |conn, state| {
-        load(conn, state, &caller, asked.as_deref())
+        load(
+            conn,
+            state,
+            &caller,
+            asked.as_deref(),
+            window.as_ref().map(|(a, b)| (a.as_str(), b.as_str())),
+        )
     })
     .await;
     let frame = Frame::for_user(&user, &state, "/stats");
-    let (area, period, recent, report, stored) = match loaded {
+    let (area, period, recent, report, stored, ad_hoc) = match loaded {
         Ok(Some(shown)) => shown,
         Ok(None) => return not_found(frame),
         Err(error) => return failure_page(&error),
     };
     let t = frame.t;
     let lang = user.lang.code();
-    let tables = table_views(&t, lang, &report, &area.code, &period.id);
+    // The chart endpoint draws periods; an ad-hoc window has none.
+    let chart = (!ad_hoc.shown).then_some((area.code.as_str(), period.id.as_str()));
+    let tables = table_views(&t, lang, &report, chart);
     let kpis = report
         .kpis
         .iter()
@@ -244,6 +319,10 @@ pub async fn stats(
             .iter()
             .map(|format| {
                 let href = match &stored {
+                    None if ad_hoc.shown => format!(
+                        "/api/v1/stats/ad-hoc/export?area={}&from={}&to={}&format={format}&lang={lang}",
+                        area.code, period.first_day, period.last_day
+                    ),
                     Some(stored) => format!(
                         "/api/v1/stats/reports/{}/export?format={format}&lang={lang}",
                         stored.id
@@ -260,6 +339,10 @@ pub async fn stats(
         tables,
         kpis,
         notes,
+        ad_hoc: ad_hoc.allowed,
+        from,
+        to,
+        ad_hoc_invalid: ad_hoc.invalid,
         frame,
     })
 }
