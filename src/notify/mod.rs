@@ -85,6 +85,17 @@ pub enum Template {
     /// To the sending school's focal points: the receiving school answered
     /// one of your transfers (accepted or refused: see the link).
     TransferUpdate,
+    /// To the person only: a one-time `link` to activate an account (a
+    /// password and a second factor), valid until `valid_until`. The
+    /// administrator who asked for it never sees the link (issue 21).
+    AccountEnrolment,
+    /// To the person only: a one-time `link` to choose a new password (the
+    /// second factor stays), valid until `valid_until`.
+    PasswordReset,
+    /// To the organisation's other case-reading accounts (or the area's
+    /// auditors): an administrator added or reset an account there. Names
+    /// no one; the `link` is the sign-in page.
+    AccountNotice,
 }
 
 /// How a parameter's value must look.
@@ -121,7 +132,7 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 13] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
@@ -132,6 +143,9 @@ impl Template {
         Self::ClosureDecided,
         Self::TransferReceived,
         Self::TransferUpdate,
+        Self::AccountEnrolment,
+        Self::PasswordReset,
+        Self::AccountNotice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -146,6 +160,9 @@ impl Template {
             Self::ClosureDecided => "closure_decided",
             Self::TransferReceived => "transfer_received",
             Self::TransferUpdate => "transfer_update",
+            Self::AccountEnrolment => "account_enrolment",
+            Self::PasswordReset => "password_reset",
+            Self::AccountNotice => "account_notice",
         }
     }
 
@@ -163,7 +180,11 @@ impl Template {
             | Self::EscalationRaised
             | Self::DeadlineReminder
             | Self::TransferReceived => &[LINK, DEADLINE, REFERENCE],
-            Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
+            Self::PartnerLink
+            | Self::BreakGlassOpened
+            | Self::AccountEnrolment
+            | Self::PasswordReset => &[LINK, VALID_UNTIL, REFERENCE],
+            Self::AccountNotice => &[LINK, REFERENCE],
             Self::ReferralUpdate
             | Self::ClosureApproval
             | Self::ClosureDecided
@@ -175,7 +196,10 @@ impl Template {
     /// out, and are better forgotten: a partner's one-time link opens a
     /// referral until it is used or expires.
     fn forget_params_when_done(self) -> bool {
-        matches!(self, Self::PartnerLink)
+        matches!(
+            self,
+            Self::PartnerLink | Self::AccountEnrolment | Self::PasswordReset
+        )
     }
 }
 

@@ -14,6 +14,7 @@
 #[macro_use]
 mod helpers;
 
+mod accounts_life;
 mod audit;
 mod auth;
 mod authz;
@@ -38,6 +39,7 @@ mod migrations;
 mod notify;
 mod operations;
 mod org_import;
+mod quick_start;
 mod referrals;
 mod shutdown;
 mod smtp_sink;
