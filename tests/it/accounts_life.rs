@@ -104,7 +104,7 @@ async fn a_second_factor_reset_never_answers_with_a_secret_or_a_link(backend: Ba
         .client
         .post(app.url(&format!("/users/{}/reset-mfa", focal.id)))
         .header("cookie", &cookie)
-        .header("origin", app.url(""))
+        .header("sec-fetch-site", "same-origin")
         .form(&[("csrf", csrf.as_str())])
         .send()
         .await
@@ -311,6 +311,8 @@ async fn account_actions_in_the_browser() {
     let app = spawn_app().await;
     let admin = app.user(Role::Admin, "SX-AL").await;
     let focal = app.user(Role::FocalPoint, SCHOOL).await;
+    // The focal point has signed in once: its second factor is set up.
+    app.token(&focal).await;
     let client = browser(&driver, true).await;
     sign_in(&app, &client, &admin).await;
     let row = format!("#account-{}", focal.id);
@@ -330,6 +332,28 @@ async fn account_actions_in_the_browser() {
     client.goto(&app.url("/users")).await.unwrap();
     assert_eq!(state_of(&client).await, "Đang hoạt động");
     shot(&client, "acc-01-users").await;
+    // A new account that has not been activated does not show as active.
+    let fresh = app
+        .call_as(
+            &admin,
+            "POST",
+            &format!("/api/v1/organisations/{SCHOOL}/users"),
+            Some(json!({"role": "focal_point", "email": "chua.kich.hoat@example.org", "name": "Cô Chưa Kích Hoạt"})),
+        )
+        .await
+        .1;
+    client.goto(&app.url("/users")).await.unwrap();
+    let fresh_state = client
+        .find(Locator::Css(&format!(
+            "#account-{} td.state",
+            fresh["user_id"].as_str().unwrap()
+        )))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(fresh_state, "Chưa kích hoạt");
 
     submit(&client, &format!("{row} button.disable")).await;
     assert!(text(&client).await.contains("Đã khoá tài khoản"));
