@@ -190,6 +190,9 @@ pub mod action {
     pub const TRANSFER_ACCEPTED: &str = "case.transfer_accepted";
     pub const TRANSFER_REFUSED: &str = "case.transfer_refused";
     pub const TRANSFER_CANCELLED: &str = "case.transfer_cancelled";
+    // Account life (issues 19 and 21): links that reach only the person.
+    pub const USER_ENABLED: &str = "user.enabled";
+    pub const ENROLMENT_SENT: &str = "user.enrolment_sent";
 }
 
 /// Appends entries and signs checkpoints with the keyring's audit key.

@@ -40,6 +40,8 @@ pub enum AccountError {
     NotFound,
     #[error("not allowed")]
     NotAllowed,
+    #[error("the account is disabled")]
+    Disabled,
     #[error("database: {0}")]
     Db(#[from] diesel::result::Error),
     #[error(transparent)]
@@ -483,7 +485,17 @@ pub fn bootstrap_admin(
 /// What an enrolment link shows before the person chooses a password.
 #[derive(Debug, Clone)]
 pub struct EnrolmentStart {
+    /// Empty when the account's second factor is set up already (a
+    /// password-reset link): the secret is never shown again, the person
+    /// proves it with a code.
     pub totp_uri: String,
+}
+
+impl EnrolmentStart {
+    /// Whether this link keeps the second factor the account has.
+    pub fn keeps_second_factor(&self) -> bool {
+        self.totp_uri.is_empty()
+    }
 }
 
 fn enrolment_credential(
@@ -514,6 +526,11 @@ pub fn start_enrolment(
     token: &str,
 ) -> Result<EnrolmentStart, AccountError> {
     let (user, credential) = enrolment_credential(conn, clock, token)?;
+    if credential.mfa_enrolled_at.is_some() {
+        return Ok(EnrolmentStart {
+            totp_uri: String::new(),
+        });
+    }
     let secret = credential
         .totp_secret
         .as_deref()
@@ -575,13 +592,16 @@ pub fn complete_enrolment(
         credential.password_hash = Some(password_hash);
         credential.password_changed_at = Some(now);
         credential.totp_last_step = Some(step);
-        credential.mfa_enrolled_at = Some(now);
+        credential.mfa_enrolled_at = credential.mfa_enrolled_at.or(Some(now));
         credential.enrolment_token_hash = None;
         credential.enrolment_expires_at = None;
         credential.failed_logins = 0;
         credential.throttled_until = None;
         credential.updated_at = now;
         users::save_credential(conn, &credential)?;
+        // A new password ends whatever was signed in with the old one.
+        users::void_tokens(conn, &user.id, now)?;
+        users::revoke_sessions_of(conn, &user.id, now)?;
         auditor
             .append(
                 conn,

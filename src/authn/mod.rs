@@ -12,6 +12,7 @@
 
 pub mod accounts;
 pub mod caller;
+pub mod enrolment;
 pub mod login;
 pub mod partner;
 pub mod password;

@@ -296,3 +296,67 @@ pub fn in_org(conn: &mut DbConnection, org_id: &str) -> QueryResult<Vec<UserRow>
         .select(UserRow::as_select())
         .load(conn)
 }
+
+/// Lifts a disable: the account may sign in again (its old sessions and
+/// tokens stay void: they ended when it was disabled).
+pub fn enable(conn: &mut DbConnection, id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::disabled_at.eq(None::<NaiveDateTime>),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)
+}
+
+/// The latest successful sign-in of each of `ids`, read from the audit log
+/// (every sign-in is an `auth.login` entry targeting the account).
+pub fn last_sign_ins(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> QueryResult<Vec<(Option<String>, Option<NaiveDateTime>)>> {
+    use crate::db::schema::audit_log;
+    audit_log::table
+        .filter(audit_log::action.eq(crate::audit::action::LOGIN))
+        .filter(audit_log::outcome.eq("success"))
+        .filter(audit_log::target_id.eq_any(ids))
+        .group_by(audit_log::target_id)
+        .select((
+            audit_log::target_id,
+            diesel::dsl::max(audit_log::occurred_at),
+        ))
+        .load(conn)
+}
+
+/// What the accounts pages show of an account beside its row.
+#[derive(Debug, Clone, Default)]
+pub struct AccountState {
+    /// A password is set (and the second factor, when one was asked for).
+    pub activated: bool,
+    /// An activation or password link is out and unused.
+    pub link_pending: bool,
+    pub last_sign_in: Option<NaiveDateTime>,
+}
+
+/// The [`AccountState`] of each of `rows`, in order.
+pub fn account_states(conn: &mut DbConnection, rows: &[UserRow]) -> QueryResult<Vec<AccountState>> {
+    let ids: Vec<String> = rows.iter().map(|u| u.id.clone()).collect();
+    let last = last_sign_ins(conn, &ids)?;
+    let mut states = Vec::with_capacity(rows.len());
+    for row in rows {
+        let credential = credential(conn, &row.id)?;
+        states.push(AccountState {
+            activated: credential.as_ref().is_some_and(|c| {
+                c.password_hash.is_some()
+                    && (c.mfa_enrolled_at.is_some() || c.enrolment_token_hash.is_none())
+            }),
+            link_pending: credential
+                .as_ref()
+                .is_some_and(|c| c.enrolment_token_hash.is_some()),
+            last_sign_in: last
+                .iter()
+                .find(|(id, _)| id.as_deref() == Some(row.id.as_str()))
+                .and_then(|(_, at)| *at),
+        });
+    }
+    Ok(states)
+}

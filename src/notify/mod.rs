@@ -88,6 +88,17 @@ pub enum Template {
     /// To a unit's focal points: the unit's reporting indicators are due by
     /// `deadline` and not entered yet (no figure, no period's content).
     IndicatorsReminder,
+    /// To the person only: a one-time `link` to activate an account (a
+    /// password and a second factor), valid until `valid_until`. The
+    /// administrator who asked for it never sees the link (issue 21).
+    AccountEnrolment,
+    /// To the person only: a one-time `link` to choose a new password (the
+    /// second factor stays), valid until `valid_until`.
+    PasswordReset,
+    /// To the organisation's other case-reading accounts (or the area's
+    /// auditors): an administrator added or reset an account there. Names
+    /// no one; the `link` is the sign-in page.
+    AccountNotice,
 }
 
 /// How a parameter's value must look.
@@ -124,7 +135,7 @@ const DEADLINE: ParamSpec = param("deadline", ParamKind::Time, true);
 const VALID_UNTIL: ParamSpec = param("valid_until", ParamKind::Time, true);
 
 impl Template {
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 14] = [
         Self::ReferralReceived,
         Self::PartnerLink,
         Self::ReferralUpdate,
@@ -136,6 +147,9 @@ impl Template {
         Self::TransferReceived,
         Self::TransferUpdate,
         Self::IndicatorsReminder,
+        Self::AccountEnrolment,
+        Self::PasswordReset,
+        Self::AccountNotice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -151,6 +165,9 @@ impl Template {
             Self::TransferReceived => "transfer_received",
             Self::TransferUpdate => "transfer_update",
             Self::IndicatorsReminder => "indicators_reminder",
+            Self::AccountEnrolment => "account_enrolment",
+            Self::PasswordReset => "password_reset",
+            Self::AccountNotice => "account_notice",
         }
     }
 
@@ -169,7 +186,11 @@ impl Template {
             | Self::DeadlineReminder
             | Self::TransferReceived
             | Self::IndicatorsReminder => &[LINK, DEADLINE, REFERENCE],
-            Self::PartnerLink | Self::BreakGlassOpened => &[LINK, VALID_UNTIL, REFERENCE],
+            Self::PartnerLink
+            | Self::BreakGlassOpened
+            | Self::AccountEnrolment
+            | Self::PasswordReset => &[LINK, VALID_UNTIL, REFERENCE],
+            Self::AccountNotice => &[LINK, REFERENCE],
             Self::ReferralUpdate
             | Self::ClosureApproval
             | Self::ClosureDecided
@@ -181,7 +202,10 @@ impl Template {
     /// out, and are better forgotten: a partner's one-time link opens a
     /// referral until it is used or expires.
     fn forget_params_when_done(self) -> bool {
-        matches!(self, Self::PartnerLink)
+        matches!(
+            self,
+            Self::PartnerLink | Self::AccountEnrolment | Self::PasswordReset
+        )
     }
 }
 

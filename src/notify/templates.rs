@@ -120,6 +120,21 @@ mail_template!(
     deadline
 );
 
+mail_template!(
+    AccountEnrolmentVi,
+    "mail/account_enrolment.vi.txt",
+    valid_until
+);
+mail_template!(
+    AccountEnrolmentEn,
+    "mail/account_enrolment.en.txt",
+    valid_until
+);
+mail_template!(PasswordResetVi, "mail/password_reset.vi.txt", valid_until);
+mail_template!(PasswordResetEn, "mail/password_reset.en.txt", valid_until);
+mail_template!(AccountNoticeVi, "mail/account_notice.vi.txt");
+mail_template!(AccountNoticeEn, "mail/account_notice.en.txt");
+
 /// Renders `message` in its language, showing times at `offset` from UTC
 /// (UTC+7 for Vietnam).
 pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, RenderError> {
@@ -231,6 +246,32 @@ pub fn render(message: &Message, offset: FixedOffset) -> Result<Rendered, Render
             reference,
         }
         .render(),
+        (Template::AccountEnrolment, Language::Vi) => AccountEnrolmentVi {
+            link,
+            valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::AccountEnrolment, Language::En) => AccountEnrolmentEn {
+            link,
+            valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::PasswordReset, Language::Vi) => PasswordResetVi {
+            link,
+            valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::PasswordReset, Language::En) => PasswordResetEn {
+            link,
+            valid_until: &time("valid_until")?,
+            reference,
+        }
+        .render(),
+        (Template::AccountNotice, Language::Vi) => AccountNoticeVi { link, reference }.render(),
+        (Template::AccountNotice, Language::En) => AccountNoticeEn { link, reference }.render(),
     }
     .map_err(|_| RenderError::Template(name))?;
     let (subject, body) = text

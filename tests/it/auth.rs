@@ -642,7 +642,13 @@ async fn an_enrolment_link_sets_password_and_authenticator_once() {
         .json()
         .await
         .unwrap();
-    let url = created["enrolment_url"].as_str().unwrap();
+    // The link went to the person's mailbox, not to the administrator.
+    assert_eq!(created["enrolment"], "sent_to_account_email", "{created}");
+    assert!(created.get("enrolment_url").is_none(), "{created}");
+    let url = app
+        .mailed_account_link("lan.nguyen@example.org")
+        .await
+        .expect("the activation e-mail is in the outbox");
     let token = url.rsplit('/').next().unwrap().to_owned();
 
     let start = app

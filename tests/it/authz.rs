@@ -235,6 +235,16 @@ pub(crate) const PROTECTED_ROUTES: &[(&str, &str, Option<&str>)] = &[
         "/api/v1/users/0193a000-0000-7000-8000-000000000000/reset-mfa",
         Some("user.reset_mfa"),
     ),
+    (
+        "POST",
+        "/api/v1/users/0193a000-0000-7000-8000-000000000000/password-reset",
+        Some("user.reset_mfa"),
+    ),
+    (
+        "POST",
+        "/api/v1/users/0193a000-0000-7000-8000-000000000000/enable",
+        Some("user.disable"),
+    ),
     ("GET", "/api/v1/audit", Some("audit.read")),
     ("GET", "/api/v1/audit/verify", Some("audit.verify")),
     ("POST", "/api/v1/cases", Some("case.create")),
@@ -508,7 +518,8 @@ async fn http_answers_follow_the_policy() {
     };
     let (status, body) = create("SX-AL-AB-TH", "new.teacher@example.org").await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert!(body["enrolment_url"].as_str().unwrap().contains("/enrol/"));
+    assert_eq!(body["enrolment"], "sent_to_account_email", "{body}");
+    assert!(!body.to_string().contains("/enrol/"), "{body}");
     // Another district's school answers like a school that does not exist.
     let (other, other_body) = create("SX-BX-TT-TH", "other.teacher@example.org").await;
     let (missing, missing_body) = create("NO-SUCH-SCHOOL", "ghost.teacher@example.org").await;

@@ -633,3 +633,29 @@ pub fn intake_token_in(html: &str) -> String {
         .expect("the intake form carries its token")
         .to_owned()
 }
+
+impl TestApp {
+    /// The newest one-time account link (activation or password) queued for
+    /// `email`, read from the outbox as the person's mailbox would get it.
+    pub async fn mailed_account_link(&self, email: &str) -> Option<String> {
+        let state = self.state.clone();
+        let email = email.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            caseguard::notify::outbox::all(&mut conn)
+                .unwrap()
+                .into_iter()
+                .rev()
+                .filter(|m| {
+                    m.recipient == email
+                        && matches!(m.template.as_str(), "account_enrolment" | "password_reset")
+                })
+                .find_map(|m| {
+                    let params: serde_json::Value = serde_json::from_str(&m.params).ok()?;
+                    params["link"].as_str().map(str::to_owned)
+                })
+        })
+        .await
+        .unwrap()
+    }
+}

@@ -14,6 +14,7 @@
 #[macro_use]
 mod helpers;
 
+mod accounts_life;
 mod audit;
 mod auth;
 mod authz;
@@ -41,6 +42,7 @@ mod notify;
 mod operations;
 mod org_import;
 mod phone;
+mod quick_start;
 mod referrals;
 mod shutdown;
 mod smtp_sink;

@@ -33,6 +33,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/users/{id}/disable").route(web::post().to(disable_user)))
     .service(web::resource("/users/{id}/reset-mfa").route(web::post().to(reset_mfa)))
+    .service(web::resource("/users/{id}/enable").route(web::post().to(enable_user)))
+    .service(web::resource("/users/{id}/password-reset").route(web::post().to(password_reset)))
     .service(web::resource("/audit").route(crate::web::get().to(read_audit)))
     .service(web::resource("/audit/verify").route(crate::web::get().to(verify_audit)));
 }
@@ -123,6 +125,10 @@ pub struct UserView {
     display_name: String,
     role: String,
     disabled: bool,
+    /// Whether the person finished activation (a password and, where the
+    /// role needs one, a second factor).
+    activated: bool,
+    last_sign_in_at: Option<String>,
 }
 
 async fn list_users(
@@ -142,14 +148,18 @@ async fn list_users(
         )?;
         let org = org.ok_or_else(ApiError::not_found)?;
         let rows = users::in_org(conn, &org.id).map_err(DbError::from)?;
+        let states = users::account_states(conn, &rows).map_err(DbError::from)?;
         Ok(web::Json(
             rows.into_iter()
-                .map(|u| UserView {
+                .zip(states)
+                .map(|(u, state)| UserView {
                     user_id: u.id,
                     email: u.email,
                     display_name: u.display_name,
                     role: u.role,
                     disabled: u.disabled_at.is_some(),
+                    activated: state.activated,
+                    last_sign_in_at: state.last_sign_in.map(|at| at.and_utc().to_rfc3339()),
                 })
                 .collect(),
         ))
@@ -165,13 +175,36 @@ pub struct CreateUserBody {
     name: String,
 }
 
+/// A created account. The activation link went by e-mail to the person
+/// (issue 21): the answer says so and never carries it.
 #[derive(Serialize)]
 pub struct CreatedUser {
     user_id: String,
     email: String,
     role: String,
     org: String,
-    enrolment_url: String,
+    #[serde(flatten)]
+    sent: EnrolmentSent,
+}
+
+/// That a one-time link went to the account's own e-mail address, until
+/// when it is valid, and how many of the organisation's other accounts (or
+/// the area's auditors) were told.
+#[derive(Serialize)]
+pub struct EnrolmentSent {
+    enrolment: &'static str,
+    enrolment_valid_until: String,
+    notified: usize,
+}
+
+impl From<crate::authn::enrolment::LinkSent> for EnrolmentSent {
+    fn from(sent: crate::authn::enrolment::LinkSent) -> Self {
+        Self {
+            enrolment: "sent_to_account_email",
+            enrolment_valid_until: sent.valid_until.and_utc().to_rfc3339(),
+            notified: sent.notified,
+        }
+    }
 }
 
 fn account_error(error: AccountError) -> ApiError {
@@ -185,6 +218,11 @@ fn account_error(error: AccountError) -> ApiError {
             StatusCode::UNPROCESSABLE_ENTITY,
             "wrong_organisation_kind",
             format!("`role`: a {role} belongs to a {expected}."),
+        ),
+        AccountError::Disabled => ApiError::new(
+            StatusCode::CONFLICT,
+            "account_disabled",
+            "The account is disabled; enable it first.",
         ),
         AccountError::NotFound | AccountError::OrgNotFound(_) | AccountError::NotAllowed => {
             ApiError::not_found()
@@ -222,6 +260,7 @@ async fn create_user(
             format!("`name`: {e}"),
         )
     })?;
+    let email_text = email.as_str().to_owned();
     let created = blocking(&state, move |conn, state| {
         let org = org_by_code(conn, &code)?;
         let capability = check(
@@ -232,11 +271,12 @@ async fn create_user(
             &org_id_or_missing(org.as_ref()),
         )?;
         let org = org.ok_or_else(ApiError::not_found)?;
-        let created = accounts::create(
+        let sent = crate::authn::enrolment::create_and_send(
             conn,
             &state.keyring.current(),
             &state.auditor,
             state.clock.as_ref(),
+            &state.authn.issuer,
             NewAccount {
                 org: OrgCode::parse(&org.code)
                     .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?,
@@ -249,13 +289,12 @@ async fn create_user(
             &capability,
         )
         .map_err(account_error)?;
-        let token = created.enrolment_token.unwrap_or_default();
         Ok(CreatedUser {
-            user_id: created.user_id,
-            email: created.email.as_str().to_owned(),
-            role: created.role.as_str().to_owned(),
+            user_id: sent.user_id.clone(),
+            email: email_text,
+            role: role.as_str().to_owned(),
             org: org.code,
-            enrolment_url: format!("{}/enrol/{token}", state.authn.issuer),
+            sent: sent.into(),
         })
     })
     .await?;
@@ -299,31 +338,75 @@ async fn disable_user(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Serialize)]
-pub struct ResetMfa {
-    totp_uri: String,
-}
-
+/// A new second factor: the person sets it up from the link mailed to
+/// them; the answer never carries the secret or the link (issue 21).
 async fn reset_mfa(
     state: web::Data<AppState>,
     caller: Caller,
     path: web::Path<String>,
-) -> Result<web::Json<ResetMfa>, ApiError> {
+) -> Result<web::Json<EnrolmentSent>, ApiError> {
     let id = path.into_inner();
     blocking(&state, move |conn, state| {
         let capability = account_capability(conn, state, &caller, Action::UserResetMfa, &id)?;
-        let totp_uri = accounts::reset_mfa(
+        crate::authn::enrolment::reset_mfa_and_send(
             conn,
             &state.keyring.current(),
+            &state.auditor,
+            state.clock.as_ref(),
+            &state.authn.issuer,
+            &id,
+            &capability,
+        )
+        .map(|sent| web::Json(sent.into()))
+        .map_err(account_error)
+    })
+    .await
+}
+
+/// A link to choose a new password, mailed to the person (the second
+/// factor stays). Allowed to whoever may reset the second factor.
+async fn password_reset(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<web::Json<EnrolmentSent>, ApiError> {
+    let id = path.into_inner();
+    blocking(&state, move |conn, state| {
+        let capability = account_capability(conn, state, &caller, Action::UserResetMfa, &id)?;
+        crate::authn::enrolment::send_password_reset(
+            conn,
+            &state.auditor,
+            state.clock.as_ref(),
+            &state.authn.issuer,
+            &id,
+            &capability,
+        )
+        .map(|sent| web::Json(sent.into()))
+        .map_err(account_error)
+    })
+    .await
+}
+
+/// Lifts a disable. Allowed to whoever may disable the account.
+async fn enable_user(
+    state: web::Data<AppState>,
+    caller: Caller,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let id = path.into_inner();
+    blocking(&state, move |conn, state| {
+        let capability = account_capability(conn, state, &caller, Action::UserDisable, &id)?;
+        crate::authn::enrolment::enable(
+            conn,
             &state.auditor,
             state.clock.as_ref(),
             &id,
             &capability,
         )
-        .map_err(account_error)?;
-        Ok(web::Json(ResetMfa { totp_uri }))
+        .map_err(account_error)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize)]

@@ -457,7 +457,13 @@ async fn enrol_start(
         })
         .await?
         .map_err(|_| invalid_link())?;
-    let qr_svg = crate::authn::totp::qr_svg(&start.totp_uri).map_err(ApiError::internal)?;
+    // A password-reset link keeps the second factor: its secret is never
+    // shown again (both fields empty); the person proves it with a code.
+    let qr_svg = if start.keeps_second_factor() {
+        String::new()
+    } else {
+        crate::authn::totp::qr_svg(&start.totp_uri).map_err(ApiError::internal)?
+    };
     Ok(web::Json(EnrolStart {
         totp_uri: start.totp_uri,
         qr_svg,

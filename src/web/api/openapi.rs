@@ -98,6 +98,7 @@ fn case_example() -> Value {
 pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     let bearer = json!([{"bearer": []}, {"session": []}]);
     let id_param = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    let enrolment_sent = json!({"type": "object", "required": ["enrolment", "enrolment_valid_until", "notified"], "properties": {"enrolment": {"enum": ["sent_to_account_email"]}, "enrolment_valid_until": {"type": "string", "format": "date-time"}, "notified": {"type": "integer", "minimum": 0}}});
     let code_param =
         json!([{"name": "code", "in": "path", "required": true, "schema": {"type": "string"}}]);
     let consent_schema = json!({"type": "object", "required": ["given_by", "services", "reporting", "disclosure", "legal_basis"], "additionalProperties": false, "properties": {
@@ -128,6 +129,12 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
         "requestBody": body(perpetrator_schema, json!({"relation": "peer_pupil", "sex": "male", "age_group": "12_17"})),
         "responses": responses(&[("201", ok("Recorded.", json!({"type": "object", "properties": {"id": {"type": "string"}}})))])
     }});
+    // Account life (issues 19, 21): kept apart, the document's literal is at
+    // the json! macro's recursion limit.
+    let account_paths = json!({
+        "/users/{id}/password-reset": {"post": {"summary": "Send the person a link to choose a new password (the second factor stays)", "security": bearer.clone(), "parameters": id_param.clone(), "responses": responses(&[("200", ok("That the link was sent (never the link).", enrolment_sent.clone())), ("409", error("The account is disabled."))])}},
+        "/users/{id}/enable": {"post": {"summary": "Enable a disabled account (its old sessions and tokens stay void)", "security": bearer.clone(), "parameters": id_param.clone(), "responses": responses(&[("204", json!({"description": "Enabled."}))])}}
+    });
     let mut doc = json!({
         "openapi": "3.1.0",
         "info": {
@@ -179,14 +186,14 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
             "/organisations/{code}/users": {
                 "get": {"summary": "Accounts of an organisation (admins of its area)", "security": bearer, "parameters": code_param,
                     "responses": responses(&[("200", ok("The accounts.", json!({"type": "array", "items": reference("User")})))])},
-                "post": {"summary": "Create an account; the person enrols through the returned link", "security": bearer, "parameters": code_param,
+                "post": {"summary": "Create an account; the activation link goes by e-mail to the person only (never in this answer), and the organisation's other focal points or officers (else the area's auditors) are told", "security": bearer, "parameters": code_param,
                     "requestBody": body(json!({"type": "object", "required": ["role", "email", "name"], "additionalProperties": false,
                         "properties": {"role": reference("Role"), "email": {"type": "string", "format": "email"}, "name": {"type": "string", "maxLength": 200}}}),
                         json!({"role": "focal_point", "email": "lan@example.org", "name": "Nguyễn Thị Lan"})),
-                    "responses": responses(&[("201", ok("Created.", json!({"type": "object"}))), ("409", error("An account with this email exists."))])}
+                    "responses": responses(&[("201", ok("Created; the activation link was e-mailed.", enrolment_sent.clone())), ("409", error("An account with this email exists."))])}
             },
             "/users/{id}/disable": {"post": {"summary": "Disable an account (its sessions and tokens end at once)", "security": bearer, "parameters": id_param, "responses": responses(&[("204", json!({"description": "Disabled."}))])}},
-            "/users/{id}/reset-mfa": {"post": {"summary": "Replace an account's authenticator", "security": bearer, "parameters": id_param, "responses": responses(&[("200", ok("The new otpauth URI.", json!({"type": "object"})))])}},
+            "/users/{id}/reset-mfa": {"post": {"summary": "Replace an account's authenticator; a link to set it up again goes by e-mail to the person only", "security": bearer, "parameters": id_param, "responses": responses(&[("200", ok("That the link was sent (never the link or the secret).", enrolment_sent.clone())), ("409", error("The account is disabled."))])}},
             "/audit": {"get": {"summary": "Audit entries of the caller's area, newest first (auditors)", "security": bearer,
                 "parameters": [{"name": "before", "in": "query", "schema": {"type": "integer"}}, {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
                     {"name": "action", "in": "query", "description": "An action code or its beginning (`case` finds `case.read`)", "schema": {"type": "string", "pattern": "^[a-z0-9_][a-z0-9._]{0,63}$"}},
@@ -255,7 +262,7 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
                 "Organisation": {"type": "object", "properties": {"id": {"type": "string"}, "code": {"type": "string"}, "kind": {"type": "string", "enum": ["area", "school", "agency"]},
                     "name": {"type": "string"}, "parent_id": {"type": ["string", "null"]}, "area_level": {"type": ["string", "null"]},
                     "school_level": codes(taxonomy, "school_level"), "agency_type": {"type": ["string", "null"], "enum": ["police", "health", "social_protection", "womens_union", "legal_aid", "hotline", "other", null]}}},
-                "User": {"type": "object", "properties": {"user_id": {"type": "string"}, "email": {"type": "string"}, "display_name": {"type": "string"}, "role": reference("Role"), "disabled": {"type": "boolean"}}},
+                "User": {"type": "object", "properties": {"user_id": {"type": "string"}, "email": {"type": "string"}, "display_name": {"type": "string"}, "role": reference("Role"), "disabled": {"type": "boolean"}, "activated": {"type": "boolean"}, "last_sign_in_at": {"type": ["string", "null"], "format": "date-time"}}},
                 "NewCase": {"type": "object", "required": ["risk_level", "pupil", "incident"], "additionalProperties": false, "properties": {
                     "risk_level": codes(taxonomy, "risk_level"),
                     "pupil": {"type": "object", "required": ["name", "date_of_birth", "sex"], "additionalProperties": false, "properties": {
@@ -303,6 +310,12 @@ pub fn document(taxonomy: &Taxonomy, server: &str) -> Value {
     add_stats(&mut doc);
     add_break_glass_review(&mut doc);
     add_unit_indicators(&mut doc);
+    if let (Some(paths), Value::Object(added)) = (
+        doc.get_mut("paths").and_then(Value::as_object_mut),
+        account_paths,
+    ) {
+        paths.extend(added);
+    }
     doc
 }
 

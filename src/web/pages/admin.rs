@@ -11,7 +11,7 @@ use super::granted;
 use super::{CsrfForm, Frame, PageUser, failure_page, not_found, render, render_with};
 use crate::audit::search::{AuditFilter, RawFilter};
 use crate::audit::{AuditEvent, Outcome, action};
-use crate::authn::accounts::{self, NewAccount};
+use crate::authn::accounts::{AccountError, NewAccount};
 use crate::authn::caller::Caller;
 use crate::authz::Action;
 use crate::db::{DbError, organisations, users};
@@ -22,10 +22,19 @@ use crate::web::i18n::{Lang, Tr};
 use crate::web::{AppState, blocking};
 
 pub struct AccountLine {
+    pub id: String,
     pub name: String,
     pub email: String,
     pub role: String,
     pub disabled: bool,
+    /// Activation finished (a password and the second factor).
+    pub activated: bool,
+    /// An activation or password link is out, unused.
+    pub link_pending: bool,
+    /// The last successful sign-in, in the reader's language; empty if none.
+    pub last_sign_in: String,
+    /// The reader's own account (no disabling oneself from the page).
+    pub is_self: bool,
 }
 
 #[derive(askama::Template)]
@@ -36,7 +45,8 @@ pub struct UsersPage<'a> {
     pub accounts: Vec<AccountLine>,
     pub roles: Vec<Choice>,
     pub orgs: Vec<Choice>,
-    pub created: Option<String>,
+    /// What the last action did (a link sent, an account disabled).
+    pub notice: Option<String>,
     pub problem: Option<String>,
 }
 
@@ -73,12 +83,22 @@ fn load_users(
         .into_iter()
         .filter(|o| ids.contains(&o.id))
     {
-        for account in users::in_org(conn, &row.id).map_err(DbError::Query)? {
+        let rows = users::in_org(conn, &row.id).map_err(DbError::Query)?;
+        let states = users::account_states(conn, &rows).map_err(DbError::Query)?;
+        for (account, account_state) in rows.into_iter().zip(states) {
             accounts.push(AccountLine {
+                is_self: account.id == caller.user.id,
+                id: account.id,
                 name: account.display_name,
                 email: account.email,
                 role: t.t(&format!("role-{}", account.role)),
                 disabled: account.disabled_at.is_some(),
+                activated: account_state.activated,
+                link_pending: account_state.link_pending,
+                last_sign_in: account_state
+                    .last_sign_in
+                    .map(|at| t.datetime(at))
+                    .unwrap_or_default(),
             });
         }
         orgs.push(Choice {
@@ -92,7 +112,7 @@ fn load_users(
 async fn users_page(
     state: &AppState,
     user: &PageUser,
-    created: Option<String>,
+    notice: Option<String>,
     problem: Option<String>,
     status: StatusCode,
 ) -> HttpResponse {
@@ -118,7 +138,7 @@ async fn users_page(
                 org,
                 accounts,
                 orgs,
-                created,
+                notice,
                 problem,
             },
         ),
@@ -131,8 +151,8 @@ pub async fn users(state: web::Data<AppState>, user: PageUser) -> HttpResponse {
     users_page(&state, &user, None, None, StatusCode::OK).await
 }
 
-/// A new account: the person gets an activation link to set a password and
-/// add the authenticator (shown here once, to pass on).
+/// A new account: the activation link (a password and the authenticator)
+/// goes by e-mail to the person only; the page says it was sent (issue 21).
 pub async fn create_user(
     state: web::Data<AppState>,
     user: PageUser,
@@ -161,7 +181,7 @@ pub async fn create_user(
         return problem("users-problem-org").await;
     };
     let caller = user.caller.clone();
-    // The enrolment token of the new account, or the problem to show.
+    // The link was sent, or the problem to show.
     let created = blocking(&state, move |conn, state| {
         let Some(org) = organisations::find_by_code(conn, code.as_str()).map_err(DbError::Query)?
         else {
@@ -177,11 +197,12 @@ pub async fn create_user(
         else {
             return Ok(Err("users-problem-org"));
         };
-        match accounts::create(
+        match crate::authn::enrolment::create_and_send(
             conn,
             &state.keyring.current(),
             &state.auditor,
             state.clock.as_ref(),
+            &state.authn.issuer,
             NewAccount {
                 org: code,
                 role,
@@ -192,17 +213,159 @@ pub async fn create_user(
             },
             &capability,
         ) {
-            Ok(created) => Ok(Ok(created.enrolment_token.unwrap_or_default())),
+            Ok(_) => Ok(Ok(())),
             Err(error) => account_answer(error).map(|_| Err("users-problem-create")),
         }
     })
     .await;
     match created {
-        Ok(Ok(token)) => {
-            let link = format!("{}/enrol/{token}", state.authn.issuer);
-            users_page(&state, &user, Some(link), None, StatusCode::CREATED).await
+        Ok(Ok(())) => {
+            let notice = t.t("users-created-sent");
+            users_page(&state, &user, Some(notice), None, StatusCode::CREATED).await
         }
         Ok(Err(key)) => problem(key).await,
+        Err(error) => failure_page(&error),
+    }
+}
+
+/// What an administrator does to an existing account from the accounts page.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum AccountChange {
+    Disable,
+    Enable,
+    ResetMfa,
+    PasswordReset,
+}
+
+impl AccountChange {
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "disable" => Some(Self::Disable),
+            "enable" => Some(Self::Enable),
+            "reset-mfa" => Some(Self::ResetMfa),
+            "password-reset" => Some(Self::PasswordReset),
+            _ => None,
+        }
+    }
+
+    fn action(self) -> Action {
+        match self {
+            Self::Disable | Self::Enable => Action::UserDisable,
+            Self::ResetMfa | Self::PasswordReset => Action::UserResetMfa,
+        }
+    }
+
+    /// The catalogue key of what the page says once it is done.
+    fn done_key(self) -> &'static str {
+        match self {
+            Self::Disable => "users-done-disabled",
+            Self::Enable => "users-done-enabled",
+            Self::ResetMfa => "users-done-reset-mfa",
+            Self::PasswordReset => "users-done-password-reset",
+        }
+    }
+}
+
+/// `POST /users/{id}/{change}`: disable, enable, reset the second factor or
+/// send a password link. Every link goes by e-mail to the person, never to
+/// this page (issue 21); each change is audited by the account functions.
+pub async fn change_user(
+    state: web::Data<AppState>,
+    user: PageUser,
+    path: web::Path<(String, String)>,
+    _form: CsrfForm,
+) -> HttpResponse {
+    let (id, change) = path.into_inner();
+    let t = user.tr(&state);
+    let Some(change) = AccountChange::parse(&change) else {
+        return not_found(Frame::for_user(&user, &state, "/users"));
+    };
+    if change == AccountChange::Disable && id == user.caller.user.id {
+        return users_page(
+            &state,
+            &user,
+            None,
+            Some(t.t("users-problem-self")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    let caller = user.caller.clone();
+    let done = blocking(&state, move |conn, state| {
+        let org_id = users::find(conn, &id)
+            .map_err(DbError::Query)?
+            .map(|u| u.org_id);
+        let Some(org_id) = org_id else {
+            return Ok(Err("users-problem-account"));
+        };
+        let Some(capability) = granted(state.authz.check(
+            conn,
+            &caller.actor(),
+            &caller.request,
+            change.action(),
+            &org_id,
+        ))?
+        else {
+            return Ok(Err("users-problem-account"));
+        };
+        let (auditor, clock, url) = (
+            &state.auditor,
+            state.clock.as_ref(),
+            state.authn.issuer.as_str(),
+        );
+        let result = match change {
+            AccountChange::Disable => {
+                crate::authn::accounts::disable(conn, auditor, clock, &id, &capability)
+            }
+            AccountChange::Enable => {
+                crate::authn::enrolment::enable(conn, auditor, clock, &id, &capability)
+            }
+            AccountChange::ResetMfa => crate::authn::enrolment::reset_mfa_and_send(
+                conn,
+                &state.keyring.current(),
+                auditor,
+                clock,
+                url,
+                &id,
+                &capability,
+            )
+            .map(drop),
+            AccountChange::PasswordReset => crate::authn::enrolment::send_password_reset(
+                conn,
+                auditor,
+                clock,
+                url,
+                &id,
+                &capability,
+            )
+            .map(drop),
+        };
+        match result {
+            Ok(()) => Ok(Ok(())),
+            Err(error) => account_answer(error).map(|answer| {
+                Err(match answer {
+                    AccountError::Disabled => "users-problem-disabled",
+                    _ => "users-problem-account",
+                })
+            }),
+        }
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => {
+            let notice = t.t(change.done_key());
+            users_page(&state, &user, Some(notice), None, StatusCode::OK).await
+        }
+        Ok(Err(key)) => {
+            users_page(
+                &state,
+                &user,
+                None,
+                Some(t.t(key)),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await
+        }
         Err(error) => failure_page(&error),
     }
 }

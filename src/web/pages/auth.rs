@@ -49,6 +49,27 @@ pub struct LoginPage<'a> {
     pub email: String,
     /// A message key, when the last attempt failed.
     pub problem: Option<&'static str>,
+    /// Reached over plain HTTP at an address that is not the machine's own:
+    /// the browser drops the `__Host-` session cookie (it is `Secure`), so
+    /// signing in would fail silently; the page says so instead (issue 19).
+    pub insecure: bool,
+}
+
+/// Whether the browser reached this page over plain HTTP at a host other
+/// than loopback, where it refuses a `Secure` cookie. Behind a TLS proxy
+/// the proxy's `X-Forwarded-Proto`/`Forwarded` says `https`. Only a hint to
+/// the reader; nothing is decided on it.
+pub(super) fn insecure_origin(req: &HttpRequest) -> bool {
+    let info = req.connection_info();
+    if info.scheme() != "http" {
+        return false;
+    }
+    let host = info.host();
+    let name = host
+        .rsplit_once(':')
+        .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
+        .map_or(host, |(name, _)| name);
+    !matches!(name, "localhost" | "127.0.0.1" | "[::1]") && !name.ends_with(".localhost")
 }
 
 pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
@@ -57,6 +78,7 @@ pub async fn login_page(state: web::Data<AppState>, req: HttpRequest) -> HttpRes
         frame: Frame::anonymous(lang, &state, "/login"),
         email: String::new(),
         problem: None,
+        insecure: insecure_origin(&req),
     })
 }
 
@@ -78,6 +100,7 @@ pub async fn login(
                 frame: Frame::anonymous(lang, &state, "/login"),
                 email: email.chars().take(254).collect(),
                 problem: Some(problem),
+                insecure: insecure_origin(&req),
             },
         )
     };
@@ -242,6 +265,8 @@ pub struct EnrolPage<'a> {
     pub totp_uri: String,
     pub problem: Option<String>,
     pub done: bool,
+    /// A password-reset link: the second factor stays, no QR code.
+    pub keeps_factor: bool,
 }
 
 /// First sign-in of a new account: choose a password, add the
@@ -275,6 +300,7 @@ async fn enrol_form(
                 qr_svg: String::new(),
                 totp_uri: String::new(),
                 done: false,
+                keeps_factor: false,
             },
         )
     };
@@ -300,8 +326,14 @@ async fn enrol_form(
         Ok(None) => return invalid(),
         Err(error) => return failure_page(&error),
     };
-    let Ok(qr_svg) = crate::authn::totp::qr_svg(&start.totp_uri) else {
-        return invalid();
+    let keeps_factor = start.keeps_second_factor();
+    let qr_svg = if keeps_factor {
+        String::new()
+    } else {
+        let Ok(qr_svg) = crate::authn::totp::qr_svg(&start.totp_uri) else {
+            return invalid();
+        };
+        qr_svg
     };
     render_with(
         status,
@@ -312,6 +344,7 @@ async fn enrol_form(
             totp_uri: start.totp_uri,
             problem,
             done: false,
+            keeps_factor,
         },
     )
 }
@@ -406,6 +439,7 @@ pub async fn enrol(
             totp_uri: String::new(),
             problem: None,
             done: true,
+            keeps_factor: false,
         }),
         Ok(Err(EnrolmentError::BadCode)) => {
             enrol_form(
@@ -437,6 +471,8 @@ pub struct AccountPage<'a> {
     pub frame: Frame<'a>,
     /// Shown once, right after they were made.
     pub codes: Vec<String>,
+    /// Why the password was not changed.
+    pub problem: Option<String>,
 }
 
 /// The person's own account: recovery codes.
@@ -444,6 +480,7 @@ pub async fn account(state: web::Data<AppState>, user: PageUser) -> HttpResponse
     render(&AccountPage {
         frame: Frame::for_user(&user, &state, "/account"),
         codes: Vec::new(),
+        problem: None,
     })
 }
 
@@ -468,6 +505,7 @@ pub async fn recovery_codes(
         Ok(codes) => render(&AccountPage {
             frame: Frame::for_user(&user, &state, "/account"),
             codes,
+            problem: None,
         }),
         Err(error) => failure_page(&error),
     }
@@ -533,4 +571,91 @@ pub async fn quick_exit(state: web::Data<AppState>, user: Option<PageUser>) -> H
         }
     }
     leave_response()
+}
+
+/// `POST /account/password`: the person changes their own password after
+/// proving the current one (throttled like sign-in). Every session ends,
+/// this one too (audited by [`crate::authn::accounts::change_password`]);
+/// the page says so and leads to sign-in.
+pub async fn change_password(
+    state: web::Data<AppState>,
+    user: PageUser,
+    ClientAddr(client): ClientAddr,
+    form: CsrfForm,
+) -> HttpResponse {
+    let t = user.tr(&state);
+    let again = |key: &str, status: StatusCode| {
+        render_with(
+            status,
+            &AccountPage {
+                frame: Frame::for_user(&user, &state, "/account"),
+                codes: Vec::new(),
+                problem: Some(t.t(key)),
+            },
+        )
+    };
+    if !state.authn.allow_login_attempt(client) {
+        return again("login-too-many", StatusCode::TOO_MANY_REQUESTS);
+    }
+    let new = form.get("new_password").unwrap_or_default();
+    if form.get("new_password_again").unwrap_or_default() != new {
+        return again("enrol-mismatch", StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let me = &user.caller.user;
+    let mut context: Vec<&str> = vec![me.email.split('@').next().unwrap_or_default()];
+    context.extend(me.display_name.split_whitespace());
+    let Ok(password) = crate::domain::user::NewPassword::parse(&new, &context) else {
+        return again("enrol-weak", StatusCode::UNPROCESSABLE_ENTITY);
+    };
+    let user_id = me.id.clone();
+    let stored = match state
+        .db
+        .read(move |conn| Ok(users::credential(conn, &user_id)?.and_then(|c| c.password_hash)))
+        .await
+    {
+        Ok(stored) => stored,
+        Err(error) => return failure_page(&ApiError::from(error)),
+    };
+    let current = form.get("current_password").unwrap_or_default();
+    match state.authn.hasher.verify(stored, current).await {
+        Ok(true) => {}
+        Ok(false) => return again("account-password-wrong", StatusCode::UNPROCESSABLE_ENTITY),
+        Err(_) => return again("login-busy", StatusCode::SERVICE_UNAVAILABLE),
+    }
+    let Ok(hash) = state.authn.hasher.hash(password.expose().to_owned()).await else {
+        return again("login-busy", StatusCode::SERVICE_UNAVAILABLE);
+    };
+    let actor = user.caller.actor();
+    let changed = blocking(&state, move |conn, state| {
+        crate::authn::accounts::change_password(
+            conn,
+            &state.auditor,
+            state.clock.as_ref(),
+            &actor,
+            hash,
+        )
+        .map_err(account_failure)
+    })
+    .await;
+    match changed {
+        Ok(()) => render(&PasswordChangedPage {
+            frame: Frame::anonymous(user.lang, &state, "/login"),
+        }),
+        Err(error) => failure_page(&error),
+    }
+}
+
+#[derive(askama::Template)]
+#[template(
+    source = r#"{% extends "pages/base.html" %}
+{% block title %}{{ frame.t.t("account-password") }}{% endblock %}
+{% block content %}
+<h1>{{ frame.t.t("account-password") }}</h1>
+<p class="notice" role="status" id="password-changed">{{ frame.t.t("account-password-done") }}</p>
+<p><a class="button primary" href="/login">{{ frame.t.t("login-submit") }}</a></p>
+{% endblock %}"#,
+    ext = "html"
+)]
+pub struct PasswordChangedPage<'a> {
+    pub frame: Frame<'a>,
 }

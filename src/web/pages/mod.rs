@@ -112,6 +112,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(admin::users))
                 .route(post().to(admin::create_user)),
         )
+        .service(resource("/users/{id}/{change}").route(post().to(admin::change_user)))
+        .service(resource("/account/password").route(post().to(auth::change_password)))
         .service(resource("/audit").route(get().to(admin::audit)))
         .service(resource("/audit/break-glass").route(get().to(break_glass::review_page)))
         .service(resource("/organisations").route(get().to(admin::organisations_page)))
