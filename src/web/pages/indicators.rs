@@ -422,6 +422,45 @@ fn own_area(
     Ok(area.map(|a| (capability, a)))
 }
 
+/// What the status and progress pages share: the period asked for (else
+/// the latest collected one), the caller's own area and `compute` over
+/// them; `None` when the period or the area is not the caller's to see.
+async fn of_own_area<T: Send + 'static>(
+    state: &AppState,
+    user: &PageUser,
+    asked: Option<&str>,
+    compute: fn(
+        &mut crate::db::DbConnection,
+        &crate::stats::StatsContext<'_>,
+        &Capability,
+        &OrganisationRow,
+        &Period,
+    ) -> Result<T, crate::stats::StatsError>,
+) -> Result<Option<(Vec<Period>, Period, OrganisationRow, T)>, ApiError> {
+    let (recent, picked) = periods_and_pick(state, asked);
+    let Some(period) = picked else {
+        return Ok(None);
+    };
+    let caller = user.caller.clone();
+    let for_period = period.clone();
+    let found = blocking(state, move |conn, state| {
+        let Some((capability, area)) = own_area(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        compute(
+            conn,
+            &state.stats_context(),
+            &capability,
+            &area,
+            &for_period,
+        )
+        .map(|computed| Some((area, computed)))
+        .map_err(super::super::api::stats::stats_error)
+    })
+    .await?;
+    Ok(found.map(|(area, computed)| (recent, period, area, computed)))
+}
+
 /// GET /indicators/status: per period, which units have entered their
 /// indicators and which are late.
 pub async fn status(
@@ -429,29 +468,15 @@ pub async fn status(
     user: PageUser,
     query: web::Query<PeriodQuery>,
 ) -> HttpResponse {
-    let caller = user.caller.clone();
     let frame = Frame::for_user(&user, &state, "/indicators/status");
-    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
-    let Some(period) = picked else {
-        return not_found(frame);
-    };
-    let for_period = period.clone();
-    let loaded = blocking(&state, move |conn, state| {
-        let Some((capability, area)) = own_area(conn, state, &caller)? else {
-            return Ok(None);
-        };
-        unit_indicators::status(
-            conn,
-            &state.stats_context(),
-            &capability,
-            &area,
-            &for_period,
-        )
-        .map(|units| Some((area, units)))
-        .map_err(super::super::api::stats::stats_error)
-    })
-    .await;
-    let (area, units) = match loaded {
+    let (recent, period, area, units) = match of_own_area(
+        &state,
+        &user,
+        query.period.as_deref(),
+        unit_indicators::status,
+    )
+    .await
+    {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(frame),
         Err(error) => return failure_page(&error),
@@ -562,29 +587,15 @@ pub async fn progress(
     user: PageUser,
     query: web::Query<PeriodQuery>,
 ) -> HttpResponse {
-    let caller = user.caller.clone();
     let frame = Frame::for_user(&user, &state, "/indicators");
-    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
-    let Some(period) = picked else {
-        return not_found(frame);
-    };
-    let for_period = period.clone();
-    let loaded = blocking(&state, move |conn, state| {
-        let Some((capability, area)) = own_area(conn, state, &caller)? else {
-            return Ok(None);
-        };
-        unit_indicators::progress(
-            conn,
-            &state.stats_context(),
-            &capability,
-            &area,
-            &for_period,
-        )
-        .map(|rows| Some((area, rows)))
-        .map_err(super::super::api::stats::stats_error)
-    })
-    .await;
-    let (area, rows) = match loaded {
+    let (recent, period, area, rows) = match of_own_area(
+        &state,
+        &user,
+        query.period.as_deref(),
+        unit_indicators::progress,
+    )
+    .await
+    {
         Ok(Some(found)) => found,
         Ok(None) => return not_found(frame),
         Err(error) => return failure_page(&error),
