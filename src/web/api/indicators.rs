@@ -37,20 +37,12 @@ async fn progress(
     caller: Caller,
     query: web::Query<AreaQuery>,
 ) -> Result<web::Json<Vec<AreaUnitIndicators>>, ApiError> {
-    let query = query.into_inner();
-    blocking(&state, move |conn, state| {
-        let period = period_of(state, query.period.as_deref())?;
-        let (capability, area) = area_capability(
-            conn,
-            state,
-            &caller,
-            Action::StatsRead,
-            query.area.as_deref(),
-        )?;
-        unit_indicators::progress(conn, &state.stats_context(), &capability, &area, &period)
-            .map(web::Json)
-            .map_err(stats_error)
-    })
+    of_area(
+        &state,
+        caller,
+        query.into_inner(),
+        unit_indicators::progress,
+    )
     .await
 }
 
@@ -59,8 +51,24 @@ async fn status(
     caller: Caller,
     query: web::Query<AreaQuery>,
 ) -> Result<web::Json<Vec<UnitStatus>>, ApiError> {
-    let query = query.into_inner();
-    blocking(&state, move |conn, state| {
+    of_area(&state, caller, query.into_inner(), unit_indicators::status).await
+}
+
+/// What progress and status share: the period asked for, the area the
+/// caller may read (its own by default) and `compute` over them.
+async fn of_area<T: Send + 'static>(
+    state: &AppState,
+    caller: Caller,
+    query: AreaQuery,
+    compute: fn(
+        &mut crate::db::DbConnection,
+        &crate::stats::StatsContext<'_>,
+        &crate::authz::capability::Capability,
+        &crate::db::organisations::OrganisationRow,
+        &crate::stats::Period,
+    ) -> Result<T, crate::stats::StatsError>,
+) -> Result<web::Json<T>, ApiError> {
+    blocking(state, move |conn, state| {
         let period = period_of(state, query.period.as_deref())?;
         let (capability, area) = area_capability(
             conn,
@@ -69,7 +77,7 @@ async fn status(
             Action::StatsRead,
             query.area.as_deref(),
         )?;
-        unit_indicators::status(conn, &state.stats_context(), &capability, &area, &period)
+        compute(conn, &state.stats_context(), &capability, &area, &period)
             .map(web::Json)
             .map_err(stats_error)
     })
