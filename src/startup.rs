@@ -105,9 +105,13 @@ impl Application {
         let keyring = load_keyring(&settings, clock.as_ref(), new_keyring)?;
         let keyring = {
             let db = db.clone();
-            tokio::task::spawn_blocking(move || keyring_fits(&db, &keyring).map(|()| keyring))
-                .await
-                .map_err(|e| StartupError::Failed(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                keyring_fits(&db, &keyring)?;
+                seal_plain_notes(&db, &keyring)?;
+                Ok::<_, StartupError>(keyring)
+            })
+            .await
+            .map_err(|e| StartupError::Failed(e.to_string()))??
         };
         let auditor =
             Auditor::new(&keyring).map_err(|e| StartupError::Config(ConfigError(e.to_string())))?;
@@ -600,6 +604,23 @@ pub fn keyring_fits(db: &Db, keyring: &Keyring) -> Result<(), StartupError> {
             .map(|(_, n)| *n)
             .sum::<i64>()
     ))))
+}
+
+/// Seals the unit indicators' evidence notes stored in plain text before
+/// they were sealed (migration 000021); a note that cannot be sealed stops
+/// the start, as a keyring that does not fit does.
+fn seal_plain_notes(db: &Db, keyring: &Keyring) -> Result<(), StartupError> {
+    let mut conn = db.get().map_err(|e| StartupError::Failed(e.to_string()))?;
+    let sealed = crate::stats::unit_notes::seal_unsealed(&mut conn, keyring).map_err(|e| {
+        StartupError::Failed(format!("cannot seal the unit indicators' notes: {e}"))
+    })?;
+    if sealed > 0 {
+        tracing::info!(
+            count = sealed,
+            "sealed the evidence notes stored in plain text before the upgrade"
+        );
+    }
+    Ok(())
 }
 
 /// Opens the pool. An SQLite path that cannot be opened is a setting to fix

@@ -177,6 +177,8 @@ pub mod action {
     pub const STATS_REPORT_RELEASED: &str = "stats.report_released";
     pub const STATS_EXPORTED: &str = "stats.exported";
     pub const INDICATORS_SUBMITTED: &str = "stats.indicators_submitted";
+    /// A unit's focal point read its answers with their (sealed) notes.
+    pub const INDICATOR_NOTES_READ: &str = "stats.indicator_notes_read";
     pub const DEMO_CASES_GENERATED: &str = "demo.cases_generated";
     // Case-work (issue 16): assignment, approval of closure, legal hold.
     pub const CASE_ASSIGNED: &str = "case.assigned";

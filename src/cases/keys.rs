@@ -37,6 +37,8 @@ pub enum KeyError {
     Audit(#[from] AuditError),
     #[error("keyring: {0}")]
     Keyring(String),
+    #[error(transparent)]
+    Notes(#[from] crate::stats::unit_notes::NoteError),
 }
 
 /// One field KEK and how many data keys it wraps.
@@ -48,13 +50,18 @@ pub struct KekStatus {
     pub wraps: i64,
 }
 
-/// Data keys wrapped by each KEK id (including ids no longer in the keyring).
+/// Data keys wrapped by each KEK id (including ids no longer in the
+/// keyring): the cases' and the unit indicator notes' (`stats::unit_notes`).
 pub fn wraps_by_kek(conn: &mut DbConnection) -> QueryResult<BTreeMap<String, i64>> {
     let rows: Vec<(String, i64)> = case_keys::table
         .group_by(case_keys::kek_id)
         .select((case_keys::kek_id, diesel::dsl::count_star()))
         .load(conn)?;
-    Ok(rows.into_iter().collect())
+    let mut counts: BTreeMap<String, i64> = rows.into_iter().collect();
+    for (kek, n) in crate::db::unit_indicators::wraps_by_kek(conn)? {
+        *counts.entry(kek).or_default() += n;
+    }
+    Ok(counts)
 }
 
 pub fn status(conn: &mut DbConnection, keyring: &Keyring) -> QueryResult<Vec<KekStatus>> {
@@ -80,14 +87,16 @@ pub fn pending(conn: &mut DbConnection, keyring: &Keyring) -> Result<i64, KeyErr
     let active = keyring
         .active(KeyPurpose::FieldKek)
         .map_err(|e| KeyError::Keyring(e.to_string()))?;
-    Ok(case_keys::table
+    let cases: i64 = case_keys::table
         .filter(case_keys::kek_id.ne(&active.id))
         .count()
-        .get_result(conn)?)
+        .get_result(conn)?;
+    Ok(cases + crate::stats::unit_notes::pending(conn, &active.id)?)
 }
 
-/// Rewraps up to `limit` data keys under the active KEK in one transaction;
-/// returns how many moved. A row changed meanwhile is left for the next batch.
+/// Rewraps up to `limit` data keys under the active KEK in one transaction
+/// (the cases' first, then the notes'); returns how many moved. A row
+/// changed meanwhile is left for the next batch.
 pub fn rewrap_batch(
     conn: &mut DbConnection,
     keyring: &Keyring,
@@ -131,6 +140,10 @@ pub fn rewrap_batch(
                 case_keys::rewrapped_at.eq(Some(now)),
             ))
             .execute(conn)?;
+        }
+        let room = limit - i64::try_from(moved).unwrap_or(limit);
+        if room > 0 {
+            moved += crate::stats::unit_notes::rewrap_batch(conn, keyring, room)?;
         }
         Ok(moved)
     })

@@ -66,6 +66,15 @@ pub(super) fn run(
         KeysCommand::Rotate => {
             let provider = provider?;
             let mut keyring = provider.load(clock).map_err(|e| failed(&e))?;
+            // Notes stored in plain text before they were sealed (a store
+            // upgraded but not yet started) are sealed first.
+            let sealed = crate::stats::unit_notes::seal_unsealed(&mut conn, &keyring)
+                .map_err(|e| failed(&e))?;
+            if sealed > 0 {
+                print_line(&format!(
+                    "sealed {sealed} evidence note(s) stored in plain text before the upgrade"
+                ));
+            }
             let pending = rotation::pending(&mut conn, &keyring).map_err(|e| failed(&e))?;
             if pending > 0 {
                 print_line(&format!(

@@ -566,9 +566,12 @@ diesel::table! {
         indicator -> Text,
         kind -> Text,
         value -> Integer,
-        evidence -> Text,
+        evidence_unsealed -> Text,
         submitted_by -> Text,
         submitted_at -> Timestamp,
+        kek_id -> Nullable<Text>,
+        wrapped_dek -> Nullable<Binary>,
+        evidence_enc -> Nullable<Binary>,
     }
 }
 

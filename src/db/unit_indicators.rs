@@ -18,9 +18,16 @@ pub struct UnitEntryRow {
     pub kind: String,
     /// 0/1 for yes/no; tenths of a percent for a percentage.
     pub value: i32,
-    pub evidence: String,
+    /// A note stored before notes were sealed (migration 000021), until
+    /// the service seals it at start; always empty otherwise.
+    pub evidence_unsealed: String,
     pub submitted_by: String,
     pub submitted_at: NaiveDateTime,
+    /// The field KEK that wraps the note's data key.
+    pub kek_id: Option<String>,
+    pub wrapped_dek: Option<Vec<u8>>,
+    /// The evidence note, sealed (`stats::unit_notes`).
+    pub evidence_enc: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
@@ -123,4 +130,75 @@ pub fn reminders_of(
         ))
         .select(IndicatorReminderRow::as_select())
         .load(conn)
+}
+
+/// Answers whose note is not sealed yet (stored before migration 000021).
+pub fn unsealed(conn: &mut DbConnection, limit: i64) -> QueryResult<Vec<UnitEntryRow>> {
+    unit_indicator_entries::table
+        .filter(unit_indicator_entries::evidence_enc.is_null())
+        .order(unit_indicator_entries::id.asc())
+        .limit(limit)
+        .select(UnitEntryRow::as_select())
+        .load(conn)
+}
+
+/// Answers whose note's data key is wrapped by another KEK than `active`.
+pub fn not_under(
+    conn: &mut DbConnection,
+    active: &str,
+    limit: i64,
+) -> QueryResult<Vec<UnitEntryRow>> {
+    unit_indicator_entries::table
+        .filter(unit_indicator_entries::kek_id.ne(active))
+        .order(unit_indicator_entries::id.asc())
+        .limit(limit)
+        .select(UnitEntryRow::as_select())
+        .load(conn)
+}
+
+pub fn count_not_under(conn: &mut DbConnection, active: &str) -> QueryResult<i64> {
+    unit_indicator_entries::table
+        .filter(unit_indicator_entries::kek_id.ne(active))
+        .count()
+        .get_result(conn)
+}
+
+/// Note data keys wrapped by each KEK id.
+pub fn wraps_by_kek(conn: &mut DbConnection) -> QueryResult<Vec<(String, i64)>> {
+    let rows: Vec<(Option<String>, i64)> = unit_indicator_entries::table
+        .filter(unit_indicator_entries::kek_id.is_not_null())
+        .group_by(unit_indicator_entries::kek_id)
+        .select((unit_indicator_entries::kek_id, diesel::dsl::count_star()))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kek, n)| kek.map(|kek| (kek, n)))
+        .collect())
+}
+
+/// Stores a row's sealed note and empties its plain column, if the row
+/// is still as read (`was_kek`: the KEK it was read under, `None` when it
+/// was not sealed yet). Returns the rows changed (0 or 1).
+pub fn set_sealed(
+    conn: &mut DbConnection,
+    id: &str,
+    was_kek: Option<&str>,
+    sealed: (&str, &[u8], &[u8]),
+) -> QueryResult<usize> {
+    let (kek_id, wrapped_dek, evidence_enc) = sealed;
+    let changes = (
+        unit_indicator_entries::kek_id.eq(Some(kek_id)),
+        unit_indicator_entries::wrapped_dek.eq(Some(wrapped_dek)),
+        unit_indicator_entries::evidence_enc.eq(Some(evidence_enc)),
+        unit_indicator_entries::evidence_unsealed.eq(""),
+    );
+    let row = unit_indicator_entries::table.filter(unit_indicator_entries::id.eq(id));
+    match was_kek {
+        Some(old) => diesel::update(row.filter(unit_indicator_entries::kek_id.eq(old)))
+            .set(changes)
+            .execute(conn),
+        None => diesel::update(row.filter(unit_indicator_entries::evidence_enc.is_null()))
+            .set(changes)
+            .execute(conn),
+    }
 }

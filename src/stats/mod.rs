@@ -19,6 +19,7 @@ pub mod query;
 pub mod report;
 pub mod suppress;
 pub mod unit_indicators;
+pub mod unit_notes;
 
 use crate::audit::{AuditEvent, Auditor, Outcome, action};
 use crate::authz::Action;

@@ -17,9 +17,12 @@ use serde::{Deserialize, Serialize};
 use super::StatsError;
 use super::policy::{Evidence, Period, UnitComparison, UnitIndicator, UnitIndicatorKind};
 use super::report::StatsContext;
+use super::unit_notes::{self, NotePlace};
 use crate::audit::{AuditEvent, Auditor, Outcome, action};
 use crate::authz::Action;
 use crate::authz::capability::Capability;
+use crate::crypto::envelope::SecretText;
+use crate::crypto::keyring::Keyring;
 use crate::db::organisations::{self, OrganisationRow};
 use crate::db::unit_indicators::{self as table, IndicatorReminderRow, UnitEntryRow};
 use crate::db::{DbConnection, DbError, write_transaction};
@@ -323,9 +326,14 @@ impl From<crate::audit::AuditError> for SubmitError {
 
 /// Stores a unit's answers for `period`, once, all or nothing, with an
 /// audit entry; a second entry for the same period is refused.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the store, policy, keys, audit, capability and the answer's parts"
+)]
 pub fn submit(
     conn: &mut DbConnection,
     ctx: &StatsContext<'_>,
+    keyring: &Keyring,
     auditor: &Auditor,
     by: &Capability,
     unit: &OrganisationRow,
@@ -342,20 +350,31 @@ pub fn submit(
         if !done.is_empty() {
             return Err(SubmitError::Stats(StatsError::AlreadySubmitted));
         }
-        let rows: Vec<UnitEntryRow> = checked
+        let rows = checked
             .iter()
-            .map(|(code, value, evidence)| UnitEntryRow {
-                id: uuid::Uuid::now_v7().to_string(),
-                school_id: unit.id.clone(),
-                period: period.id.clone(),
-                indicator: code.clone(),
-                kind: kind_code(value.kind).to_owned(),
-                value: value.value,
-                evidence: evidence.clone(),
-                submitted_by: by.author(),
-                submitted_at: now,
+            .map(|(code, value, evidence)| {
+                let mut row = UnitEntryRow {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    school_id: unit.id.clone(),
+                    period: period.id.clone(),
+                    indicator: code.clone(),
+                    kind: kind_code(value.kind).to_owned(),
+                    value: value.value,
+                    evidence_unsealed: String::new(),
+                    submitted_by: by.author(),
+                    submitted_at: now,
+                    kek_id: None,
+                    wrapped_dek: None,
+                    evidence_enc: None,
+                };
+                let note = unit_notes::seal(keyring, NotePlace::of(&row), evidence)
+                    .map_err(|e| StatsError::Stored(e.to_string()))?;
+                row.kek_id = Some(note.kek_id);
+                row.wrapped_dek = Some(note.wrapped_dek);
+                row.evidence_enc = Some(note.evidence_enc);
+                Ok(row)
             })
-            .collect();
+            .collect::<Result<Vec<UnitEntryRow>, StatsError>>()?;
         table::insert_entries(conn, &rows)?;
         auditor.append(
             conn,
@@ -388,17 +407,81 @@ fn percent_of(row: &UnitEntryRow) -> f64 {
     }
 }
 
-/// A unit's own answers for a period (the entry page shows them back).
+/// One of a unit's own answers, with its note opened.
+#[derive(Debug, Clone)]
+pub struct OwnAnswer {
+    pub indicator: String,
+    pub kind: UnitIndicatorKind,
+    /// 0/1, or tenths of a percent.
+    pub value: i32,
+    pub evidence: SecretText,
+    pub submitted_at: NaiveDateTime,
+}
+
+impl OwnAnswer {
+    /// The value as the API takes it: a boolean or a percentage.
+    pub fn json_value(&self) -> serde_json::Value {
+        match self.kind {
+            UnitIndicatorKind::YesNo => serde_json::Value::Bool(self.value == 1),
+            UnitIndicatorKind::Percent => serde_json::json!(f64::from(self.value) / 10.0),
+        }
+    }
+}
+
+/// A unit's own answers for a period with their notes, for its focal
+/// points only (the entry page and the API show them back). Opening the
+/// notes is audited; a note that does not open (damaged, moved, its key
+/// gone) fails the whole read.
 pub fn own_answers(
     conn: &mut DbConnection,
+    ctx: &StatsContext<'_>,
+    keyring: &Keyring,
+    auditor: &Auditor,
+    by: &Capability,
     unit: &OrganisationRow,
     period: &Period,
-) -> Result<Vec<UnitEntryRow>, StatsError> {
-    Ok(table::entries_of(
-        conn,
-        std::slice::from_ref(&unit.id),
-        std::slice::from_ref(&period.id),
-    )?)
+) -> Result<Vec<OwnAnswer>, StatsError> {
+    if !by.allows(Action::IndicatorsSubmit, &unit.id) {
+        return Err(StatsError::NotFound);
+    }
+    write_transaction(conn, |conn| {
+        let rows = table::entries_of(
+            conn,
+            std::slice::from_ref(&unit.id),
+            std::slice::from_ref(&period.id),
+        )?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let answers = rows
+            .iter()
+            .map(|row| {
+                Ok(OwnAnswer {
+                    indicator: row.indicator.clone(),
+                    kind: if row.kind == "yes_no" {
+                        UnitIndicatorKind::YesNo
+                    } else {
+                        UnitIndicatorKind::Percent
+                    },
+                    value: row.value,
+                    evidence: unit_notes::open(keyring, row)
+                        .map_err(|e| StatsError::Stored(e.to_string()))?,
+                    submitted_at: row.submitted_at,
+                })
+            })
+            .collect::<Result<Vec<_>, StatsError>>()?;
+        auditor.append(
+            conn,
+            ctx.clock,
+            &AuditEvent::new(action::INDICATOR_NOTES_READ, Outcome::Success)
+                .actor(by.actor())
+                .request(by.request())
+                .target("organisation", unit.id.clone())
+                .detail("period", period.id.clone())
+                .detail("answers", answers.len().to_string()),
+        )?;
+        Ok(answers)
+    })
 }
 
 /// The organisation tree: each area's schools.

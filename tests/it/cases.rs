@@ -60,7 +60,7 @@ async fn post_case(
 }
 
 /// Every stored byte the tests can reach, as text.
-fn raw_store(app: &TestApp, conn: &mut DbConnection) -> String {
+pub fn raw_store(app: &TestApp, conn: &mut DbConnection) -> String {
     match conn {
         DbConnection::Sqlite(c) => {
             diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)")
@@ -103,7 +103,7 @@ fn raw_store(app: &TestApp, conn: &mut DbConnection) -> String {
 
 /// Whether `needle` is in the dump as text, or as the hex PostgreSQL shows
 /// `bytea` in (a plaintext written to a binary column must be caught too).
-fn holds(raw: &str, needle: &str) -> bool {
+pub fn holds(raw: &str, needle: &str) -> bool {
     raw.contains(needle) || raw.contains(&hex::encode(needle))
 }
 
@@ -725,6 +725,20 @@ async fn key_rotation_while_requests_run_loses_nothing(backend: Backend) {
             .unwrap();
         ids.push(created["id"].as_str().unwrap().to_owned());
     }
+    // A unit's indicators: their notes' data keys rotate with the cases'.
+    let note = "Canary-rotated-note 12/BB";
+    let (status, body) = app
+        .call_with_token(
+            &token,
+            "POST",
+            "/api/v1/stats/unit-indicators",
+            Some(json!({"period": "year_end-2026", "answers": {
+                "staff_trained_on_abuse": {"value": true, "evidence": note},
+                "website_gender_column": {"value": false, "evidence": "none yet"},
+                "women_in_management": {"value": 40}}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
     let env = [
         ("CASEGUARD_DATABASE_URL", app.db.url.clone()),
         (
@@ -785,7 +799,7 @@ async fn key_rotation_while_requests_run_loses_nothing(backend: Backend) {
     let status = crate::helpers::caseguard(app.db.dir.path(), &env_refs, &["keys", "status"]);
     let text = crate::helpers::stdout(&status);
     let active_line = text.lines().find(|l| l.contains("ACTIVE")).unwrap();
-    let total = ids.len() + made.len();
+    let total = ids.len() + made.len() + 3;
     assert!(
         active_line.contains(&format!("wraps {total} data key(s)")),
         "{text}"
@@ -802,6 +816,16 @@ async fn key_rotation_while_requests_run_loses_nothing(backend: Backend) {
             "case {id} unreadable after rotation"
         );
     }
+    let (status, back) = app
+        .call_with_token(
+            &token,
+            "GET",
+            "/api/v1/stats/unit-indicators/answers?period=year_end-2026",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["answers"]["staff_trained_on_abuse"]["evidence"], note);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -16,6 +16,8 @@ on_both_backends!(
     unit_answers_are_checked_and_stored_once,
     unit_indicators_are_aggregated_against_targets_with_the_trend,
     late_units_are_reminded_once_per_point,
+    evidence_notes_are_sealed_read_back_by_the_unit_only_and_rewrapped,
+    notes_stored_in_plain_before_the_upgrade_are_sealed_at_start,
 );
 
 /// Open at the test clock (2 November 2026), due 10 November.
@@ -184,7 +186,13 @@ async fn unit_answers_are_checked_and_stored_once(backend: Backend) {
             ("women_in_management", 425)
         ]
     );
-    assert!(stored.iter().any(|r| r.evidence.contains("12/BB")));
+    // The notes are sealed: the row holds no note in clear.
+    assert!(stored.iter().all(|r| {
+        r.evidence_unsealed.is_empty()
+            && r.evidence_enc
+                .as_ref()
+                .is_some_and(|e| !e.windows(5).any(|w| w == b"12/BB"))
+    }));
 }
 
 /// Enters `answers` for `school` and `period` directly, as its focal point.
@@ -228,6 +236,7 @@ async fn enter(app: &TestApp, school: &str, period: &str, trained: bool, women: 
         unit_indicators::submit(
             &mut conn,
             &state.stats_context(),
+            &state.keyring.current(),
             &state.auditor,
             &by,
             &unit,
@@ -440,4 +449,274 @@ async fn late_units_are_reminded_once_per_point(backend: Backend) {
         reminders().await.len(),
         (SCHOOLS.len() - 1) + (SCHOOLS.len() - 2)
     );
+}
+
+/// A note that names a person, as a school might type it.
+const NOTE: &str = "Canary-note-5521 cô Nguyễn Thị Hoa tập huấn";
+
+/// The stored rows of `school`'s answers for `period`, straight from the
+/// store.
+async fn stored_rows(
+    app: &TestApp,
+    school: &str,
+    period: &str,
+) -> Vec<caseguard::db::unit_indicators::UnitEntryRow> {
+    let state = app.state.clone();
+    let school = app.org_id(school).await;
+    let period = period.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut conn = state.db.get().unwrap();
+        caseguard::db::unit_indicators::entries_of(&mut conn, &[school], &[period]).unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// The unit's answers read back through the API, as `token` asks.
+async fn read_back(app: &TestApp, token: &str, query: &str) -> (StatusCode, Value) {
+    app.call_with_token(
+        token,
+        "GET",
+        &format!("/api/v1/stats/unit-indicators/answers?{query}"),
+        None,
+    )
+    .await
+}
+
+async fn evidence_notes_are_sealed_read_back_by_the_unit_only_and_rewrapped(backend: Backend) {
+    use caseguard::crypto::keyring::KeyPurpose;
+    use diesel::prelude::*;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let focal_user = app.user(Role::FocalPoint, SCHOOLS[0]).await;
+    let focal = app.token(&focal_user).await;
+    let mut body = answers(true, true, "40");
+    body["staff_trained_on_abuse"]["evidence"] = json!(NOTE);
+    let (status, created) = app
+        .call_with_token(
+            &focal,
+            "POST",
+            "/api/v1/stats/unit-indicators",
+            Some(json!({"period": PERIOD, "answers": body})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+
+    // Not in the stored bytes (the whole store, files or every table).
+    let mut conn = app.db.connect();
+    let raw = crate::cases::raw_store(&app, &mut conn);
+    assert!(
+        raw.contains("staff_trained_on_abuse"),
+        "the dump misses the answers"
+    );
+    assert!(
+        !crate::cases::holds(&raw, "Canary-note-5521"),
+        "a note is stored in clear"
+    );
+    assert!(
+        !crate::cases::holds(&raw, "12/BB"),
+        "a note is stored in clear"
+    );
+
+    // Read back on the API and on the entry page, by the unit's focal point.
+    let (status, back) = read_back(&app, &focal, &format!("period={PERIOD}")).await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["unit"], SCHOOLS[0]);
+    assert_eq!(back["answers"]["staff_trained_on_abuse"]["evidence"], NOTE);
+    assert_eq!(back["answers"]["staff_trained_on_abuse"]["value"], true);
+    assert_eq!(back["answers"]["women_in_management"]["value"], json!(40.0));
+    assert_eq!(
+        back["answers"]["website_gender_column"]["evidence"],
+        "https://school.example.edu.vn/binh-dang-gioi"
+    );
+    let (cookie, _) = app.browser_session(&focal_user).await;
+    let page = app
+        .client
+        .get(app.url(&format!("/indicators/entry?period={PERIOD}")))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains(NOTE));
+
+    // Nobody else reads them: another unit's focal point, the area's
+    // monitor and district officer get what a missing unit gets, and the
+    // area's views carry no note.
+    let other = app.user(Role::FocalPoint, SCHOOLS[1]).await;
+    let other = app.token(&other).await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    let monitor = app.token(&monitor).await;
+    let officer = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let officer = app.token(&officer).await;
+    for token in [&other, &monitor, &officer] {
+        let (status, body) =
+            read_back(&app, token, &format!("period={PERIOD}&unit={}", SCHOOLS[0])).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+        assert!(!body.to_string().contains("Canary"));
+    }
+    for path in [
+        format!("/api/v1/stats/unit-indicators?area=SX-AL&period={PERIOD}"),
+        format!("/api/v1/stats/indicators/status?area=SX-AL&period={PERIOD}"),
+    ] {
+        let (status, body) = app.call_with_token(&monitor, "GET", &path, None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(!body.to_string().contains("Canary"), "{path}");
+    }
+
+    // A sealed note (with its key) copied onto another answer does not
+    // open there: the read fails closed, and says nothing of the note.
+    let rows = stored_rows(&app, SCHOOLS[0], PERIOD).await;
+    let from = rows
+        .iter()
+        .find(|r| r.indicator == "staff_trained_on_abuse")
+        .unwrap()
+        .clone();
+    let to = rows
+        .iter()
+        .find(|r| r.indicator == "website_gender_column")
+        .unwrap()
+        .clone();
+    use caseguard::db::schema::unit_indicator_entries as t;
+    let copy = |onto: &str, row: &caseguard::db::unit_indicators::UnitEntryRow| {
+        diesel::update(t::table.filter(t::id.eq(onto.to_owned())))
+            .set((
+                t::kek_id.eq(row.kek_id.clone()),
+                t::wrapped_dek.eq(row.wrapped_dek.clone()),
+                t::evidence_enc.eq(row.evidence_enc.clone()),
+            ))
+            .execute(&mut app.db.connect())
+            .unwrap()
+    };
+    assert_eq!(copy(&to.id, &from), 1);
+    let (status, body) = read_back(&app, &focal, &format!("period={PERIOD}")).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(!body.to_string().contains("Canary"));
+    assert_eq!(copy(&to.id, &to), 1);
+    let (status, _) = read_back(&app, &focal, &format!("period={PERIOD}")).await;
+    assert_eq!(status, StatusCode::OK);
+
+    // Rotation: a new field KEK rewraps the notes' data keys (the sealed
+    // notes stay as they are) and the notes still open under it.
+    use caseguard::cases::keys;
+    let mut keyring = (*app.state.keyring.current()).clone();
+    let old = keyring.active(KeyPurpose::FieldKek).unwrap().id.clone();
+    app.clock.advance(chrono::Duration::minutes(1));
+    let new = keyring
+        .add_key(KeyPurpose::FieldKek, &app.clock)
+        .unwrap()
+        .id
+        .clone();
+    let mut conn = app.db.connect();
+    assert_eq!(keys::pending(&mut conn, &keyring).unwrap(), 3);
+    assert_eq!(keys::wraps_by_kek(&mut conn).unwrap()[&old], 3);
+    app.clock.advance(keys::RETIRE_AFTER);
+    assert!(
+        keys::retirable(&mut conn, &keyring, &app.clock)
+            .unwrap()
+            .is_empty(),
+        "a KEK that still wraps notes' keys would be retired"
+    );
+    while keys::rewrap_batch(&mut conn, &keyring, &app.clock, 2).unwrap() > 0 {}
+    assert_eq!(keys::pending(&mut conn, &keyring).unwrap(), 0);
+    let after = stored_rows(&app, SCHOOLS[0], PERIOD).await;
+    for row in &after {
+        let before = rows.iter().find(|r| r.id == row.id).unwrap();
+        assert_eq!(row.kek_id.as_deref(), Some(new.as_str()));
+        assert_ne!(row.wrapped_dek, before.wrapped_dek);
+        assert_eq!(row.evidence_enc, before.evidence_enc);
+    }
+    let note = after
+        .iter()
+        .find(|r| r.indicator == "staff_trained_on_abuse")
+        .unwrap();
+    assert_eq!(
+        caseguard::stats::unit_notes::open(&keyring, note)
+            .unwrap()
+            .expose(),
+        NOTE
+    );
+    // The service's keyring, without the new KEK, no longer opens them:
+    // the keys truly moved; and the old KEK may now be retired.
+    assert!(caseguard::stats::unit_notes::open(&app.state.keyring.current(), note).is_err());
+    assert_eq!(
+        keys::retirable(&mut conn, &keyring, &app.clock).unwrap(),
+        [old]
+    );
+}
+
+async fn notes_stored_in_plain_before_the_upgrade_are_sealed_at_start(backend: Backend) {
+    use caseguard::db::migrations;
+    use diesel::connection::SimpleConnection;
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let app = app.with_demo_orgs().await;
+    let school = app.org_id(SCHOOLS[2]).await;
+    // The store as it was before migration 000021, with a note in clear.
+    let mut conn = app.db.connect();
+    loop {
+        let reverted = migrations::revert_last(&mut conn).unwrap();
+        if reverted.contains("000021") {
+            break;
+        }
+    }
+    let insert = format!(
+        "INSERT INTO unit_indicator_entries (id, school_id, period, indicator, kind, value, \
+         evidence, submitted_by, submitted_at) VALUES ('{}', '{school}', '{PERIOD}', \
+         'staff_trained_on_abuse', 'yes_no', 1, '{NOTE}', 'user', '2026-11-02 08:00:00')",
+        uuid::Uuid::now_v7()
+    );
+    match &mut conn {
+        caseguard::db::DbConnection::Sqlite(c) => c.batch_execute(&insert).unwrap(),
+        caseguard::db::DbConnection::Postgresql(c) => c.batch_execute(&insert).unwrap(),
+    }
+    drop(conn);
+    // The upgraded service starts on that store (same keyring): it
+    // migrates, then seals the note before it serves.
+    let upgraded = TestApp::spawn_on(
+        crate::helpers::TestDb::external(backend, app.db.url.clone()),
+        None,
+        &[("keyring", json!(app.db.data_dir().join("keyring")))],
+    )
+    .await;
+    let rows = stored_rows(&upgraded, SCHOOLS[2], PERIOD).await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].evidence_unsealed.is_empty(), "still in clear");
+    assert!(rows[0].evidence_enc.is_some() && rows[0].kek_id.is_some());
+    let mut conn = app.db.connect();
+    let raw = crate::cases::raw_store(&app, &mut conn);
+    assert!(
+        raw.contains("staff_trained_on_abuse"),
+        "the dump misses the answers"
+    );
+    if backend == Backend::Sqlite {
+        // On PostgreSQL the old row version stays until autovacuum reuses
+        // its space (docs/SECURITY.md); SQLite's files are scrubbed.
+        assert!(
+            !crate::cases::holds(&raw, "Canary-note-5521"),
+            "the note is still in the files"
+        );
+    }
+    // It reads back, sealed, for the unit's focal point.
+    let focal = upgraded.user(Role::FocalPoint, SCHOOLS[2]).await;
+    let focal = upgraded.token(&focal).await;
+    let (status, back) = read_back(&upgraded, &focal, &format!("period={PERIOD}")).await;
+    assert_eq!(status, StatusCode::OK, "{back}");
+    assert_eq!(back["answers"]["staff_trained_on_abuse"]["evidence"], NOTE);
+    // A second start finds nothing left to seal and changes nothing.
+    let sealed = {
+        let state = upgraded.state.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = state.db.get().unwrap();
+            caseguard::stats::unit_notes::seal_unsealed(&mut conn, &state.keyring.current())
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    };
+    assert_eq!(sealed, 0);
+    assert_eq!(stored_rows(&upgraded, SCHOOLS[2], PERIOD).await, rows);
 }

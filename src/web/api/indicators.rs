@@ -5,7 +5,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::stats::{area_capability, period_of, stats_error};
 use super::{JsonBody, blocking};
@@ -22,6 +24,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(crate::web::get().to(progress))
             .route(web::post().to(submit)),
     )
+    .service(web::resource("/stats/unit-indicators/answers").route(crate::web::get().to(answers)))
     .service(web::resource("/stats/indicators/status").route(crate::web::get().to(status)));
 }
 
@@ -130,33 +133,52 @@ pub(crate) fn submit_error(
     }
 }
 
+/// The unit a focal point acts for (`code`, else the caller's own) and
+/// the capability to enter and read its indicators; another unit's is
+/// refused as a missing one.
+fn unit_capability(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    caller: &Caller,
+    code: Option<&str>,
+) -> Result<
+    (
+        crate::authz::capability::Capability,
+        crate::db::organisations::OrganisationRow,
+    ),
+    ApiError,
+> {
+    let unit = match code {
+        Some(code) => crate::db::organisations::find_by_code(conn, code.trim())
+            .map_err(crate::db::DbError::Query)?,
+        None => crate::db::organisations::find(conn, &caller.user.org_id)
+            .map_err(crate::db::DbError::Query)?,
+    };
+    let unit_id = unit
+        .as_ref()
+        .map_or_else(|| code.unwrap_or_default().to_owned(), |u| u.id.clone());
+    let capability = state.authz.check(
+        conn,
+        &caller.actor(),
+        &caller.request,
+        Action::IndicatorsSubmit,
+        &unit_id,
+    )?;
+    Ok((capability, unit.ok_or_else(ApiError::not_found)?))
+}
+
 async fn submit(
     state: web::Data<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody<AnswersBody>,
 ) -> Result<HttpResponse, ApiError> {
     blocking(&state, move |conn, state| {
-        let unit = match &body.unit {
-            Some(code) => crate::db::organisations::find_by_code(conn, code.trim())
-                .map_err(crate::db::DbError::Query)?,
-            None => crate::db::organisations::find(conn, &caller.user.org_id)
-                .map_err(crate::db::DbError::Query)?,
-        };
-        let unit_id = unit
-            .as_ref()
-            .map_or_else(|| body.unit.clone().unwrap_or_default(), |u| u.id.clone());
-        let capability = state.authz.check(
-            conn,
-            &caller.actor(),
-            &caller.request,
-            Action::IndicatorsSubmit,
-            &unit_id,
-        )?;
-        let unit = unit.ok_or_else(ApiError::not_found)?;
+        let (capability, unit) = unit_capability(conn, state, &caller, body.unit.as_deref())?;
         let period = period_of(state, Some(&body.period))?;
         unit_indicators::submit(
             conn,
             &state.stats_context(),
+            &state.keyring.current(),
             &state.auditor,
             &capability,
             &unit,
@@ -167,4 +189,74 @@ async fn submit(
     })
     .await?;
     Ok(HttpResponse::Created().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitQuery {
+    period: String,
+    unit: Option<String>,
+}
+
+/// A unit's answers for a period, as entered, with their evidence notes.
+#[derive(Serialize)]
+pub struct OwnAnswers {
+    period: String,
+    unit: String,
+    /// When the answers were entered (UTC, RFC 3339); `None` before.
+    submitted_at: Option<String>,
+    answers: BTreeMap<String, OwnAnswerBody>,
+}
+
+#[derive(Serialize)]
+pub struct OwnAnswerBody {
+    value: serde_json::Value,
+    evidence: String,
+}
+
+/// A unit's own answers with their notes opened (audited), for its focal
+/// points: the API and the entry page read them here.
+pub(crate) fn own_answers(
+    conn: &mut crate::db::DbConnection,
+    state: &AppState,
+    by: &crate::authz::capability::Capability,
+    unit: &crate::db::organisations::OrganisationRow,
+    period: &crate::stats::Period,
+) -> Result<Vec<unit_indicators::OwnAnswer>, ApiError> {
+    let (ctx, keyring) = (state.stats_context(), state.keyring.current());
+    unit_indicators::own_answers(conn, &ctx, &keyring, &state.auditor, by, unit, period)
+        .map_err(stats_error)
+}
+
+/// GET /stats/unit-indicators/answers: the unit's own answers and notes,
+/// for its focal points only (audited).
+async fn answers(
+    state: web::Data<AppState>,
+    caller: Caller,
+    query: web::Query<UnitQuery>,
+) -> Result<web::Json<OwnAnswers>, ApiError> {
+    let query = query.into_inner();
+    blocking(&state, move |conn, state| {
+        let (capability, unit) = unit_capability(conn, state, &caller, query.unit.as_deref())?;
+        let period = period_of(state, Some(&query.period))?;
+        let rows = own_answers(conn, state, &capability, &unit, &period)?;
+        Ok(web::Json(OwnAnswers {
+            period: period.id.clone(),
+            unit: unit.code.clone(),
+            submitted_at: rows.first().map(|r| r.submitted_at.and_utc().to_rfc3339()),
+            answers: rows
+                .iter()
+                .map(|r| {
+                    (
+                        r.indicator.clone(),
+                        OwnAnswerBody {
+                            value: r.json_value(),
+                            evidence: r.evidence.expose().to_owned(),
+                        },
+                    )
+                })
+                .collect(),
+        }))
+    })
+    .await
 }

@@ -498,6 +498,17 @@ fn add_unit_indicators(doc: &mut Value) {
                 "responses": responses(&[("201", json!({"description": "Stored."})), ("409", error("Already entered for this period.")), ("422", error("Every problem, each naming its indicator and rule; nothing stored."))])}}),
         ),
         (
+            "/stats/unit-indicators/answers",
+            json!({"get": {
+            "summary": "Focal points: the unit's own answers for the period, with their evidence notes (sealed at rest; each read audited)",
+            "security": security.clone(),
+            "parameters": [period.clone(), {"name": "unit", "in": "query", "required": false, "schema": {"type": "string"}, "description": "The unit's code; the caller's own organisation when left out."}],
+            "responses": responses(&[("200", ok("The answers as entered; empty before the unit answered.", json!({"type": "object", "properties": {
+                "period": {"type": "string"}, "unit": {"type": "string"}, "submitted_at": {"type": ["string", "null"], "format": "date-time"},
+                "answers": {"type": "object", "additionalProperties": {"type": "object", "properties": {
+                    "value": {"oneOf": [{"type": "boolean"}, {"type": "number"}]}, "evidence": {"type": "string"}}}}}})))])}}),
+        ),
+        (
             "/stats/indicators/status",
             json!({"get": {
             "summary": "Monitors, district officers: every unit under the area, answered, late or pending for the period, with the reminders sent",

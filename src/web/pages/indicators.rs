@@ -13,10 +13,11 @@ use crate::authz::Action;
 use crate::authz::capability::Capability;
 use crate::db::DbError;
 use crate::db::organisations::OrganisationRow;
-use crate::db::unit_indicators::UnitEntryRow;
 use crate::stats::Period;
 use crate::stats::policy::{Evidence, UnitIndicatorKind};
-use crate::stats::unit_indicators::{self, Answers, Part, Problem, RawAnswer, RawValue, Standing};
+use crate::stats::unit_indicators::{
+    self, Answers, OwnAnswer, Part, Problem, RawAnswer, RawValue, Standing,
+};
 use crate::web::error::ApiError;
 use crate::web::i18n::Tr;
 use crate::web::{AppState, blocking};
@@ -115,8 +116,8 @@ fn periods_and_pick(state: &AppState, asked: Option<&str>) -> (Vec<Period>, Opti
     (recent, picked)
 }
 
-fn shown_value(t: &Tr<'_>, row: &UnitEntryRow) -> String {
-    if row.kind == "yes_no" {
+fn shown_value(t: &Tr<'_>, row: &OwnAnswer) -> String {
+    if row.kind == UnitIndicatorKind::YesNo {
         t.t(if row.value == 1 { "ui-yes" } else { "ui-no" })
     } else {
         let whole = row.value / 10;
@@ -141,7 +142,7 @@ fn entry_page(
     period: &Period,
     typed: Option<&Answers>,
     problems: &[Problem],
-    shown: (Vec<UnitEntryRow>, bool),
+    shown: (Vec<OwnAnswer>, bool),
 ) -> HttpResponse {
     let frame = Frame::for_user(user, state, "/indicators/entry");
     let t = user.tr(state);
@@ -198,7 +199,7 @@ fn entry_page(
         .map(|r| ShownAnswer {
             label: label_of(&r.indicator),
             value: shown_value(&t, r),
-            evidence: r.evidence.clone(),
+            evidence: r.evidence.expose().to_owned(),
         })
         .collect();
     render_with(
@@ -233,11 +234,16 @@ pub async fn entry(
     };
     let shown_period = period.clone();
     let loaded = blocking(&state, move |conn, state| {
-        let Some((_, unit)) = own_unit(conn, state, &caller)? else {
+        let Some((capability, unit)) = own_unit(conn, state, &caller)? else {
             return Ok(None);
         };
-        let rows = unit_indicators::own_answers(conn, &unit, &shown_period)
-            .map_err(super::super::api::stats::stats_error)?;
+        let rows = super::super::api::indicators::own_answers(
+            conn,
+            state,
+            &capability,
+            &unit,
+            &shown_period,
+        )?;
         Ok(Some((unit, rows)))
     })
     .await;
@@ -300,6 +306,7 @@ pub async fn submit(state: web::Data<AppState>, user: PageUser, form: CsrfForm) 
         let result = unit_indicators::submit(
             conn,
             &state.stats_context(),
+            &state.keyring.current(),
             &state.auditor,
             &capability,
             &unit,
@@ -313,11 +320,7 @@ pub async fn submit(state: web::Data<AppState>, user: PageUser, form: CsrfForm) 
             }
             Err(unit_indicators::SubmitError::Stats(
                 crate::stats::StatsError::AlreadySubmitted,
-            )) => {
-                let rows = unit_indicators::own_answers(conn, &unit, &period)
-                    .map_err(super::super::api::stats::stats_error)?;
-                Ok(Some((unit, Err(Some(already(rows))))))
-            }
+            )) => Ok(Some((unit, Err(Some(already()))))),
             Err(unit_indicators::SubmitError::Stats(crate::stats::StatsError::NotFound)) => {
                 Ok(None)
             }
@@ -369,7 +372,7 @@ pub async fn submit(state: web::Data<AppState>, user: PageUser, form: CsrfForm) 
 }
 
 /// The "already entered" refusal as a problem of the period.
-fn already(_rows: Vec<UnitEntryRow>) -> Vec<Problem> {
+fn already() -> Vec<Problem> {
     vec![Problem {
         indicator: "period".into(),
         part: Part::Period,
