@@ -49,30 +49,81 @@ pub struct AreaIndicators {
 /// A school's entry: figure code → (women, men).
 pub type Figures = BTreeMap<String, (u32, u32)>;
 
+/// Which input of a figure a problem is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FigurePart {
+    /// The figure as a whole (unknown, missing).
+    Figure,
+    Women,
+    Men,
+}
+
+/// One problem with a school's figures: the figure, the input, the message
+/// key in `locales/*.ftl` with its arguments, and the API's English.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FigureProblem {
+    pub figure: String,
+    pub part: FigurePart,
+    pub key: &'static str,
+    /// `part`/`whole` for a part above its whole (`of` is the whole's code).
+    pub args: Vec<(&'static str, String)>,
+    pub english: String,
+}
+
 /// Checks a school's figures against the policy; each problem names the
-/// figure and the rule.
-pub fn validate(ctx: &StatsContext<'_>, figures: &Figures) -> Result<(), Vec<String>> {
+/// figure, the input and the rule.
+pub fn validate(ctx: &StatsContext<'_>, figures: &Figures) -> Result<(), Vec<FigureProblem>> {
     let mut problems = Vec::new();
+    let problem =
+        |figure: &str, part, key, args: Vec<(&'static str, String)>, english| FigureProblem {
+            figure: figure.to_owned(),
+            part,
+            key,
+            args,
+            english,
+        };
     for code in figures.keys() {
         if ctx.reporting.figure(code).is_none() {
-            problems.push(format!(
-                "`{code}` is not a figure of the plan (expected: {})",
-                ctx.reporting
-                    .figures
-                    .iter()
-                    .map(|f| f.code.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            problems.push(problem(
+                code,
+                FigurePart::Figure,
+                "sf-problem-unknown",
+                Vec::new(),
+                format!(
+                    "`{code}` is not a figure of the plan (expected: {})",
+                    ctx.reporting
+                        .figures
+                        .iter()
+                        .map(|f| f.code.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         }
     }
     for figure in &ctx.reporting.figures {
         match figures.get(&figure.code) {
-            None => problems.push(format!("`{}` is missing", figure.code)),
+            None => problems.push(problem(
+                &figure.code,
+                FigurePart::Figure,
+                "sf-problem-missing",
+                Vec::new(),
+                format!("`{}` is missing", figure.code),
+            )),
             Some((women, men)) if *women > MAX_FIGURE || *men > MAX_FIGURE => {
-                problems.push(format!(
-                    "`{}`: women and men must each be 0–{MAX_FIGURE}",
-                    figure.code
+                problems.push(problem(
+                    &figure.code,
+                    if *women > MAX_FIGURE {
+                        FigurePart::Women
+                    } else {
+                        FigurePart::Men
+                    },
+                    "sf-problem-range",
+                    Vec::new(),
+                    format!(
+                        "`{}`: women and men must each be 0–{MAX_FIGURE}",
+                        figure.code
+                    ),
                 ))
             }
             Some(_) => {}
@@ -83,17 +134,31 @@ pub fn validate(ctx: &StatsContext<'_>, figures: &Figures) -> Result<(), Vec<Str
         if let (IndicatorKind::WomenRatio, Some(of)) = (indicator.kind, &indicator.of_figure)
             && let (Some(part), Some(whole)) = (figures.get(&indicator.figure), figures.get(of))
         {
-            if part.0 > whole.0 {
-                problems.push(format!(
-                    "`{}`: women ({}) cannot be more than the women of `{of}` ({})",
-                    indicator.figure, part.0, whole.0
-                ));
-            }
-            if part.1 > whole.1 {
-                problems.push(format!(
-                    "`{}`: men ({}) cannot be more than the men of `{of}` ({})",
-                    indicator.figure, part.1, whole.1
-                ));
+            for (sex, key, p, w) in [
+                (FigurePart::Women, "sf-problem-women-above", part.0, whole.0),
+                (FigurePart::Men, "sf-problem-men-above", part.1, whole.1),
+            ] {
+                if p > w {
+                    let word = if sex == FigurePart::Women {
+                        "women"
+                    } else {
+                        "men"
+                    };
+                    problems.push(problem(
+                        &indicator.figure,
+                        sex,
+                        key,
+                        vec![
+                            ("of", of.clone()),
+                            ("part", p.to_string()),
+                            ("whole", w.to_string()),
+                        ],
+                        format!(
+                            "`{}`: {word} ({p}) cannot be more than the {word} of `{of}` ({w})",
+                            indicator.figure
+                        ),
+                    ));
+                }
             }
         }
     }
@@ -117,7 +182,9 @@ pub fn submit(
     if !by.allows(Action::IndicatorsSubmit, &school.id) || school.kind != "school" {
         return Err(StatsError::NotFound);
     }
-    validate(ctx, figures).map_err(StatsError::Invalid)?;
+    validate(ctx, figures).map_err(|problems| {
+        StatsError::Invalid(problems.into_iter().map(|p| p.english).collect())
+    })?;
     let now = ctx.clock.now_naive();
     let (start, _) = period.window_utc(ctx.utc_offset);
     if start > now {

@@ -136,6 +136,12 @@ pub struct Figure {
     pub en: String,
 }
 
+impl Figure {
+    pub fn label(&self, language: &str) -> &str {
+        if language == "en" { &self.en } else { &self.vi }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IndicatorKind {

@@ -113,6 +113,15 @@ impl<'a> Tr<'a> {
         self.format(key, Some(&args))
     }
 
+    /// The message `key` with several arguments.
+    pub fn tn(&self, key: &str, values: &[(&str, String)]) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in values {
+            args.set((*name).to_owned(), FluentValue::from(value.clone()));
+        }
+        self.format(key, Some(&args))
+    }
+
     /// The label of a taxonomy code (`policies/taxonomy.toml` carries both
     /// languages), or the code.
     pub fn code(&self, category: &str, code: &str) -> String {

@@ -116,8 +116,101 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
     assert!(page.contains("42.5 %"), "{page}");
     assert!(client.find(Locator::Id("indicator-entry")).await.is_err());
     shot(&client, "indicators-entered-en").await;
-    // Back to Vietnamese for the next people on this browser.
+
+    // The staff figures by sex, from the link beside the unit indicators:
+    // refused input by input (in English, then in Vietnamese), then stored.
+    click(&client, "#staff-figures-link").await;
+    let staff_figures = |leadership_women: &'static str, masters_men: &'static str| {
+        let client = client.clone();
+        async move {
+            for (id, value) in [
+                ("w-leadership_planning", "10"),
+                ("m-leadership_planning", "5"),
+                ("w-planning_trained", leadership_women),
+                ("m-planning_trained", "2"),
+                ("w-key_leadership", "3"),
+                ("m-key_leadership", "2"),
+                ("w-masters", "4"),
+                ("m-masters", masters_men),
+            ] {
+                fill(&client, id, value).await;
+            }
+            submit(&client, "#staff-figures button[type=submit]").await;
+        }
+    };
+    staff_figures("12", "abc").await;
+    let page = text(&client).await;
+    assert!(
+        page.contains("women (12) cannot be more than the women of \"Staff in leadership succession planning\" (10)"),
+        "{page}"
+    );
+    assert!(
+        page.contains("women and men must each be whole numbers from 0 to 10,000"),
+        "{page}"
+    );
+    assert!(
+        page.contains("give the number of women and of men"),
+        "{page}"
+    );
+    let field = |id: &'static str, attr: &'static str| {
+        let client = client.clone();
+        async move {
+            client
+                .find(Locator::Id(id))
+                .await
+                .unwrap()
+                .attr(attr)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        field("w-planning_trained", "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    assert_eq!(field("m-planning_trained", "aria-invalid").await, None);
+    assert!(
+        field("m-masters", "aria-describedby")
+            .await
+            .unwrap()
+            .contains("m-masters-error")
+    );
+    client.find(Locator::Id("m-masters-error")).await.unwrap();
+    let kept = client
+        .find(Locator::Id("m-masters"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap();
+    assert_eq!(kept.as_deref(), Some("abc"));
+    shot(&client, "staff-figures-errors-en").await;
+    // Back to Vietnamese for the next people on this browser; the same
+    // refusals read in Vietnamese.
     submit(&client, "form[action='/lang'] button").await;
+    client
+        .goto(&app.url(&format!("/indicators/staff?period={YEAR_END}")))
+        .await
+        .unwrap();
+    staff_figures("12", "abc").await;
+    let page = text(&client).await;
+    assert!(page.contains("không thể nhiều hơn số nữ của"), "{page}");
+    assert!(page.contains("phải là số nguyên từ 0 đến 10.000"), "{page}");
+    assert!(page.contains("cần nhập số nữ và số nam"), "{page}");
+    shot(&client, "staff-figures-errors-vi").await;
+    staff_figures("6", "1").await;
+    for (id, value) in [("w-st_task_leads", "1"), ("m-st_task_leads", "0")] {
+        fill(&client, id, value).await;
+    }
+    submit(&client, "#staff-figures button[type=submit]").await;
+    client.find(Locator::Id("saved")).await.unwrap();
+    let rows = client
+        .find_all(Locator::Css("#figures tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(client.find(Locator::Id("staff-figures")).await.is_err());
+    shot(&client, "staff-figures-entered-vi").await;
     sign_out(&client).await;
 
     // The district officer: prepare the six-month report, review it,
@@ -145,6 +238,9 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
     submit(&client, "#release").await;
     let page = text(&client).await;
     assert!(page.contains("Đã công bố"), "{page}");
+    // The staff indicators are read where the report is.
+    assert!(page.contains("Chỉ tiêu về cán bộ nữ"), "{page}");
+    client.find(Locator::Id("staff-indicators")).await.unwrap();
     assert!(client.find(Locator::Id("prepare-release")).await.is_err());
     shot(&client, "release-done-vi").await;
     let href = client
@@ -234,5 +330,51 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
         .await
         .unwrap();
     shot(&client, "indicators-progress-vi").await;
+    client.close().await.unwrap();
+}
+
+/// The monitor's indicator pages in English, on a 390 px phone: the
+/// late-submission page and the progress page read in English and neither
+/// scrolls sideways (measured in the browser). Screenshots and axe checks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indicator_status_and_progress_pages_read_in_english_on_a_phone() {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let monitor = app.user(Role::Monitor, "SX-AL").await;
+    caseguard::db::users::set_language(
+        &mut app.db.connect(),
+        &monitor.id,
+        "en",
+        caseguard::clock::Clock::now(&app.clock).naive_utc(),
+    )
+    .unwrap();
+    let client = crate::phone::phone(&driver, true).await;
+    sign_in(&app, &client, &monitor).await;
+    client
+        .goto(&app.url(&format!("/indicators/status?period={SIX_MONTH}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(page.contains("Indicator submissions"), "{page}");
+    assert!(page.contains("Late"), "{page}");
+    assert!(!page.contains("Trễ hạn"), "{page}");
+    let late_rows = client
+        .find_all(Locator::Css("#unit-status tr.late"))
+        .await
+        .unwrap();
+    assert!(late_rows.len() >= 6, "{}", late_rows.len());
+    crate::phone::look(&client, "indicators-status-en").await;
+    client
+        .goto(&app.url(&format!("/indicators?period={YEAR_END}")))
+        .await
+        .unwrap();
+    let page = text(&client).await;
+    assert!(
+        page.contains("Unit indicators against their targets"),
+        "{page}"
+    );
+    assert!(page.contains("Target"), "{page}");
+    assert!(page.contains("Cannot be assessed yet"), "{page}");
+    crate::phone::look(&client, "indicators-progress-en").await;
     client.close().await.unwrap();
 }

@@ -20,7 +20,7 @@ use crate::browser::{
 use crate::helpers::TestApp;
 
 /// The phone of the issue: 390 CSS pixels wide.
-async fn phone(driver: &crate::browser::Driver, javascript: bool) -> Client {
+pub(crate) async fn phone(driver: &crate::browser::Driver, javascript: bool) -> Client {
     let client = browser(driver, javascript).await;
     client.set_window_size(390, 844).await.unwrap();
     client
@@ -28,7 +28,7 @@ async fn phone(driver: &crate::browser::Driver, javascript: bool) -> Client {
 
 /// The screenshot and axe check of `browser::shot`, and the page must not
 /// scroll sideways (measured: the document is no wider than the window).
-async fn look(client: &Client, name: &str) {
+pub(crate) async fn look(client: &Client, name: &str) {
     shot(client, &format!("phone-{name}")).await;
     let widths = client
         .execute(

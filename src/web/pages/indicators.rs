@@ -679,3 +679,330 @@ pub async fn progress(
         },
     )
 }
+
+/// One staff figure's two inputs (women, men) on the staff form.
+pub struct FigureField {
+    pub code: String,
+    pub label: String,
+    /// What was typed (kept after a refusal).
+    pub women: String,
+    pub men: String,
+    pub women_error: Option<String>,
+    pub men_error: Option<String>,
+}
+
+#[derive(askama::Template)]
+#[template(path = "pages/indicators_staff.html")]
+pub struct StaffPage<'a> {
+    pub frame: Frame<'a>,
+    pub unit: String,
+    pub periods: Vec<Choice>,
+    pub selected: String,
+    pub period: String,
+    pub due: Option<String>,
+    pub fields: Vec<FigureField>,
+    /// Problems not tied to one input (the period, a second entry).
+    pub problems: Vec<String>,
+    pub submitted: Option<String>,
+    /// The figures as entered: label, women, men.
+    pub entered: Vec<(String, i32, i32)>,
+    pub saved: bool,
+}
+
+impl StaffPage<'_> {
+    fn has_field_errors(&self) -> bool {
+        self.fields
+            .iter()
+            .any(|f| f.women_error.is_some() || f.men_error.is_some())
+    }
+}
+
+/// What was typed into the staff form: figure code → (women, men).
+type TypedFigures = std::collections::BTreeMap<String, (String, String)>;
+
+/// Renders the staff form for `period`, with what was typed and the
+/// problems found, or the figures the unit entered.
+#[expect(clippy::too_many_arguments, reason = "one page's parts")]
+fn staff_page(
+    state: &AppState,
+    user: &PageUser,
+    unit: &OrganisationRow,
+    recent: &[Period],
+    period: &Period,
+    typed: &TypedFigures,
+    problems: (&[crate::stats::indicators::FigureProblem], Vec<String>),
+    shown: (Vec<crate::db::stats::IndicatorRow>, bool),
+) -> HttpResponse {
+    use crate::stats::indicators::FigurePart;
+    let frame = Frame::for_user(user, state, "/indicators/staff");
+    let t = user.tr(state);
+    let lang = user.lang.code();
+    let (problems, general) = problems;
+    let (rows, saved) = shown;
+    let label_of = |code: &str| {
+        state
+            .reporting
+            .figure(code)
+            .map_or_else(|| code.to_owned(), |f| f.label(lang).to_owned())
+    };
+    let message = |p: &crate::stats::indicators::FigureProblem| {
+        let mut args = vec![("figure", label_of(&p.figure))];
+        for (name, value) in &p.args {
+            args.push((
+                *name,
+                if *name == "of" {
+                    label_of(value)
+                } else {
+                    value.clone()
+                },
+            ));
+        }
+        t.tn(p.key, &args)
+    };
+    let error_at = |code: &str, part: FigurePart| {
+        problems
+            .iter()
+            .find(|p| p.figure == code && (p.part == part || p.part == FigurePart::Figure))
+            .map(&message)
+    };
+    let fields = state
+        .reporting
+        .figures
+        .iter()
+        .map(|f| {
+            let (women, men) = typed.get(&f.code).cloned().unwrap_or_default();
+            FigureField {
+                code: f.code.clone(),
+                label: f.label(lang).to_owned(),
+                women,
+                men,
+                women_error: error_at(&f.code, FigurePart::Women),
+                men_error: error_at(&f.code, FigurePart::Men),
+            }
+        })
+        .collect();
+    let mut general = general;
+    general.extend(
+        problems
+            .iter()
+            .filter(|p| state.reporting.figure(&p.figure).is_none())
+            .map(&message),
+    );
+    let status = if problems.is_empty() && general.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    let submitted = rows.first().map(|r| t.datetime(r.submitted_at));
+    let entered = state
+        .reporting
+        .figures
+        .iter()
+        .filter_map(|f| {
+            rows.iter()
+                .find(|r| r.figure == f.code)
+                .map(|r| (f.label(lang).to_owned(), r.women, r.men))
+        })
+        .collect();
+    render_with(
+        status,
+        &StaffPage {
+            unit: unit.name.clone(),
+            periods: choices(recent, lang),
+            selected: period.id.clone(),
+            period: period.label(lang).to_owned(),
+            due: period.due.map(|d| t.date(d)),
+            fields,
+            problems: general,
+            submitted,
+            entered,
+            saved,
+            frame,
+        },
+    )
+}
+
+/// The unit's staff figures for `period`, as entered.
+fn own_figures(
+    conn: &mut crate::db::DbConnection,
+    unit: &OrganisationRow,
+    period: &Period,
+) -> Result<Vec<crate::db::stats::IndicatorRow>, ApiError> {
+    Ok(
+        crate::db::stats::indicators_of(conn, std::slice::from_ref(&unit.id), &period.id)
+            .map_err(DbError::Query)?,
+    )
+}
+
+/// GET /indicators/staff: the unit's staff figures by sex for a period (the
+/// plan's five staff figures), or the form to enter them.
+pub async fn staff(
+    state: web::Data<AppState>,
+    user: PageUser,
+    query: web::Query<PeriodQuery>,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let (recent, picked) = periods_and_pick(&state, query.period.as_deref());
+    let Some(period) = picked else {
+        return not_found(Frame::for_user(&user, &state, "/indicators/staff"));
+    };
+    let shown_period = period.clone();
+    let loaded = blocking(&state, move |conn, state| {
+        let Some((_, unit)) = own_unit(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        let rows = own_figures(conn, &unit, &shown_period)?;
+        Ok(Some((unit, rows)))
+    })
+    .await;
+    match loaded {
+        Ok(Some((unit, rows))) => staff_page(
+            &state,
+            &user,
+            &unit,
+            &recent,
+            &period,
+            &TypedFigures::new(),
+            (&[], Vec::new()),
+            (rows, query.saved.is_some()),
+        ),
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/indicators/staff")),
+        Err(error) => failure_page(&error),
+    }
+}
+
+/// The typed figures checked: the inputs that are empty or not whole
+/// numbers from 0 up, and the policy's rules (`indicators::validate`) over
+/// the figures that are whole numbers, every problem at once.
+fn parse_figures(
+    state: &AppState,
+    typed: &TypedFigures,
+) -> Result<crate::stats::indicators::Figures, Vec<crate::stats::indicators::FigureProblem>> {
+    use crate::stats::indicators::{FigurePart, FigureProblem, MAX_FIGURE};
+    let mut figures = crate::stats::indicators::Figures::new();
+    let mut problems = Vec::new();
+    for figure in &state.reporting.figures {
+        let (women, men) = typed.get(&figure.code).cloned().unwrap_or_default();
+        let mut parsed = [0u32; 2];
+        for (slot, (text, part)) in parsed
+            .iter_mut()
+            .zip([(women, FigurePart::Women), (men, FigurePart::Men)])
+        {
+            let text = text.trim();
+            let (key, english) = if text.is_empty() {
+                (
+                    "sf-problem-missing",
+                    format!("`{}` is missing", figure.code),
+                )
+            } else if let Ok(n) = text.parse::<u32>() {
+                *slot = n;
+                continue;
+            } else {
+                (
+                    "sf-problem-range",
+                    format!(
+                        "`{}`: women and men must each be 0–{MAX_FIGURE}",
+                        figure.code
+                    ),
+                )
+            };
+            problems.push(FigureProblem {
+                figure: figure.code.clone(),
+                part,
+                key,
+                args: Vec::new(),
+                english,
+            });
+        }
+        if !problems.iter().any(|p| p.figure == figure.code) {
+            figures.insert(figure.code.clone(), (parsed[0], parsed[1]));
+        }
+    }
+    if let Err(found) = crate::stats::indicators::validate(&state.stats_context(), &figures) {
+        // A figure that did not parse is "missing" to the policy: said once.
+        problems.extend(
+            found
+                .into_iter()
+                .filter(|p| figures.contains_key(&p.figure) || p.key != "sf-problem-missing"),
+        );
+    }
+    if problems.is_empty() {
+        Ok(figures)
+    } else {
+        Err(problems)
+    }
+}
+
+/// POST /indicators/staff: stores the unit's staff figures, or shows the
+/// form again with each problem at its input (nothing stored).
+pub async fn submit_staff(
+    state: web::Data<AppState>,
+    user: PageUser,
+    form: CsrfForm,
+) -> HttpResponse {
+    let caller = user.caller.clone();
+    let (recent, _) = periods_and_pick(&state, None);
+    let asked = form.get("period").unwrap_or_default();
+    let mut typed = TypedFigures::new();
+    for figure in &state.reporting.figures {
+        typed.insert(
+            figure.code.clone(),
+            (
+                form.get(&format!("w-{}", figure.code)).unwrap_or_default(),
+                form.get(&format!("m-{}", figure.code)).unwrap_or_default(),
+            ),
+        );
+    }
+    let Ok(period) = state.reporting.period(&asked) else {
+        return not_found(Frame::for_user(&user, &state, "/indicators/staff"));
+    };
+    let checked = parse_figures(&state, &typed);
+    let for_period = period.clone();
+    let done = blocking(&state, move |conn, state| {
+        let Some((capability, unit)) = own_unit(conn, state, &caller)? else {
+            return Ok(None);
+        };
+        let figures = match checked {
+            Ok(figures) => figures,
+            Err(problems) => return Ok(Some((unit, problems, Vec::new()))),
+        };
+        let general = match crate::stats::indicators::submit(
+            conn,
+            &state.stats_context(),
+            &state.auditor,
+            &capability,
+            &unit,
+            &for_period,
+            &figures,
+        ) {
+            Ok(()) => return Ok(Some((unit, Vec::new(), Vec::new()))),
+            Err(crate::stats::StatsError::AlreadySubmitted) => vec!["sf-problem-already"],
+            // The only refusal left after the checks above: not started.
+            Err(crate::stats::StatsError::Invalid(_)) => vec!["ui-problem-period-start"],
+            Err(crate::stats::StatsError::NotFound) => return Ok(None),
+            Err(other) => return Err(super::super::api::stats::stats_error(other)),
+        };
+        Ok(Some((unit, Vec::new(), general)))
+    })
+    .await;
+    match done {
+        Ok(Some((_, problems, general))) if problems.is_empty() && general.is_empty() => {
+            see_other(&format!("/indicators/staff?period={}&saved=1", period.id))
+        }
+        Ok(Some((unit, problems, general))) => {
+            let t = user.tr(&state);
+            staff_page(
+                &state,
+                &user,
+                &unit,
+                &recent,
+                &period,
+                &typed,
+                (&problems, general.into_iter().map(|k| t.t(k)).collect()),
+                (Vec::new(), false),
+            )
+        }
+        Ok(None) => not_found(Frame::for_user(&user, &state, "/indicators/staff")),
+        Err(error) => failure_page(&error),
+    }
+}

@@ -127,6 +127,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(get().to(indicators::entry))
                 .route(post().to(indicators::submit)),
         )
+        .service(
+            resource("/indicators/staff")
+                .route(get().to(indicators::staff))
+                .route(post().to(indicators::submit_staff)),
+        )
         .service(resource("/indicators/status").route(get().to(indicators::status)))
         .service(resource("/indicators").route(get().to(indicators::progress)))
         .service(resource("/referrals").route(get().to(referrals::inbox)))

@@ -45,6 +45,8 @@ pub struct StatsPage<'a> {
     pub downloads: Vec<(String, String)>,
     pub tables: Vec<TableView>,
     pub kpis: Vec<(String, String)>,
+    /// The plan's staff indicators (from the schools' staff figures).
+    pub staff: StaffView,
     pub notes: Vec<String>,
     /// Whether the caller may ask for an ad-hoc window (issue 17), and the
     /// window asked for (local days, as typed).
@@ -53,6 +55,87 @@ pub struct StatsPage<'a> {
     pub to: String,
     /// The ad-hoc window asked for was not valid (the period is shown).
     pub ad_hoc_invalid: bool,
+}
+
+/// The staff indicators of the report: one column per area, one row per
+/// indicator with its target; each value with whether it meets it.
+#[derive(Default)]
+pub struct StaffView {
+    pub areas: Vec<String>,
+    pub schools: Vec<String>,
+    pub rows: Vec<(String, String, Vec<String>)>,
+}
+
+fn staff_view(
+    t: &crate::web::i18n::Tr<'_>,
+    lang: &str,
+    mark: &str,
+    areas: &[crate::stats::indicators::AreaIndicators],
+) -> StaffView {
+    let Some(first) = areas.first() else {
+        return StaffView::default();
+    };
+    let percent = |v: f64| {
+        let text = format!("{v:.1}");
+        if lang == "en" {
+            text
+        } else {
+            text.replace('.', ",")
+        }
+    };
+    StaffView {
+        areas: areas.iter().map(|a| a.name.clone()).collect(),
+        schools: areas
+            .iter()
+            .map(|a| {
+                a.schools_reporting.map_or_else(
+                    || mark.to_owned(),
+                    |n| t.number(i64::try_from(n).unwrap_or(0)),
+                )
+            })
+            .collect(),
+        rows: first
+            .values
+            .iter()
+            .map(|indicator| {
+                let target = match indicator.comparison {
+                    crate::stats::policy::Comparison::AtLeast => {
+                        t.t1("ui-target-at-least", "n", indicator.target_percent)
+                    }
+                    crate::stats::policy::Comparison::Above => {
+                        t.t1("ui-target-above", "n", indicator.target_percent)
+                    }
+                };
+                let values = areas
+                    .iter()
+                    .map(|area| {
+                        let value = area.values.iter().find(|v| v.code == indicator.code);
+                        match value.and_then(|v| v.percent.map(|p| (p, v.met))) {
+                            Some((p, met)) => format!(
+                                "{} % ({})",
+                                percent(p),
+                                t.t(if met == Some(true) {
+                                    "ui-met"
+                                } else {
+                                    "ui-not-met"
+                                })
+                            ),
+                            None => mark.to_owned(),
+                        }
+                    })
+                    .collect();
+                (
+                    if lang == "en" {
+                        indicator.en.clone()
+                    } else {
+                        indicator.vi.clone()
+                    },
+                    target,
+                    values,
+                )
+            })
+            .collect(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -338,6 +421,7 @@ pub async fn stats(
         released: stored.is_some(),
         tables,
         kpis,
+        staff: staff_view(&t, lang, &report.suppressed_mark, &report.indicators),
         notes,
         ad_hoc: ad_hoc.allowed,
         from,
