@@ -28,6 +28,17 @@ async fn cookie_header(client: &Client) -> String {
         .join("; ")
 }
 
+/// What an input holds now (what was typed is kept after a refusal).
+async fn value_of(client: &Client, id: &str) -> Option<String> {
+    client
+        .find(Locator::Id(id))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
     let Some(driver) = chromedriver() else { return };
@@ -68,14 +79,12 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
         .unwrap();
     assert_eq!(invalid.as_deref(), Some("true"));
     // What was typed is kept.
-    let kept = client
-        .find(Locator::Id("e-website_gender_column"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
-    assert_eq!(kept.as_deref(), Some("https://thcs.example.edu.vn/bdg"));
+    assert_eq!(
+        value_of(&client, "e-website_gender_column")
+            .await
+            .as_deref(),
+        Some("https://thcs.example.edu.vn/bdg")
+    );
     shot(&client, "indicators-entry-errors-vi").await;
 
     // In English the same refusals read in English.
@@ -176,14 +185,7 @@ async fn a_unit_enters_its_indicators_and_the_office_releases_and_follows_up() {
             .contains("m-masters-error")
     );
     client.find(Locator::Id("m-masters-error")).await.unwrap();
-    let kept = client
-        .find(Locator::Id("m-masters"))
-        .await
-        .unwrap()
-        .prop("value")
-        .await
-        .unwrap();
-    assert_eq!(kept.as_deref(), Some("abc"));
+    assert_eq!(value_of(&client, "m-masters").await.as_deref(), Some("abc"));
     shot(&client, "staff-figures-errors-en").await;
     // Back to Vietnamese for the next people on this browser; the same
     // refusals read in Vietnamese.
