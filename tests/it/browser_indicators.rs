@@ -358,6 +358,19 @@ async fn the_indicator_status_and_progress_pages_read_in_english_on_a_phone() {
         .unwrap();
     let page = text(&client).await;
     assert!(page.contains("Indicator submissions"), "{page}");
+    // The period's data window, as on every report.
+    let window = client
+        .find(Locator::Id("indicator-window"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(window.starts_with("Data covers: "), "{window}");
+    assert!(
+        window.contains("2025") && window.contains("2026"),
+        "{window}"
+    );
     assert!(page.contains("Late"), "{page}");
     assert!(!page.contains("Trễ hạn"), "{page}");
     let late_rows = client
@@ -376,6 +389,7 @@ async fn the_indicator_status_and_progress_pages_read_in_english_on_a_phone() {
         "{page}"
     );
     assert!(page.contains("Target"), "{page}");
+    client.find(Locator::Id("indicator-window")).await.unwrap();
     assert!(page.contains("Cannot be assessed yet"), "{page}");
     crate::phone::look(&client, "indicators-progress-en").await;
     client.close().await.unwrap();

@@ -397,6 +397,8 @@ pub struct StatusPage<'a> {
     pub periods: Vec<Choice>,
     pub selected: String,
     pub period: String,
+    /// The period's data window (local days), as on every report.
+    pub window: String,
     pub due: Option<String>,
     pub lines: Vec<StatusLine>,
     pub submitted: usize,
@@ -531,6 +533,7 @@ pub async fn status(
             periods: choices(&recent, lang),
             selected: period.id.clone(),
             period: period.label(lang).to_owned(),
+            window: window_text(&t, &period),
             due: period.due.map(|d| t.date(d)),
             lines,
             submitted,
@@ -565,7 +568,14 @@ pub struct ProgressPage<'a> {
     pub periods: Vec<Choice>,
     pub selected: String,
     pub period: String,
+    /// The period's data window (local days), as on every report.
+    pub window: String,
     pub tables: Vec<ProgressTable>,
+}
+
+/// A period's data window as the statistics page states it.
+fn window_text(t: &Tr<'_>, period: &Period) -> String {
+    format!("{} – {}", t.date(period.first_day), t.date(period.last_day))
 }
 
 fn percent_text(t: &Tr<'_>, value: Option<f64>, mark: &str) -> String {
@@ -674,6 +684,7 @@ pub async fn progress(
             periods: choices(&recent, lang),
             selected: period.id.clone(),
             period: period.label(lang).to_owned(),
+            window: window_text(&t, &period),
             tables,
             frame,
         },
