@@ -41,18 +41,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-totp() { # otpauth URI -> current code (RFC 6238, SHA-1, 6 digits, 30 s)
-    python3 - "$1" <<'EOF'
-import base64, hmac, hashlib, struct, sys, time, urllib.parse
-q = urllib.parse.parse_qs(urllib.parse.urlparse(sys.argv[1]).query)
-secret = q["secret"][0]
-key = base64.b32decode(secret + "=" * (-len(secret) % 8))
-step = int(time.time()) // 30
-d = hmac.new(key, struct.pack(">Q", step), hashlib.sha1).digest()
-o = d[-1] & 15
-print("%06d" % ((struct.unpack(">I", d[o:o + 4])[0] & 0x7FFFFFFF) % 1000000))
-EOF
-}
+totp() { python3 "$ROOT/benches/totp.py" "$1"; } # otpauth URI -> current code
 
 period() { # the six-month report whose window ended last (or is running)
     python3 -c 'import datetime; t = datetime.date.today(); print("six_month-%d" % (t.year if t.month > 4 else t.year - 1))'
