@@ -457,15 +457,7 @@ async fn an_ad_hoc_window_around_one_case_shows_no_small_count(backend: Backend)
         cases["total"].is_string(),
         "the day's total is hidden: {cases}"
     );
-    for code in [
-        "cases_by_disability",
-        "incidents_by_context",
-        "incidents_by_context_and_age",
-        "incidents_by_context_and_school_level",
-        "incidents_by_csa_subtype",
-        "incidents_by_csa_subtype_and_age",
-        "incidents_by_csa_subtype_and_school_level",
-    ] {
+    for code in crate::stats_contexts::new_tables() {
         let table = day["tables"]
             .as_array()
             .unwrap()
