@@ -524,7 +524,32 @@ async fn a_report_released_before_the_new_tables_stays_byte_identical(backend: B
     assert_eq!(status, StatusCode::OK, "{released}");
     for code in new_tables() {
         table(&released, code);
+        // Each is drawn from its published cells, in both languages.
+        for lang in ["vi", "en"] {
+            let svg = raw(
+                &app,
+                &monitor,
+                &format!(
+                    "/api/v1/stats/chart?area=SX-AL&period=year_end-2026&table={code}&lang={lang}"
+                ),
+            )
+            .await;
+            assert!(
+                svg.starts_with("<svg") && !svg.contains("<script"),
+                "{code}"
+            );
+        }
     }
+    let svg = raw(
+        &app,
+        &monitor,
+        "/api/v1/stats/chart?area=SX-AL&period=year_end-2026&table=incidents_by_context&lang=en",
+    )
+    .await;
+    assert!(
+        svg.contains("Trafficking") && svg.contains("Female"),
+        "{svg}"
+    );
 }
 
 /// The check itself finds what it must: a lone hidden cell, and a cycle
