@@ -356,6 +356,7 @@ stats-hint = Counts below the threshold are hidden (e.g. "<5"), with the cells t
 stats-kpis = Indicators
 stats-total = Total
 stats-notes = Notes
+stats-contexts-note = An incident with several contexts counts once in each of them, so the "Total" line counts contexts recorded and can exceed the number of incidents.
 
 # Organisations and policies (admin, auditor)
 nav-organisations = Organisations

@@ -357,6 +357,7 @@ stats-hint = Số nhỏ hơn ngưỡng được ẩn (ví dụ "<5"), cùng các
 stats-kpis = Chỉ số
 stats-total = Tổng
 stats-notes = Ghi chú
+stats-contexts-note = Một sự việc có nhiều bối cảnh được tính ở mỗi bối cảnh của nó, nên dòng "Tổng" là số lượt bối cảnh, có thể lớn hơn số sự việc.
 
 # Organisations and policies (admin, auditor)
 nav-organisations = Đơn vị

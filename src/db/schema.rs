@@ -201,6 +201,7 @@ diesel::table! {
         created_at -> Timestamp,
         school_id -> Nullable<Text>,
         survivor_sex -> Nullable<Text>,
+        survivor_age_band -> Nullable<Text>,
     }
 }
 

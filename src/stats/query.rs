@@ -38,17 +38,18 @@ fn for_backend(conn: &DbConnection, sql: &str) -> String {
 }
 
 /// Everything a report counts, summed: `(measure, school, a, b)` → count.
-/// The measures and their codes are those of `stats_counts` (migration
-/// `000012_statistics_summary`), plus `referral_open` (a = `overdue` or
-/// `pending`, b = ''), which depends on the time of the report. Only `case`
-/// keeps its school (the schools' totals and the area rows); the others
+/// The measures and their codes are those of `stats_counts` (migrations
+/// `000012_statistics_summary` and `000020_statistics_contexts`), plus
+/// `referral_open` (a = `overdue` or `pending`, b = ''), which depends on
+/// the time of the report. Only the measures of [`BY_SCHOOL`] keep their
+/// school (the schools' totals, the area and school-level rows); the others
 /// have school ''. Counts of zero are not kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Tallies(BTreeMap<(String, String, String, String), i64>);
 
 impl Tallies {
     fn add(&mut self, figure: Figure) {
-        let school = if figure.measure == "case" {
+        let school = if BY_SCHOOL.contains(&figure.measure.as_str()) {
             figure.school_id
         } else {
             String::new()
@@ -112,6 +113,11 @@ impl Tallies {
             .collect()
     }
 }
+
+/// The measures counted per school: cases (the schools' totals, the rows by
+/// area and school level) and the incidents' contexts and child-sexual-abuse
+/// sub-types (their columns by school level).
+pub const BY_SCHOOL: &[&str] = &["case", "incident_context", "incident_csa"];
 
 /// One counted figure, from the pre-summed table or from the rows.
 #[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
@@ -252,7 +258,8 @@ WHERE s.grain = '{grain}' AND s.bucket >= '{first}' AND s.bucket < '{end}'
             .collect();
         let sql = format!(
             "{SUBTREE}
-SELECT p.measure AS measure, CASE WHEN p.measure = 'case' THEN p.school_id ELSE '' END AS school_id,
+SELECT p.measure AS measure,
+       CASE WHEN p.measure IN ('case', 'incident_context', 'incident_csa') THEN p.school_id ELSE '' END AS school_id,
        p.a AS a, p.b AS b, CAST(SUM(p.n) AS BIGINT) AS n
 FROM ({}) p
 GROUP BY 1, 2, 3, 4",
@@ -302,6 +309,11 @@ fn rows(
     let backend = conn.backend();
     let days = whole_units(backend, "c.closed_at", "c.created_at", 86_400);
     let hours = whole_units(backend, "r.acknowledged_at", "r.sent_at", 3600);
+    // Each context of an incident: `contexts` holds codes joined by commas.
+    let each_context = match backend {
+        Backend::Sqlite => "json_each('[\"' || replace(i.contexts, ',', '\",\"') || '\"]') j",
+        Backend::Postgres => "LATERAL unnest(string_to_array(i.contexts, ',')) AS j(value)",
+    };
     let queries = [
         format!(
             "{SUBTREE}
@@ -325,6 +337,32 @@ SELECT 'incident' AS measure, COALESCE(i.survivor_sex, '') AS school_id, i.incid
 FROM incidents i
 WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
 GROUP BY i.survivor_sex, i.incident_type, i.perpetrator_relation, i.reporting_delay"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT 'incident_context' AS measure, i.school_id AS school_id, j.value AS a,
+       COALESCE(i.survivor_sex, '') || '|' || COALESCE(i.survivor_age_band, '') AS b, COUNT(*) AS n
+FROM incidents i CROSS JOIN {each_context}
+WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
+  AND i.contexts <> '' AND j.value <> ''
+GROUP BY 2, 3, 4"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT 'incident_csa' AS measure, i.school_id AS school_id, i.csa_subtype AS a,
+       COALESCE(i.survivor_sex, '') || '|' || COALESCE(i.survivor_age_band, '') AS b, COUNT(*) AS n
+FROM incidents i
+WHERE i.school_id IN (SELECT id FROM sub) AND i.created_at >= $2 AND i.created_at < $3
+  AND i.csa_subtype IS NOT NULL AND i.csa_subtype <> ''
+GROUP BY 2, 3, 4"
+        ),
+        format!(
+            "{SUBTREE}
+SELECT 'case_disability' AS measure, '' AS school_id, c.survivor_sex AS a,
+       CASE WHEN c.disability THEN 'with' ELSE 'without' END AS b, COUNT(*) AS n
+FROM cases c
+WHERE {RECORDED_AT_C} AND c.created_at >= $2 AND c.created_at < $3
+GROUP BY 3, 4"
         ),
         format!(
             "{SUBTREE}
@@ -369,7 +407,9 @@ fn split_row(f: Figure) -> Vec<Figure> {
         n: f.n,
     };
     match f.measure.as_str() {
-        "case" | "closure" => vec![f.clone()],
+        "case" | "closure" | "incident_context" | "incident_csa" | "case_disability" => {
+            vec![f.clone()]
+        }
         "incident" => {
             // school_id carries the sex; b the relation and the delay.
             let (relation, delay) = f.b.split_once('|').unwrap_or((&f.b, ""));

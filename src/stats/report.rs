@@ -155,6 +155,25 @@ impl Report {
     }
 }
 
+/// The tables a report computed now carries, in their order (the OpenAPI
+/// description lists them; a test holds them equal to a computed report's).
+pub const TABLE_CODES: &[&str] = &[
+    "cases_by_age",
+    "cases_by_school_level",
+    "cases_by_area",
+    "cases_by_disability",
+    "incidents_by_type",
+    "incidents_by_relation",
+    "incidents_by_reporting_delay",
+    "incidents_by_context",
+    "incidents_by_context_and_age",
+    "incidents_by_context_and_school_level",
+    "incidents_by_csa_subtype",
+    "incidents_by_csa_subtype_and_age",
+    "incidents_by_csa_subtype_and_school_level",
+    "referrals_by_agency_and_status",
+];
+
 /// A table before disclosure control.
 struct RawTable {
     code: &'static str,
@@ -282,6 +301,68 @@ fn terms(taxonomy: &Taxonomy, category: &str) -> Vec<Label> {
 }
 
 const UNKNOWN_AGE: &str = "unknown";
+
+/// A grid turned on its side (rows become columns).
+fn transpose<T: Copy>(grid: &[Vec<T>]) -> Vec<Vec<T>> {
+    let columns = grid.iter().map(Vec::len).max().unwrap_or(0);
+    (0..columns)
+        .map(|c| grid.iter().filter_map(|row| row.get(c).copied()).collect())
+        .collect()
+}
+
+/// The columns of the tables of a multi-valued breakdown (an incident's
+/// contexts, its child-sexual-abuse sub-type): the pupil's sex, age band,
+/// and the school's level (rows of at least two schools, as the cases'
+/// table).
+struct Breakdown<'a> {
+    sexes: &'a [Label],
+    ages: &'a [Label],
+    levels: &'a [(Label, BTreeSet<String>)],
+}
+
+impl Breakdown<'_> {
+    /// The three tables of `measure` (a = the row's code, b = sex|age band,
+    /// kept per school), rows `codes` and any other code counted, in the
+    /// same order in each: their row totals are the same counts, which the
+    /// linked suppression relies on. A school whose level has no column is
+    /// left out of all three alike.
+    fn tables(
+        &self,
+        tallies: &query::Tallies,
+        measure: &str,
+        codes: Vec<Label>,
+        titles: [(&'static str, &'static str, &'static str, &'static str); 3],
+    ) -> [RawTable; 3] {
+        let mut rows = codes;
+        for (_, code, _, _) in tallies.of(measure) {
+            position(&mut rows, code);
+        }
+        let levels: Vec<Label> = self.levels.iter().map(|(l, _)| l.clone()).collect();
+        let [t_sex, t_age, t_level] = titles;
+        let mut tables = [
+            RawTable::new(t_sex, rows.clone(), self.sexes.to_vec()),
+            RawTable::new(t_age, rows.clone(), self.ages.to_vec()),
+            RawTable::new(t_level, rows, levels),
+        ];
+        for (school, code, codes, n) in tallies.of(measure) {
+            let Some(level) = self
+                .levels
+                .iter()
+                .find(|(_, set)| set.contains(school))
+                .map(|(label, _)| label.code.as_str())
+            else {
+                continue;
+            };
+            let (sex, age) = codes.split_once('|').unwrap_or((codes, ""));
+            let age = if age.is_empty() { UNKNOWN_AGE } else { age };
+            let [by_sex, by_age, by_level] = &mut tables;
+            by_sex.add(code, sex, n);
+            by_age.add(code, age, n);
+            by_level.add(code, level, n);
+        }
+        tables
+    }
+}
 
 /// Rows that group schools: a row holding fewer than two schools would be
 /// one school's breakdown, so such rows are merged into "other"; when that
@@ -419,7 +500,7 @@ fn compute_as(
             "Cases by the pupil's age and sex",
             "cases",
         ),
-        ages,
+        ages.clone(),
         sexes.clone(),
     );
     // School levels and areas as rows of at least two schools.
@@ -558,6 +639,87 @@ fn compute_as(
         }
     }
 
+    // Cases with and without a disability (the planned shape: × sex).
+    let mut by_disability = RawTable::new(
+        (
+            "cases_by_disability",
+            "Số vụ việc theo tình trạng khuyết tật và giới tính của học sinh",
+            "Cases by disability and the pupil's sex",
+            "cases",
+        ),
+        vec![
+            Label::new("with", "Học sinh khuyết tật", "Pupil with a disability"),
+            Label::new(
+                "without",
+                "Học sinh không khuyết tật",
+                "Pupil without a disability",
+            ),
+        ],
+        sexes.clone(),
+    );
+    for (_, sex, disability, n) in tallies.of("case_disability") {
+        by_disability.add(disability, sex, n);
+    }
+
+    // Incidents by each context they carry, and child sexual abuse by
+    // sub-type: × sex, × age band, × school level (by the school's level,
+    // as the cases' table).
+    let columns = Breakdown {
+        sexes: &sexes,
+        ages: &ages,
+        levels: &level_rows,
+    };
+    let by_context = columns.tables(
+        &tallies,
+        "incident_context",
+        terms(ctx.taxonomy, "context"),
+        [
+            (
+                "incidents_by_context",
+                "Số sự việc theo bối cảnh và giới tính của học sinh (sự việc có nhiều bối cảnh được tính ở mỗi bối cảnh)",
+                "Incidents by context and the pupil's sex (an incident with several contexts counts in each)",
+                "incidents",
+            ),
+            (
+                "incidents_by_context_and_age",
+                "Số sự việc theo bối cảnh và độ tuổi của học sinh (sự việc có nhiều bối cảnh được tính ở mỗi bối cảnh)",
+                "Incidents by context and the pupil's age (an incident with several contexts counts in each)",
+                "incidents",
+            ),
+            (
+                "incidents_by_context_and_school_level",
+                "Số sự việc theo bối cảnh và cấp học (sự việc có nhiều bối cảnh được tính ở mỗi bối cảnh)",
+                "Incidents by context and school level (an incident with several contexts counts in each)",
+                "incidents",
+            ),
+        ],
+    );
+    let by_csa = columns.tables(
+        &tallies,
+        "incident_csa",
+        terms(ctx.taxonomy, "csa_subtype"),
+        [
+            (
+                "incidents_by_csa_subtype",
+                "Số sự việc xâm hại tình dục trẻ em theo hành vi (Nghị định 56/2017/NĐ-CP) và giới tính của học sinh",
+                "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and the pupil's sex",
+                "incidents",
+            ),
+            (
+                "incidents_by_csa_subtype_and_age",
+                "Số sự việc xâm hại tình dục trẻ em theo hành vi (Nghị định 56/2017/NĐ-CP) và độ tuổi của học sinh",
+                "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and the pupil's age",
+                "incidents",
+            ),
+            (
+                "incidents_by_csa_subtype_and_school_level",
+                "Số sự việc xâm hại tình dục trẻ em theo hành vi (Nghị định 56/2017/NĐ-CP) và cấp học",
+                "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and school level",
+                "incidents",
+            ),
+        ],
+    );
+
     // Referrals: by agency type and status (outcome); timeliness.
     let statuses = [
         ("sent", "Đã gửi", "Sent"),
@@ -598,7 +760,11 @@ fn compute_as(
     }
 
     // Disclosure control, table group by table group; cells that could be
-    // differenced against a released report are hidden first.
+    // differenced against a released report are hidden first. A group's
+    // tables share their totals row (the cases' and incidents' tables: the
+    // counts by sex) or, transposed, their totals column (the contexts' and
+    // sub-types' tables: the count of each context), and are suppressed
+    // together so that none gives back a cell another hides.
     let released = Released::from_reports(&differencing::overlapping(
         conn,
         area,
@@ -608,10 +774,12 @@ fn compute_as(
     )?);
     let mut differenced = 0;
     let mut published = Vec::new();
-    for group in [
-        vec![by_age, by_level, by_area],
-        vec![by_type, by_relation, by_delay],
-        vec![by_agency],
+    for (group, by_rows) in [
+        (vec![by_age, by_level, by_area, by_disability], false),
+        (vec![by_type, by_relation, by_delay], false),
+        (Vec::from(by_context), true),
+        (Vec::from(by_csa), true),
+        (vec![by_agency], false),
     ] {
         let grids: Vec<Vec<Vec<u64>>> = group.iter().map(RawTable::grid).collect();
         let forced: Vec<Option<Mask>> = group
@@ -626,7 +794,19 @@ fn compute_as(
             .flatten()
             .filter(|hidden| **hidden)
             .count();
-        let masks = suppress_linked(&grids, k, &forced);
+        let masks = if by_rows {
+            let turned: Vec<Vec<Vec<u64>>> = grids.iter().map(|g| transpose(g)).collect();
+            let forced: Vec<Option<Mask>> = forced
+                .iter()
+                .map(|mask| mask.as_ref().map(|m| transpose(m)))
+                .collect();
+            suppress_linked(&turned, k, &forced)
+                .iter()
+                .map(|m| transpose(m))
+                .collect()
+        } else {
+            suppress_linked(&grids, k, &forced)
+        };
         for ((raw, grid), mask) in group.into_iter().zip(&grids).zip(&masks) {
             published.push(raw.publish(grid, mask, policy));
         }

@@ -47,6 +47,7 @@ mod referrals;
 mod shutdown;
 mod smtp_sink;
 mod stats;
+mod stats_contexts;
 mod stats_live;
 mod stats_summary;
 mod unit_indicators;

@@ -585,6 +585,26 @@ async fn the_stats_page_states_its_window_and_offers_its_files() {
         en.contains("Data covers: 1 Nov 2025 – 31 Oct 2026 · Report due: 10 Nov 2026"),
         "{en}"
     );
+    // The tables by context, sub-type and disability (issue 17), each with
+    // its chart, and how to read the contexts' totals, in both languages.
+    for (page, title, note) in [
+        (
+            &vi,
+            "Số sự việc theo bối cảnh và giới tính của học sinh",
+            "Một sự việc có nhiều bối cảnh được tính ở mỗi bối cảnh của nó",
+        ),
+        (
+            &en,
+            "Incidents by context and the pupil&#39;s sex",
+            "An incident with several contexts counts once in each of them",
+        ),
+    ] {
+        assert!(page.contains(title) && page.contains(note), "{page}");
+        for code in crate::stats_contexts::new_tables() {
+            assert!(page.contains(&format!("id=\"table-{code}\"")), "{code}");
+            assert!(page.contains(&format!("table={code}&#38;")), "{code} chart");
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -904,6 +924,37 @@ fn the_command_line_prints_a_report_in_every_format() {
         ],
     );
     assert!(stdout(&out).contains("Cases by the pupil's age and sex"));
+    // The tables of issue 17 as well: the demo's incidents carry contexts
+    // (bullying), sub-types (molestation) and disabilities.
+    for title in [
+        "Cases by disability and the pupil's sex",
+        "Incidents by context and the pupil's sex (an incident with several contexts counts in each)",
+        "Incidents by context and the pupil's age",
+        "Incidents by context and school level",
+        "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and the pupil's sex",
+        "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and the pupil's age",
+        "Child sexual abuse incidents by sub-type (Decree 56/2017/ND-CP) and school level",
+    ] {
+        assert!(stdout(&out).contains(title), "{title}: {}", stdout(&out));
+    }
+    let bullying = json["report"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == "incidents_by_context")
+        .unwrap()["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|r| r["code"] == "bullying")
+        .unwrap();
+    let table = json["report"]["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["code"] == "incidents_by_context")
+        .unwrap();
+    assert_ne!(table["row_totals"][bullying], 0, "{table}");
     let out = caseguard(
         db.dir.path(),
         &env,

@@ -420,9 +420,12 @@ async fn an_ad_hoc_window_around_one_case_shows_no_small_count(backend: Backend)
     // One more case, today (2 November 2026), after the released window.
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let focal = app.token(&focal).await;
-    let (status, body) = app
-        .post_case(&focal, "one-case", &marked_case("one", 3))
-        .await;
+    // It counts in the tables by context, sub-type and disability too.
+    let mut case = marked_case("one", 3);
+    case["pupil"]["disability"] = json!(true);
+    case["incident"]["contexts"] = json!(["sexual_harassment", "online_abuse", "trafficking"]);
+    case["incident"]["csa_subtype"] = json!("dam_o");
+    let (status, body) = app.post_case(&focal, "one-case", &case).await;
     assert_eq!(status, 201, "{body}");
 
     // The released window and the two days after it.
@@ -453,6 +456,40 @@ async fn an_ad_hoc_window_around_one_case_shows_no_small_count(backend: Backend)
     assert!(
         cases["total"].is_string(),
         "the day's total is hidden: {cases}"
+    );
+    for code in crate::stats_contexts::new_tables() {
+        let table = day["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {day}"));
+        assert!(
+            table["total"].is_string(),
+            "the day's {code} is hidden: {table}"
+        );
+        for cell in table["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r.as_array().unwrap())
+        {
+            assert!(
+                cell.is_string() || cell == 0,
+                "{code} publishes {cell} for the day"
+            );
+        }
+    }
+    // The wider window publishes nothing a small count away from the
+    // released report in the new tables either (`small_differences` above
+    // compares every table); the released report has them as well.
+    assert!(
+        released["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["code"] == "incidents_by_context"),
+        "{released}"
     );
     // Bad windows: a clear error, nothing computed.
     for (from, to, code) in [

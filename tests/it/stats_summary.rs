@@ -1,7 +1,10 @@
-//! The pre-summed statistics (migration `000012_statistics_summary`) always
-//! equal the rows they sum: after generation, and after random updates and
-//! deletions of cases, incidents and referrals, for windows of every shape
-//! (inside one day, across month edges, at any hour, whole months).
+//! The pre-summed statistics (migrations `000012_statistics_summary` and
+//! `000020_statistics_contexts`) always equal the rows they sum: after
+//! generation, after random updates and deletions of cases, incidents and
+//! referrals (contexts, sub-types, disability and age bands included), and
+//! after migration 000020 is applied to a populated store (its back-fill),
+//! for windows of every shape (inside one day, across month edges, at any
+//! hour, whole months).
 
 use caseguard::db::DbConnection;
 use caseguard::stats::query;
@@ -15,10 +18,10 @@ use crate::stats::generate;
 on_both_backends!(pre_summed_counts_equal_the_rows);
 
 /// A small deterministic generator (the test must be repeatable).
-struct Lcg(u64);
+pub(crate) struct Lcg(pub(crate) u64);
 
 impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.0 = self
             .0
             .wrapping_mul(6_364_136_223_846_793_005)
@@ -170,9 +173,22 @@ fn mutate(conn: &mut DbConnection, rng: &mut Lcg) {
         "SELECT DISTINCT age_band AS id FROM cases WHERE age_band IS NOT NULL ORDER BY 1",
     );
     assert!(cases.len() > 100 && sexes.len() > 1 && ages.len() > 1);
-    for _ in 0..40 {
+    let flags = vec!["true".to_owned(), "false".to_owned()];
+    for _ in 0..60 {
         let case = rng.pick(&cases).to_owned();
-        match rng.below(5) {
+        match rng.below(7) {
+            5 => set(
+                conn,
+                "UPDATE cases SET disability = ($1 = 'true') WHERE id = $2",
+                rng.pick(&flags),
+                &case,
+            ),
+            6 => set(
+                conn,
+                "UPDATE cases SET age_band = NULL WHERE $1 <> '' AND id = $2",
+                "unknown",
+                &case,
+            ),
             0 => set(
                 conn,
                 "UPDATE cases SET survivor_sex = $1 WHERE id = $2",
@@ -234,9 +250,53 @@ fn mutate(conn: &mut DbConnection, rng: &mut Lcg) {
         conn,
         "SELECT DISTINCT perpetrator_relation AS id FROM incidents ORDER BY 1",
     );
-    for _ in 0..40 {
+    let contexts = contexts_of(rng, 400);
+    let subtypes = ids(
+        conn,
+        "SELECT DISTINCT csa_subtype AS id FROM incidents WHERE csa_subtype IS NOT NULL ORDER BY 1",
+    );
+    let subtypes: Vec<String> = subtypes
+        .into_iter()
+        .chain(["hiep_dam", "giao_cau", ""].map(str::to_owned))
+        .collect();
+    // Many incidents with several contexts first, a few with a sub-type.
+    for (i, incident) in incidents.iter().enumerate().take(200) {
+        set(
+            conn,
+            "UPDATE incidents SET contexts = $1 WHERE id = $2",
+            &contexts[i],
+            incident,
+        );
+        if i % 5 == 0 {
+            set(
+                conn,
+                "UPDATE incidents SET csa_subtype = NULLIF($1, '') WHERE id = $2",
+                rng.pick(&subtypes),
+                incident,
+            );
+        }
+    }
+    for _ in 0..80 {
         let incident = rng.pick(&incidents).to_owned();
-        match rng.below(4) {
+        match rng.below(7) {
+            4 => set(
+                conn,
+                "UPDATE incidents SET contexts = $1 WHERE id = $2",
+                rng.pick(&contexts),
+                &incident,
+            ),
+            5 => set(
+                conn,
+                "UPDATE incidents SET csa_subtype = NULLIF($1, '') WHERE id = $2",
+                rng.pick(&subtypes),
+                &incident,
+            ),
+            6 => set(
+                conn,
+                "UPDATE incidents SET csa_subtype = NULL WHERE $1 <> '' AND id = $2",
+                "none",
+                &incident,
+            ),
             0 => set(
                 conn,
                 "UPDATE incidents SET incident_type = $1 WHERE id = $2",
@@ -331,6 +391,49 @@ fn mutate(conn: &mut DbConnection, rng: &mut Lcg) {
     }
 }
 
+/// `n` random sets of contexts as `incidents.contexts` holds them (sorted
+/// codes joined by commas; some empty, some of several codes).
+pub(crate) fn contexts_of(rng: &mut Lcg, n: usize) -> Vec<String> {
+    const CODES: &[&str] = &[
+        "bullying",
+        "child_sexual_abuse",
+        "early_marriage",
+        "illegal_marriage_brokerage",
+        "online_abuse",
+        "on_premises",
+        "school_violence",
+        "sexual_harassment",
+        "trafficking",
+    ];
+    (0..n)
+        .map(|_| {
+            let mut picked: Vec<&str> = (0..rng.below(4))
+                .map(|_| CODES[usize::try_from(rng.below(CODES.len() as u64)).unwrap()])
+                .collect();
+            picked.sort_unstable();
+            picked.dedup();
+            picked.join(",")
+        })
+        .collect()
+}
+
+/// Reverts migrations down to and including 000020 (the context tables)
+/// and applies them again: the back-fill of a populated store.
+fn upgrade_again(conn: &mut DbConnection) {
+    let mut reverted = Vec::new();
+    loop {
+        let version = caseguard::db::migrations::revert_last(conn).unwrap();
+        let done = version.contains("000020");
+        reverted.push(version);
+        if done {
+            break;
+        }
+        assert!(reverted.len() < 5, "000020 not found: {reverted:?}");
+    }
+    let applied = caseguard::db::migrations::run_pending(conn).unwrap();
+    assert_eq!(applied.len(), reverted.len(), "{applied:?} vs {reverted:?}");
+}
+
 async fn pre_summed_counts_equal_the_rows(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
@@ -348,6 +451,23 @@ async fn pre_summed_counts_equal_the_rows(backend: Backend) {
         check(conn, &area, now, &mut rng, "after generation");
         mutate(conn, &mut rng);
         check(conn, &area, now, &mut rng, "after updates and deletions");
+        let measures = |conn: &mut DbConnection| {
+            ids(
+                conn,
+                "SELECT DISTINCT measure || ':' || a AS id FROM stats_counts
+                 WHERE measure IN ('incident_context', 'incident_csa', 'case_disability') ORDER BY 1",
+            )
+        };
+        let before = measures(conn);
+        assert!(
+            before.len() > 12
+                && before.iter().any(|m| m.starts_with("incident_csa:"))
+                && before.iter().any(|m| m == "incident_context:trafficking"),
+            "{before:?}"
+        );
+        upgrade_again(conn);
+        assert_eq!(measures(conn), before);
+        check(conn, &area, now, &mut rng, "after 000020 on a populated store");
         // Judged later: unacknowledged referrals turn overdue.
         check(
             conn,

@@ -350,7 +350,8 @@ fn add_stats(doc: &mut Value) {
     );
     let cell = json!({"oneOf": [{"type": "integer"}, {"type": "string", "description": "The policy's mark: hidden (1 to k−1, or hidden so that such a count cannot be worked out)."}]});
     let table = json!({"type": "object", "properties": {
-        "code": {"type": "string"}, "vi": {"type": "string"}, "en": {"type": "string"}, "unit": {"enum": ["cases", "incidents", "referrals"]},
+        "code": {"type": "string", "description": format!("The table, in this order: {}. A report released before a table existed does not carry it; `cases_by_area` is left out when its rows would single out a school.", crate::stats::report::TABLE_CODES.join(", "))},
+        "vi": {"type": "string"}, "en": {"type": "string"}, "unit": {"enum": ["cases", "incidents", "referrals"]},
         "rows": {"type": "array"}, "columns": {"type": "array"},
         "cells": {"type": "array", "items": {"type": "array", "items": cell.clone()}},
         "row_totals": {"type": "array", "items": cell.clone()}, "column_totals": {"type": "array", "items": cell.clone()}, "total": cell}});

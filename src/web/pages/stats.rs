@@ -24,6 +24,9 @@ pub struct TableView {
     pub column_totals: Vec<String>,
     pub total: String,
     pub chart: String,
+    /// How to read the table, when its totals are not a count of people or
+    /// incidents (an incident with several contexts counts in each).
+    pub note: String,
 }
 
 #[derive(askama::Template)]
@@ -300,6 +303,11 @@ pub fn table_views(
                 .collect(),
             column_totals: table.column_totals.iter().map(|c| cell(t, c)).collect(),
             total: cell(t, &table.total),
+            note: if table.code.starts_with("incidents_by_context") {
+                t.t("stats-contexts-note")
+            } else {
+                String::new()
+            },
             chart: chart.map_or_else(String::new, |(area_code, period_id)| {
                 format!(
                     "/api/v1/stats/chart?area={area_code}&period={period_id}&table={}&lang={lang}",
