@@ -133,7 +133,7 @@ impl Caller {
         let exp = claims.exp;
         let user = cx
             .db
-            .read(move |conn| {
+            .read_short(move |conn| {
                 let Some(user) = users::find(conn, &claims.sub)? else {
                     return Ok(None);
                 };

@@ -265,21 +265,6 @@ pub fn open_deadline(
         .optional()
 }
 
-pub fn deadline_exists(
-    conn: &mut DbConnection,
-    case_id: &str,
-    kind: &str,
-    subject: &str,
-) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        deadlines::table
-            .filter(deadlines::case_id.eq(case_id))
-            .filter(deadlines::kind.eq(kind))
-            .filter(deadlines::subject.eq(subject)),
-    ))
-    .get_result(conn)
-}
-
 /// Moves an open deadline earlier (a stricter clock now applies).
 pub fn retime(
     conn: &mut DbConnection,

@@ -70,6 +70,13 @@ pub fn plan(
     }
     let now = context.clock.now_naive();
     let facts = super::facts(conn, &case)?;
+    // The case's deadlines read once (a handful of rows), instead of a
+    // lookup per clock and per suggestion; the rows inserted below join
+    // the list, so a later check sees them as the database would.
+    let mut known = table::deadlines_of(conn, case_id)?;
+    let exists = |known: &[DeadlineRow], kind: &str, subject: &str| {
+        known.iter().any(|d| d.kind == kind && d.subject == subject)
+    };
     for clock in context.protocol.case_clocks(&facts) {
         let (kind, done) = match clock.event {
             ClockEvent::Assessed => ("assessed", ASSESSED),
@@ -83,15 +90,19 @@ pub fn plan(
             .deadline(utc(now), context.calendar)
             .naive_utc();
         warn_outside_calendar(context, due);
-        match table::open_deadline(conn, case_id, kind, kind)? {
+        let existed = exists(&known, kind, kind);
+        let open = known
+            .iter_mut()
+            .find(|d| d.kind == kind && d.subject == kind && d.met_at.is_none());
+        match open {
             Some(open) if open.due_at > due => {
                 table::retime(conn, &open.id, &clock.code, &clock.source, due)?;
+                open.due_at = due;
             }
             Some(_) => {}
-            None if table::deadline_exists(conn, case_id, kind, kind)? => {}
-            None => table::insert_deadline(
-                conn,
-                &new_deadline(
+            None if existed => {}
+            None => {
+                let row = new_deadline(
                     &case,
                     kind,
                     kind,
@@ -100,8 +111,10 @@ pub fn plan(
                     now,
                     due,
                     None,
-                ),
-            )?,
+                );
+                table::insert_deadline(conn, &row)?;
+                known.push(row);
+            }
         }
     }
     let referrals = table::of_case(conn, case_id)?;
@@ -113,7 +126,7 @@ pub fn plan(
                 .iter()
                 .any(|r| r.agency_type == agency && r.status != "withdrawn")
             || skips.iter().any(|s| s.agency_type == agency)
-            || table::deadline_exists(conn, case_id, "send", agency)?
+            || exists(&known, "send", agency)
         {
             continue;
         }
@@ -123,10 +136,9 @@ pub fn plan(
             .naive_utc();
         warn_outside_calendar(context, due);
         let (rule, source) = rule_and_source(context, &suggestion);
-        table::insert_deadline(
-            conn,
-            &new_deadline(&case, "send", agency, &rule, &source, now, due, None),
-        )?;
+        let row = new_deadline(&case, "send", agency, &rule, &source, now, due, None);
+        table::insert_deadline(conn, &row)?;
+        known.push(row);
     }
     Ok(())
 }
