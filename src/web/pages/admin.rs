@@ -373,7 +373,9 @@ pub async fn change_user(
 pub struct EntryLine {
     pub seq: i64,
     pub when: String,
+    /// The action's label; `code` is its code (searched by).
     pub action: String,
+    pub code: String,
     pub outcome: String,
     pub role: String,
     pub target: String,
@@ -531,7 +533,8 @@ pub async fn audit(
                     .map(|r| EntryLine {
                         seq: r.seq,
                         when: t.datetime(r.occurred_at),
-                        action: r.action,
+                        action: t.audit_action(&r.action),
+                        code: r.action,
                         outcome: t.t(&format!("audit-outcome-{}", r.outcome)),
                         role: r
                             .actor_role
