@@ -783,3 +783,14 @@ audit-action-case-transfer_refused = Transfer refused
 audit-action-case-transfer_cancelled = Transfer cancelled
 audit-action-user-enabled = Account enabled
 audit-action-user-enrolment_sent = Activation link sent
+
+# The kinds of an audit entry's target.
+audit-target-kind-case = Case
+audit-target-kind-draft = Draft
+audit-target-kind-key = Key
+audit-target-kind-organisation = Organisation
+audit-target-kind-partner_link = Partner link
+audit-target-kind-stats_report = Statistics report
+audit-target-kind-user = Account
+audit-target-kind-referral = Referral
+audit-target-kind-transfer = Transfer

@@ -784,3 +784,14 @@ audit-action-case-transfer_refused = Từ chối chuyển trường
 audit-action-case-transfer_cancelled = Huỷ chuyển trường
 audit-action-user-enabled = Kích hoạt lại tài khoản
 audit-action-user-enrolment_sent = Gửi đường dẫn kích hoạt
+
+# The kinds of an audit entry's target.
+audit-target-kind-case = Trường hợp
+audit-target-kind-draft = Bản nháp
+audit-target-kind-key = Khoá
+audit-target-kind-organisation = Đơn vị
+audit-target-kind-partner_link = Đường dẫn cho đối tác
+audit-target-kind-stats_report = Báo cáo thống kê
+audit-target-kind-user = Tài khoản
+audit-target-kind-referral = Chuyển gửi
+audit-target-kind-transfer = Chuyển trường

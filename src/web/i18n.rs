@@ -124,9 +124,24 @@ impl<'a> Tr<'a> {
 
     /// The label of an audit action code (`audit::action`), or the code.
     pub fn audit_action(&self, code: &str) -> String {
-        let key = format!("audit-action-{}", code.replace('.', "-"));
+        self.labelled("audit-action", &code.replace('.', "-"), code)
+    }
+
+    /// The label of the kind of an audit entry's target (`case`, `user` …),
+    /// or the kind.
+    pub fn audit_target(&self, kind: &str) -> String {
+        self.labelled("audit-target-kind", kind, kind)
+    }
+
+    /// Message `{family}-{code}`, or `fallback` where there is none.
+    fn labelled(&self, family: &str, code: &str, fallback: &str) -> String {
+        let key = format!("{family}-{code}");
         let label = self.t(&key);
-        if label == key { code.to_owned() } else { label }
+        if label == key {
+            fallback.to_owned()
+        } else {
+            label
+        }
     }
 
     /// A time, in Vietnam's time, the way the language writes it.
@@ -290,6 +305,24 @@ mod tests {
         let en = Tr::new(Lang::En, &taxonomy);
         assert_eq!(vi.audit_action("user.created"), "Tạo tài khoản");
         assert_eq!(en.audit_action("user.created"), "Account created");
+    }
+
+    /// One term per referral state: the statistics name each state as the
+    /// pages do, in both languages.
+    #[test]
+    fn the_statistics_name_each_referral_state_as_the_pages_do() {
+        let taxonomy = Taxonomy::default_shipped().unwrap();
+        let vi = Tr::new(Lang::Vi, &taxonomy);
+        let en = Tr::new(Lang::En, &taxonomy);
+        for (code, in_vi, in_en) in crate::stats::report::REFERRAL_STATUSES {
+            assert_eq!(vi.t(&format!("rstatus-{code}")), *in_vi, "{code}");
+            assert_eq!(en.t(&format!("rstatus-{code}")), *in_en, "{code}");
+        }
+        // No term stands for two states.
+        let mut seen = std::collections::HashSet::new();
+        for (_, in_vi, _) in crate::stats::report::REFERRAL_STATUSES {
+            assert!(seen.insert(*in_vi), "{in_vi} names two states");
+        }
     }
 
     /// Keys the pages build from codes (`status-{code}` …): every code of

@@ -464,8 +464,59 @@ const ENGLISH: &[&str] = &[
     "LĐ-TB-XH",
 ];
 
+/// The words of the English catalogue that the Vietnamese one does not
+/// have (four letters or more, case aside): none of them may show on a
+/// Vietnamese page. "English" itself is the language switch's name for
+/// the other language.
+fn english_only_words() -> std::collections::HashSet<String> {
+    let words = |text: &str| -> std::collections::HashSet<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(" = ").map(|(_, v)| v).or(Some(l)))
+            .flat_map(|v| {
+                v.split(|c: char| !c.is_alphabetic())
+                    .filter(|w| w.len() >= 4 && w.is_ascii())
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+    let en = words(&std::fs::read_to_string(root.join("en.ftl")).unwrap());
+    let vi = words(&std::fs::read_to_string(root.join("vi.ftl")).unwrap());
+    en.difference(&vi)
+        .filter(|w| *w != "english")
+        .cloned()
+        .collect()
+}
+
 async fn no_english(client: &Client, name: &str) {
     let page = text(client).await;
+    // Identifiers shown as such (policy file names, digests) are code,
+    // not words.
+    let code = client
+        .execute(
+            "return Array.from(document.querySelectorAll('code, pre')).map(e => e.innerText);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut words = page.clone();
+    for shown in code.as_array().unwrap() {
+        words = words.replace(shown.as_str().unwrap_or_default(), " ");
+    }
+    let english = english_only_words();
+    // E-mail addresses are data (the test accounts' name their role).
+    let found: Vec<&str> = words
+        .split_whitespace()
+        .filter(|token| !token.contains('@'))
+        .flat_map(|token| token.split(|c: char| !c.is_alphabetic()))
+        .filter(|w| english.contains(&w.to_lowercase()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "{name}: English words {found:?} on a Vietnamese page:\n{page}"
+    );
     for word in ENGLISH {
         assert!(
             !page.contains(word),
@@ -505,6 +556,9 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
     // A sexual assault: its health suggestion cites WHO and UNHCR.
     let mut body = assault_case();
     body["incident"]["type"] = json!("sexual_assault");
+    // What people type is Vietnamese too: only the interface is checked.
+    body["pupil"]["guardian"] = json!("Mẹ của em");
+    body["incident"]["narrative"] = json!("Em kể lại sự việc sau giờ học.");
     let response = app
         .client
         .post(app.url("/api/v1/cases"))
@@ -582,6 +636,13 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
         "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
     )
     .await;
+    // A link for the partner, whose pages come last.
+    open_details(&client, "details.partner-link", true).await;
+    let details = client
+        .find(Locator::Css("details.partner-link"))
+        .await
+        .unwrap();
+    let (partner_path, code) = crate::browser::partner_link(&app, &client, &details).await;
     let focal_pages = [
         "/".to_owned(),
         "/cases".to_owned(),
@@ -620,10 +681,73 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
     look(&client, "05-vi-referral").await;
     crate::browser::sign_out(&client).await;
 
-    sign_in(&app, &client, &monitor).await;
-    client.goto(&app.url("/stats")).await.unwrap();
-    no_english(&client, "/stats").await;
-    look(&client, "05-vi-stats").await;
+    // The agency's pages in English: none scrolls sideways either.
+    sign_in(&app, &client, &officer).await;
+    submit(&client, "form[action='/lang'] button").await;
+    for path in ["/referrals", "/referrals?show=finished"] {
+        client.goto(&app.url(path)).await.unwrap();
+        look(
+            &client,
+            &format!("05-en{}", path.replace(['/', '?', '='], "_")),
+        )
+        .await;
+    }
+    client.goto(&app.url("/referrals")).await.unwrap();
+    submit(&client, "#inbox a").await;
+    look(&client, "05-en-referral").await;
+    submit(&client, "form[action='/lang'] button").await;
+    crate::browser::sign_out(&client).await;
+
+    // Every other role's pages, in Vietnamese then in English.
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let admin = app.user(Role::Admin, "SX-AL").await;
+    let auditor = app.user(Role::Auditor, "SX-AL").await;
+    let break_glass = format!("/cases/{case}/break-glass");
+    let walks: [(&crate::helpers::TestUser, &str, Vec<&str>); 4] = [
+        (&monitor, "monitor", vec!["/", "/stats", "/account"]),
+        (&district, "district", vec!["/escalations", &break_glass]),
+        (
+            &admin,
+            "admin",
+            vec!["/users", "/organisations", "/policies"],
+        ),
+        (&auditor, "auditor", vec!["/audit", "/audit/break-glass"]),
+    ];
+    for (user, role, paths) in &walks {
+        sign_in(&app, &client, user).await;
+        for english in [false, true] {
+            let lang = if english { "en" } else { "vi" };
+            for path in paths {
+                client.goto(&app.url(path)).await.unwrap();
+                let page = text(&client).await;
+                assert!(!page.contains("Không tìm thấy"), "{role} {path}: {page}");
+                if !english {
+                    no_english(&client, &format!("{role} {path}")).await;
+                }
+                look(
+                    &client,
+                    &format!("05-{lang}-{role}{}", path.replace(['/', '?', '='], "_")),
+                )
+                .await;
+            }
+            submit(&client, "form[action='/lang'] button").await;
+        }
+        crate::browser::sign_out(&client).await;
+    }
+
+    // The partner's pages, through the link and its code.
+    client.goto(&app.url(&partner_path)).await.unwrap();
+    no_english(&client, "partner link").await;
+    look(&client, "05-vi-partner-code").await;
+    fill(&client, "code", &code).await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    assert!(text(&client).await.contains("PhoneCanary"));
+    no_english(&client, "partner referral").await;
+    look(&client, "05-vi-partner-referral").await;
+    // The partner's language switch is a link that stays on this page.
+    submit(&client, "a.lang").await;
+    assert!(text(&client).await.contains("PhoneCanary"));
+    look(&client, "05-en-partner-referral").await;
     client.close().await.unwrap();
 }
 

@@ -540,7 +540,10 @@ pub async fn audit(
                             .actor_role
                             .map(|role| t.t(&format!("role-{role}")))
                             .unwrap_or_default(),
-                        target: r.target_type.unwrap_or_default(),
+                        target: r
+                            .target_type
+                            .map(|kind| t.audit_target(&kind))
+                            .unwrap_or_default(),
                         target_id: r.target_id,
                     })
                     .collect(),
@@ -614,12 +617,16 @@ fn org_tree(
         };
         let kind = match (&org.agency_type, &org.school_level) {
             (Some(agency), _) => t.t(&format!("agency-{agency}")),
-            (None, Some(level)) => format!("{} · {level}", t.t("org-kind-school")),
-            (None, None) => format!(
+            (None, Some(level)) => format!(
                 "{} · {}",
-                t.t("org-kind-area"),
-                org.area_level.as_deref().unwrap_or("")
+                t.t("org-kind-school"),
+                t.code("school_level", level)
             ),
+            // The area's level is a code of the import format: its name
+            // (data, e.g. "Xã …") already says what it is, and no level
+            // term (such as a district, gone in many provinces since the
+            // 2025 reform) is written into the catalogues.
+            (None, None) => t.t("org-kind-area"),
         };
         lines.push(OrgLine {
             depth: depth.min(5),
