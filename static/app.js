@@ -21,6 +21,11 @@
     if (now - lastEscape < 800) { leave(); }
     lastEscape = now;
   });
+  // A refused form: its error summary takes the focus (the summary's
+  // autofocus does it without scripts, except where the address has a
+  // #section, which the browser scrolls to instead).
+  var refused = document.querySelector("[data-refused]");
+  if (refused && document.activeElement !== refused) { refused.focus(); }
   // Session expiry: warn two minutes before the idle timeout.
   var idle = parseInt(document.body.getAttribute("data-idle-secs") || "0", 10);
   var warning = document.getElementById("session-warning");

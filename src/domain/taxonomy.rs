@@ -49,7 +49,16 @@ pub struct Term {
     pub min: Option<i64>,
     #[serde(default)]
     pub max: Option<i64>,
+    /// The group of a context term (one of [`CONTEXT_GROUPS`]): the
+    /// intake form lists each group apart, so no context reads as a type.
+    #[serde(default)]
+    pub group: Option<String>,
 }
+
+/// The groups of the `context` category (REFERENCE.md §5): the GBVIMS
+/// contexts, the school contexts, and the forms Vietnamese law names apart
+/// from the GBVIMS type.
+pub const CONTEXT_GROUPS: &[&str] = &["gbvims", "school", "national"];
 
 /// A loaded, valid taxonomy.
 #[derive(Debug, Clone)]
@@ -93,6 +102,22 @@ impl Taxonomy {
                         return Err(format!(
                             "taxonomy: {name}: `{}` has no {language} label",
                             term.code
+                        ));
+                    }
+                }
+                let grouped = *name == "context";
+                match term.group.as_deref() {
+                    Some(g) if grouped && CONTEXT_GROUPS.contains(&g) => {}
+                    None if !grouped => {}
+                    _ => {
+                        return Err(format!(
+                            "taxonomy: {name}: `{}` {}",
+                            term.code,
+                            if grouped {
+                                "needs a group: gbvims, school or national"
+                            } else {
+                                "must not have a group"
+                            }
                         ));
                     }
                 }
@@ -255,6 +280,21 @@ mod tests {
             Taxonomy::parse(&unknown)
                 .unwrap_err()
                 .contains("unknown category `colour`")
+        );
+        // Every context has its group (the intake form lists them apart).
+        let ungrouped =
+            format!("{shipped}\n[[context]]\ncode = \"x_new\"\nvi = \"Mới\"\nen = \"New\"\n");
+        assert!(
+            Taxonomy::parse(&ungrouped)
+                .unwrap_err()
+                .contains("context: `x_new` needs a group")
+        );
+        let misgrouped =
+            shipped.replace("code = \"rape\"\n", "code = \"rape\"\ngroup = \"school\"\n");
+        assert!(
+            Taxonomy::parse(&misgrouped)
+                .unwrap_err()
+                .contains("incident_type: `rape` must not have a group")
         );
     }
 }

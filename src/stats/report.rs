@@ -466,6 +466,18 @@ pub fn compute_live(
     compute_as(conn, ctx, area, period, true)
 }
 
+/// The referral states as the statistics name them: the same term for each
+/// state as the agency's and the school's pages (`rstatus-*` in the
+/// catalogues; `i18n` tests that they agree).
+pub const REFERRAL_STATUSES: &[(&str, &str, &str)] = &[
+    ("sent", "Đã gửi", "Sent"),
+    ("acknowledged", "Đã nhận", "Acknowledged"),
+    ("accepted", "Đã tiếp nhận", "Accepted"),
+    ("declined", "Từ chối", "Declined"),
+    ("in_service", "Đang hỗ trợ", "In service"),
+    ("completed", "Hoàn thành", "Completed"),
+    ("withdrawn", "Đã rút lại", "Withdrawn"),
+];
 fn compute_as(
     conn: &mut DbConnection,
     ctx: &StatsContext<'_>,
@@ -721,18 +733,10 @@ fn compute_as(
     );
 
     // Referrals: by agency type and status (outcome); timeliness.
-    let statuses = [
-        ("sent", "Đã gửi", "Sent"),
-        ("acknowledged", "Đã tiếp nhận", "Acknowledged"),
-        ("accepted", "Đã chấp nhận", "Accepted"),
-        ("declined", "Từ chối", "Declined"),
-        ("in_service", "Đang hỗ trợ", "In service"),
-        ("completed", "Hoàn thành", "Completed"),
-        ("withdrawn", "Đã rút lại", "Withdrawn"),
-    ]
-    .iter()
-    .map(|(c, vi, en)| Label::new(c, vi, en))
-    .collect();
+    let statuses = REFERRAL_STATUSES
+        .iter()
+        .map(|(c, vi, en)| Label::new(c, vi, en))
+        .collect();
     let agencies = crate::domain::org::AgencyType::ALL
         .iter()
         .map(|a| Label::new(a.as_str(), agency_vi(a.as_str()), agency_en(a.as_str())))
@@ -889,7 +893,7 @@ fn compute_as(
     let due = count("on_time") + count("late") + count("overdue");
     let mut kpis = vec![Kpi {
         code: "referrals_acknowledged_on_time".into(),
-        vi: "Tỷ lệ chuyển gửi được tiếp nhận đúng hạn".into(),
+        vi: "Tỷ lệ chuyển gửi được xác nhận đã nhận đúng hạn".into(),
         en: "Referrals acknowledged within their deadline".into(),
         unit: "percent".into(),
         value: share(policy, count("on_time"), due),
@@ -898,7 +902,7 @@ fn compute_as(
     kpis.push(median_kpi(
         policy,
         "median_hours_to_acknowledge",
-        "Thời gian tiếp nhận (trung vị, giờ)",
+        "Thời gian đến khi xác nhận đã nhận (trung vị, giờ)",
         "Median time to acknowledge (hours)",
         "hours",
         hours,

@@ -131,6 +131,28 @@ impl<'a> Tr<'a> {
             .to_owned()
     }
 
+    /// The label of an audit action code (`audit::action`), or the code.
+    pub fn audit_action(&self, code: &str) -> String {
+        self.labelled("audit-action", &code.replace('.', "-"), code)
+    }
+
+    /// The label of the kind of an audit entry's target (`case`, `user` …),
+    /// or the kind.
+    pub fn audit_target(&self, kind: &str) -> String {
+        self.labelled("audit-target-kind", kind, kind)
+    }
+
+    /// Message `{family}-{code}`, or `fallback` where there is none.
+    fn labelled(&self, family: &str, code: &str, fallback: &str) -> String {
+        let key = format!("{family}-{code}");
+        let label = self.t(&key);
+        if label == key {
+            fallback.to_owned()
+        } else {
+            label
+        }
+    }
+
     /// A time, in Vietnam's time, the way the language writes it.
     /// A local calendar day, as people write it in each language.
     pub fn date(&self, day: NaiveDate) -> String {
@@ -261,6 +283,55 @@ mod tests {
             missing.is_empty(),
             "keys used by templates but not in the catalogues: {missing:?}"
         );
+    }
+
+    /// Every audit action has its label in both languages (the auditor's
+    /// page shows no code), and `audit::action::ALL` lists every action.
+    #[test]
+    fn every_audit_action_has_a_label_in_both_languages() {
+        let source = include_str!("../audit/mod.rs");
+        let start = source.find("pub mod action {").unwrap();
+        let declared = source[start..]
+            .lines()
+            .filter(|l| l.trim_start().starts_with("pub const") && l.contains(": &str ="))
+            .count();
+        assert_eq!(
+            declared,
+            crate::audit::action::ALL.len(),
+            "audit::action::ALL"
+        );
+        let taxonomy = Taxonomy::default_shipped().unwrap();
+        for (lang, text) in [(Lang::Vi, VI), (Lang::En, EN)] {
+            let present = keys(text);
+            let t = Tr::new(lang, &taxonomy);
+            for code in crate::audit::action::ALL {
+                let key = format!("audit-action-{}", code.replace('.', "-"));
+                assert!(present.contains(&key), "{lang:?}: no {key}");
+                assert_ne!(t.audit_action(code), *code);
+            }
+        }
+        let vi = Tr::new(Lang::Vi, &taxonomy);
+        let en = Tr::new(Lang::En, &taxonomy);
+        assert_eq!(vi.audit_action("user.created"), "Tạo tài khoản");
+        assert_eq!(en.audit_action("user.created"), "Account created");
+    }
+
+    /// One term per referral state: the statistics name each state as the
+    /// pages do, in both languages.
+    #[test]
+    fn the_statistics_name_each_referral_state_as_the_pages_do() {
+        let taxonomy = Taxonomy::default_shipped().unwrap();
+        let vi = Tr::new(Lang::Vi, &taxonomy);
+        let en = Tr::new(Lang::En, &taxonomy);
+        for (code, in_vi, in_en) in crate::stats::report::REFERRAL_STATUSES {
+            assert_eq!(vi.t(&format!("rstatus-{code}")), *in_vi, "{code}");
+            assert_eq!(en.t(&format!("rstatus-{code}")), *in_en, "{code}");
+        }
+        // No term stands for two states.
+        let mut seen = std::collections::HashSet::new();
+        for (_, in_vi, _) in crate::stats::report::REFERRAL_STATUSES {
+            assert!(seen.insert(*in_vi), "{in_vi} names two states");
+        }
     }
 
     /// Keys the pages build from codes (`status-{code}` …): every code of

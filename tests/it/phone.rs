@@ -73,17 +73,68 @@ async fn left(app: &TestApp, client: &Client) -> String {
 
 /// A case recorded by `focal` through the API; its id.
 async fn case_of(app: &TestApp, token: &str, i: u32) -> String {
+    new_case(app, token, &earlier_case(i)).await
+}
+
+/// The case `body` recorded through the API; its id.
+async fn new_case(app: &TestApp, token: &str, body: &serde_json::Value) -> String {
     let response = app
         .client
         .post(app.url("/api/v1/cases"))
         .bearer_auth(token)
-        .json(&earlier_case(i))
+        .json(body)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
+    let created: serde_json::Value = response.json().await.unwrap();
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The text of the element `locator` finds.
+async fn text_at(client: &Client, locator: Locator<'_>) -> String {
+    client.find(locator).await.unwrap().text().await.unwrap()
+}
+
+/// Back, through the whole history: no page of the service shows, and
+/// nothing of it (`canary` included) is in what the browser shows.
+async fn back_shows_nothing(app: &TestApp, client: &Client, canary: &str) {
+    let length = client
+        .execute("return history.length;", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap();
+    assert!(length >= 3, "{length}");
+    for step in 0..length {
+        client.back().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let url = client.current_url().await.unwrap().to_string();
+        assert!(!url.starts_with(&app.address), "back {step}: {url}");
+        let source = client.source().await.unwrap();
+        assert!(
+            !source.contains("caseguard") && !source.contains(canary),
+            "back {step}: {url} shows {source}"
+        );
+    }
+}
+
+/// The first Tab reaches quick exit; then Esc Esc (with scripts) or Enter
+/// on it (without); the browser leaves for the neutral page.
+async fn quick_exit_by_keyboard(app: &TestApp, client: &Client, javascript: bool) {
+    press(client, &[Key::Tab]).await;
+    let first = client
+        .execute("return document.activeElement.id;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(first, json!("quick-exit"));
+    if javascript {
+        press(client, &[Key::Escape, Key::Escape]).await;
+    } else {
+        press(client, &[Key::Enter]).await;
+    }
+    let url = left(app, client).await;
+    assert!(url.starts_with("https://www.google.com/"), "{url}");
 }
 
 async fn quick_exit_hides_the_service(javascript: bool) {
@@ -110,21 +161,8 @@ async fn quick_exit_hides_the_service(javascript: bool) {
         .value()
         .to_owned();
 
-    // The first Tab reaches quick exit.
-    press(&client, &[Key::Tab]).await;
-    let first = client
-        .execute("return document.activeElement.id;", vec![])
-        .await
-        .unwrap();
-    assert_eq!(first, json!("quick-exit"));
-    if javascript {
-        // Esc twice, from anywhere on the page.
-        press(&client, &[Key::Escape, Key::Escape]).await;
-    } else {
-        press(&client, &[Key::Enter]).await;
-    }
-    let url = left(&app, &client).await;
-    assert!(url.starts_with("https://www.google.com/"), "{url}");
+    // The first Tab reaches quick exit; Esc twice works from anywhere.
+    quick_exit_by_keyboard(&app, &client, javascript).await;
 
     // The session ended on the server: its cookie opens nothing now.
     let plain = reqwest::Client::builder()
@@ -150,25 +188,7 @@ async fn quick_exit_hides_the_service(javascript: bool) {
         "the browser still holds the session cookie"
     );
 
-    // Back, through the whole history: no page of the service shows.
-    let length = client
-        .execute("return history.length;", vec![])
-        .await
-        .unwrap()
-        .as_u64()
-        .unwrap();
-    assert!(length >= 3, "{length}");
-    for step in 0..length {
-        client.back().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let url = client.current_url().await.unwrap().to_string();
-        assert!(!url.starts_with(&app.address), "back {step}: {url}");
-        let source = client.source().await.unwrap();
-        assert!(
-            !source.contains("caseguard") && !source.contains("Canary"),
-            "back {step}: {url} shows {source}"
-        );
-    }
+    back_shows_nothing(&app, &client, "Canary").await;
     // Someone who wants to come back types the address of the sign-in page.
     client.goto(&app.url("/login")).await.unwrap();
     assert!(text(&client).await.contains("Đăng nhập"));
@@ -230,17 +250,7 @@ async fn a_case_reads_in_order_with_one_reference_and_the_answer_form_keeps_its_
     let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
     let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
     let token = app.token(&focal).await;
-    let response = app
-        .client
-        .post(app.url("/api/v1/cases"))
-        .bearer_auth(&token)
-        .json(&assault_case())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    let body: serde_json::Value = response.json().await.unwrap();
-    let case = body["id"].as_str().unwrap().to_owned();
+    let case = new_case(&app, &token, &assault_case()).await;
     let reference = caseguard::domain::case_ref::case_reference(&case);
     let client = phone(&driver, true).await;
     sign_in(&app, &client, &focal).await;
@@ -256,13 +266,7 @@ async fn a_case_reads_in_order_with_one_reference_and_the_answer_form_keeps_its_
         .goto(&app.url(&format!("/cases/{case}")))
         .await
         .unwrap();
-    let title = client
-        .find(Locator::Css("h1"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let title = text_at(&client, Locator::Css("h1")).await;
     assert_eq!(title, format!("Trường hợp {reference}"));
     let order = section_order(&client).await;
     let wanted = [
@@ -433,13 +437,7 @@ async fn a_case_reads_in_order_with_one_reference_and_the_answer_form_keeps_its_
         .goto(&app.url(&format!("/cases/{case}#feedback")))
         .await
         .unwrap();
-    let feedback = client
-        .find(Locator::Id("feedback"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let feedback = text_at(&client, Locator::Id("feedback")).await;
     assert!(feedback.contains("PhoneFeedback"), "{feedback}");
     look(&client, "02-case-feedback").await;
     client.close().await.unwrap();
@@ -466,8 +464,59 @@ const ENGLISH: &[&str] = &[
     "LĐ-TB-XH",
 ];
 
+/// The words of the English catalogue that the Vietnamese one does not
+/// have (four letters or more, case aside): none of them may show on a
+/// Vietnamese page. "English" itself is the language switch's name for
+/// the other language.
+fn english_only_words() -> std::collections::HashSet<String> {
+    let words = |text: &str| -> std::collections::HashSet<String> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split_once(" = ").map(|(_, v)| v).or(Some(l)))
+            .flat_map(|v| {
+                v.split(|c: char| !c.is_alphabetic())
+                    .filter(|w| w.len() >= 4 && w.is_ascii())
+                    .map(str::to_lowercase)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+    let en = words(&std::fs::read_to_string(root.join("en.ftl")).unwrap());
+    let vi = words(&std::fs::read_to_string(root.join("vi.ftl")).unwrap());
+    en.difference(&vi)
+        .filter(|w| *w != "english")
+        .cloned()
+        .collect()
+}
+
 async fn no_english(client: &Client, name: &str) {
     let page = text(client).await;
+    // Identifiers shown as such (policy file names, digests) are code,
+    // not words.
+    let code = client
+        .execute(
+            "return Array.from(document.querySelectorAll('code, pre')).map(e => e.innerText);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let mut words = page.clone();
+    for shown in code.as_array().unwrap() {
+        words = words.replace(shown.as_str().unwrap_or_default(), " ");
+    }
+    let english = english_only_words();
+    // E-mail addresses are data (the test accounts' name their role).
+    let found: Vec<&str> = words
+        .split_whitespace()
+        .filter(|token| !token.contains('@'))
+        .flat_map(|token| token.split(|c: char| !c.is_alphabetic()))
+        .filter(|w| english.contains(&w.to_lowercase()))
+        .collect();
+    assert!(
+        found.is_empty(),
+        "{name}: English words {found:?} on a Vietnamese page:\n{page}"
+    );
     for word in ENGLISH {
         assert!(
             !page.contains(word),
@@ -507,6 +556,9 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
     // A sexual assault: its health suggestion cites WHO and UNHCR.
     let mut body = assault_case();
     body["incident"]["type"] = json!("sexual_assault");
+    // What people type is Vietnamese too: only the interface is checked.
+    body["pupil"]["guardian"] = json!("Mẹ của em");
+    body["incident"]["narrative"] = json!("Em kể lại sự việc sau giờ học.");
     let response = app
         .client
         .post(app.url("/api/v1/cases"))
@@ -584,6 +636,13 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
         "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
     )
     .await;
+    // A link for the partner, whose pages come last.
+    open_details(&client, "details.partner-link", true).await;
+    let details = client
+        .find(Locator::Css("details.partner-link"))
+        .await
+        .unwrap();
+    let (partner_path, code) = crate::browser::partner_link(&app, &client, &details).await;
     let focal_pages = [
         "/".to_owned(),
         "/cases".to_owned(),
@@ -622,9 +681,382 @@ async fn vietnamese_pages_carry_no_english_and_no_page_scrolls_sideways() {
     look(&client, "05-vi-referral").await;
     crate::browser::sign_out(&client).await;
 
-    sign_in(&app, &client, &monitor).await;
-    client.goto(&app.url("/stats")).await.unwrap();
-    no_english(&client, "/stats").await;
-    look(&client, "05-vi-stats").await;
+    // The agency's pages in English: none scrolls sideways either.
+    sign_in(&app, &client, &officer).await;
+    submit(&client, "form[action='/lang'] button").await;
+    for path in ["/referrals", "/referrals?show=finished"] {
+        client.goto(&app.url(path)).await.unwrap();
+        look(
+            &client,
+            &format!("05-en{}", path.replace(['/', '?', '='], "_")),
+        )
+        .await;
+    }
+    client.goto(&app.url("/referrals")).await.unwrap();
+    submit(&client, "#inbox a").await;
+    look(&client, "05-en-referral").await;
+    submit(&client, "form[action='/lang'] button").await;
+    crate::browser::sign_out(&client).await;
+
+    // Every other role's pages, in Vietnamese then in English.
+    let district = app.user(Role::DistrictOfficer, "SX-AL").await;
+    let admin = app.user(Role::Admin, "SX-AL").await;
+    let auditor = app.user(Role::Auditor, "SX-AL").await;
+    let break_glass = format!("/cases/{case}/break-glass");
+    let walks: [(&crate::helpers::TestUser, &str, Vec<&str>); 4] = [
+        (&monitor, "monitor", vec!["/", "/stats", "/account"]),
+        (&district, "district", vec!["/escalations", &break_glass]),
+        (
+            &admin,
+            "admin",
+            vec!["/users", "/organisations", "/policies"],
+        ),
+        (&auditor, "auditor", vec!["/audit", "/audit/break-glass"]),
+    ];
+    for (user, role, paths) in &walks {
+        sign_in(&app, &client, user).await;
+        for english in [false, true] {
+            let lang = if english { "en" } else { "vi" };
+            for path in paths {
+                client.goto(&app.url(path)).await.unwrap();
+                let page = text(&client).await;
+                assert!(!page.contains("Không tìm thấy"), "{role} {path}: {page}");
+                if !english {
+                    no_english(&client, &format!("{role} {path}")).await;
+                }
+                look(
+                    &client,
+                    &format!("05-{lang}-{role}{}", path.replace(['/', '?', '='], "_")),
+                )
+                .await;
+            }
+            submit(&client, "form[action='/lang'] button").await;
+        }
+        crate::browser::sign_out(&client).await;
+    }
+
+    // The partner's pages, through the link and its code.
+    client.goto(&app.url(&partner_path)).await.unwrap();
+    no_english(&client, "partner link").await;
+    look(&client, "05-vi-partner-code").await;
+    fill(&client, "code", &code).await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    assert!(text(&client).await.contains("PhoneCanary"));
+    no_english(&client, "partner referral").await;
+    look(&client, "05-vi-partner-referral").await;
+    // The partner's language switch is a link that stays on this page.
+    submit(&client, "a.lang").await;
+    assert!(text(&client).await.contains("PhoneCanary"));
+    look(&client, "05-en-partner-referral").await;
     client.close().await.unwrap();
+}
+
+/// Opens the `<details>` that `css` finds: a tap on its summary where
+/// scripts run, else (a tap would do the same) by the driver.
+async fn open_details(client: &Client, css: &str, javascript: bool) {
+    if javascript {
+        click(client, &format!("{css} > summary")).await;
+    } else {
+        client
+            .execute(
+                "document.querySelector(arguments[0]).open = true;",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// What the focused element is (its id, else its tag).
+async fn focused(client: &Client) -> String {
+    client
+        .execute(
+            "const e = document.activeElement; return e.id || e.tagName;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Field `id`'s `aria-invalid`, and the text of what its
+/// `aria-describedby` names (every id must exist).
+async fn tie_of(client: &Client, id: &str) -> (Option<String>, String) {
+    let found = client
+        .execute(
+            "const f = document.getElementById(arguments[0]);
+             const ids = (f.getAttribute('aria-describedby') || '').split(' ').filter(x => x);
+             return [f.getAttribute('aria-invalid'),
+                     ids.map(i => { const d = document.getElementById(i);
+                                    return d ? d.textContent : 'MISSING ' + i; }).join(' | ')];",
+            vec![json!(id)],
+        )
+        .await
+        .unwrap();
+    (
+        found[0].as_str().map(str::to_owned),
+        found[1].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn forms_say_what_is_required_and_what_went_wrong(javascript: bool) {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let officer = app.user(Role::AgencyOfficer, "SX-AL-BTXH").await;
+    let token = app.token(&focal).await;
+    let case = new_case(&app, &token, &assault_case()).await;
+    let client = phone(&driver, javascript).await;
+    let mode = if javascript { "js" } else { "nojs" };
+    sign_in(&app, &client, &focal).await;
+
+    for english in [false, true] {
+        client.goto(&app.url("/cases/new")).await.unwrap();
+        // Required fields: marked, and the mark explained once.
+        let note = text_at(&client, Locator::Id("required-note")).await;
+        let wanted = if english {
+            "Fields marked * are required."
+        } else {
+            "Ô có dấu * là bắt buộc."
+        };
+        assert_eq!(note, wanted);
+        for id in ["incident.type", "incident.date", "pupil.name", "pupil.sex"] {
+            let field = client.find(Locator::Id(id)).await.unwrap();
+            assert_eq!(
+                field.attr("aria-required").await.unwrap().as_deref(),
+                Some("true"),
+                "{id}"
+            );
+            assert!(field.attr("required").await.unwrap().is_some(), "{id}");
+            let label = client
+                .find(Locator::Css(&format!("label[for='{id}'] .req")))
+                .await
+                .unwrap();
+            assert_eq!(label.text().await.unwrap(), "*", "{id}");
+        }
+        // The contexts in their groups, none of them an incident type.
+        let groups = client
+            .find_all(Locator::Css("#contexts fieldset.context-group"))
+            .await
+            .unwrap();
+        assert_eq!(groups.len(), 3);
+        let types: Vec<String> = {
+            let options = client
+                .find_all(Locator::Css("select[name='incident.type'] option"))
+                .await
+                .unwrap();
+            let mut labels = Vec::new();
+            for o in options {
+                labels.push(o.text().await.unwrap().to_lowercase());
+            }
+            labels
+        };
+        for group in groups {
+            for label in group.find_all(Locator::Css("label")).await.unwrap() {
+                let label = label.text().await.unwrap().to_lowercase();
+                assert!(
+                    !types.contains(&label),
+                    "the context {label:?} is an incident type"
+                );
+            }
+        }
+
+        // A refused intake: the summary has the focus, each field its message.
+        fill(&client, "pupil.name", "Lò Văn FormCanary").await;
+        submit(&client, "#intake-submit").await;
+        assert_eq!(focused(&client).await, "form-problems");
+        let (invalid, message) = tie_of(&client, "incident.type").await;
+        assert_eq!(invalid.as_deref(), Some("true"));
+        let wanted = if english {
+            "Choose the type of incident"
+        } else {
+            "Chọn loại sự việc"
+        };
+        assert!(message.contains(wanted), "{message}");
+        let (invalid, message) = tie_of(&client, "risk_level").await;
+        assert_eq!(invalid.as_deref(), Some("true"), "{message}");
+        assert!(
+            !message.is_empty() && !message.contains("MISSING"),
+            "{message}"
+        );
+        // A field without a problem is not marked.
+        let (invalid, described) = tie_of(&client, "pupil.name").await;
+        assert_eq!((invalid, described.as_str()), (None, ""));
+        let lang = if english { "en" } else { "vi" };
+        look(&client, &format!("07-intake-refused-{lang}-{mode}")).await;
+        if !english {
+            submit(&client, "form[action='/lang'] button").await;
+        }
+    }
+    submit(&client, "form[action='/lang'] button").await;
+
+    // The case page: a refused perpetrator form, its message focused and
+    // tied to the field it is about.
+    client
+        .goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .unwrap();
+    assert!(client.find(Locator::Id("required-note")).await.is_ok());
+    open_details(&client, "#perpetrators details", javascript).await;
+    choose(&client, "p-relation", "peer_pupil").await;
+    choose(&client, "p-sex", "male").await;
+    submit(&client, "#perpetrator-form button[type=submit]").await;
+    assert_eq!(focused(&client).await, "perpetrators");
+    let (invalid, message) = tie_of(&client, "p-age").await;
+    assert_eq!(invalid.as_deref(), Some("true"));
+    assert!(message.contains("Hãy chọn"), "{message}");
+    let (invalid, message) = tie_of(&client, "p-relation").await;
+    assert_eq!(invalid, None, "the relation was chosen");
+    assert!(message.contains("Hãy chọn"), "{message}");
+    look(&client, &format!("07-perpetrator-refused-{mode}")).await;
+    // A refused note.
+    submit(&client, "#note-form button[type=submit]").await;
+    assert_eq!(focused(&client).await, "notes");
+    let (invalid, message) = tie_of(&client, "case-note").await;
+    assert_eq!(invalid.as_deref(), Some("true"));
+    assert!(!message.is_empty() && !message.contains("MISSING"));
+    // The statutory report, for the agency's answer below.
+    submit(
+        &client,
+        "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
+    )
+    .await;
+    assert!(
+        text(&client)
+            .await
+            .contains("Đã gửi. Cơ quan nhận được thông báo.")
+    );
+    crate::browser::sign_out(&client).await;
+
+    // The agency's answer: refused without a choice, the message focused
+    // and tied to the choice, the required choice marked.
+    sign_in(&app, &client, &officer).await;
+    client.goto(&app.url("/referrals")).await.unwrap();
+    submit(&client, "#inbox a").await;
+    assert!(client.find(Locator::Id("required-note")).await.is_ok());
+    client
+        .execute(
+            "document.getElementById('answer-form').noValidate = true;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    submit(&client, "#answer-form button[type=submit]").await;
+    assert_eq!(focused(&client).await, "answer");
+    let message = text_at(&client, Locator::Id("answer")).await;
+    assert_eq!(message, "Hãy chọn một câu trả lời.");
+    let first = client
+        .find(Locator::Css("#answer-form input[name=to]"))
+        .await
+        .unwrap();
+    assert_eq!(
+        first.attr("aria-invalid").await.unwrap().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        first.attr("aria-describedby").await.unwrap().as_deref(),
+        Some("answer")
+    );
+    // The text was not what the refusal is about.
+    let (invalid, described) = tie_of(&client, "answer-text").await;
+    assert_eq!(invalid, None, "{described}");
+    assert!(!described.contains("MISSING"), "{described}");
+    look(&client, &format!("07-answer-refused-{mode}")).await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_say_what_is_required_and_what_went_wrong_with_javascript() {
+    forms_say_what_is_required_and_what_went_wrong(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_say_what_is_required_and_what_went_wrong_without_javascript() {
+    forms_say_what_is_required_and_what_went_wrong(false).await;
+}
+
+/// The partner's link session (30 minutes, no account) ends on quick exit
+/// too: its cookie opens nothing afterwards, and Back shows nothing.
+async fn quick_exit_ends_the_partner_session(javascript: bool) {
+    let Some(driver) = chromedriver() else { return };
+    let app = spawn_app().await;
+    let focal = app.user(Role::FocalPoint, "SX-AL-AB-TH").await;
+    let token = app.token(&focal).await;
+    let case = new_case(&app, &token, &assault_case()).await;
+    let client = phone(&driver, javascript).await;
+    let mode = if javascript { "js" } else { "nojs" };
+    sign_in(&app, &client, &focal).await;
+    client
+        .goto(&app.url(&format!("/cases/{case}")))
+        .await
+        .unwrap();
+    submit(
+        &client,
+        "#suggestion-social_protection form[action$='/referrals#suggestions'] button[type=submit]",
+    )
+    .await;
+    open_details(&client, "details.partner-link", javascript).await;
+    let details = client
+        .find(Locator::Css("details.partner-link"))
+        .await
+        .unwrap();
+    let (path, code) = crate::browser::partner_link(&app, &client, &details).await;
+    crate::browser::sign_out(&client).await;
+
+    client.goto(&app.url(&path)).await.unwrap();
+    fill(&client, "code", &code).await;
+    submit(&client, "form[action^='/partner/'] button").await;
+    let page = text(&client).await;
+    assert!(page.contains("PhoneCanary"), "{page}");
+    let here = client.current_url().await.unwrap().to_string();
+    let session = client
+        .get_named_cookie(caseguard::authn::partner::COOKIE)
+        .await
+        .unwrap()
+        .value()
+        .to_owned();
+    look(&client, &format!("08-partner-before-exit-{mode}")).await;
+
+    quick_exit_by_keyboard(&app, &client, javascript).await;
+    // The partner's session ended on the server: its cookie opens nothing.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = plain
+        .get(&here)
+        .header(
+            "cookie",
+            format!("{}={session}", caseguard::authn::partner::COOKIE),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(
+        status != 200 && !body.contains("PhoneCanary"),
+        "{status}: {body}"
+    );
+    assert!(
+        client
+            .get_named_cookie(caseguard::authn::partner::COOKIE)
+            .await
+            .is_err(),
+        "the browser still holds the partner's cookie"
+    );
+    back_shows_nothing(&app, &client, "PhoneCanary").await;
+    client.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_exit_ends_the_partner_session_with_javascript() {
+    quick_exit_ends_the_partner_session(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quick_exit_ends_the_partner_session_without_javascript() {
+    quick_exit_ends_the_partner_session(false).await;
 }

@@ -373,7 +373,9 @@ pub async fn change_user(
 pub struct EntryLine {
     pub seq: i64,
     pub when: String,
+    /// The action's label; `code` is its code (searched by).
     pub action: String,
+    pub code: String,
     pub outcome: String,
     pub role: String,
     pub target: String,
@@ -531,13 +533,17 @@ pub async fn audit(
                     .map(|r| EntryLine {
                         seq: r.seq,
                         when: t.datetime(r.occurred_at),
-                        action: r.action,
+                        action: t.audit_action(&r.action),
+                        code: r.action,
                         outcome: t.t(&format!("audit-outcome-{}", r.outcome)),
                         role: r
                             .actor_role
                             .map(|role| t.t(&format!("role-{role}")))
                             .unwrap_or_default(),
-                        target: r.target_type.unwrap_or_default(),
+                        target: r
+                            .target_type
+                            .map(|kind| t.audit_target(&kind))
+                            .unwrap_or_default(),
                         target_id: r.target_id,
                     })
                     .collect(),
@@ -611,12 +617,16 @@ fn org_tree(
         };
         let kind = match (&org.agency_type, &org.school_level) {
             (Some(agency), _) => t.t(&format!("agency-{agency}")),
-            (None, Some(level)) => format!("{} · {level}", t.t("org-kind-school")),
-            (None, None) => format!(
+            (None, Some(level)) => format!(
                 "{} · {}",
-                t.t("org-kind-area"),
-                org.area_level.as_deref().unwrap_or("")
+                t.t("org-kind-school"),
+                t.code("school_level", level)
             ),
+            // The area's level is a code of the import format: its name
+            // (data, e.g. "Xã …") already says what it is, and no level
+            // term (such as a district, gone in many provinces since the
+            // 2025 reform) is written into the catalogues.
+            (None, None) => t.t("org-kind-area"),
         };
         lines.push(OrgLine {
             depth: depth.min(5),

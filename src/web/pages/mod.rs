@@ -202,6 +202,34 @@ async fn favicon(req: HttpRequest) -> HttpResponse {
 /// request is a GET, and reloading does not post again).
 /// A location that is no valid header value (it cannot come from our own
 /// paths) goes to the start page rather than failing the response.
+/// The attributes that tie a field to its hint (element `hint`, may be
+/// empty) and, when refused, to the message about it (element `error`):
+/// `aria-describedby`, and `aria-invalid` where `invalid`, for a
+/// template's `{{ …|safe }}`. Ids come from the templates themselves; any
+/// with other than letters, digits, `.`, `-` and `_` is left out.
+pub fn tie_to(error: Option<&str>, hint: &str, invalid: bool) -> String {
+    let plain = |id: &&str| {
+        !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
+    };
+    let error = error.filter(plain);
+    let ids: Vec<&str> = [Some(hint), error]
+        .into_iter()
+        .flatten()
+        .filter(plain)
+        .collect();
+    let mut attributes = String::new();
+    if error.is_some() && invalid {
+        attributes.push_str(r#" aria-invalid="true""#);
+    }
+    if !ids.is_empty() {
+        attributes.push_str(&format!(r#" aria-describedby="{}""#, ids.join(" ")));
+    }
+    attributes
+}
+
 pub fn see_other(location: &str) -> HttpResponse {
     let location = header::HeaderValue::from_str(location)
         .unwrap_or_else(|_| header::HeaderValue::from_static("/"));

@@ -32,6 +32,19 @@ pub struct Typed {
     pub to: String,
     pub reason: String,
     pub text: String,
+    /// The field a refusal is about (`to`, `reason`, `text`), or empty.
+    pub field: String,
+}
+
+impl PartnerReferralPage<'_> {
+    /// `aria-describedby` to the hint `hint` (may be empty) and, on a
+    /// refused answer, to its message, with `aria-invalid` on the field it
+    /// is about.
+    pub fn tie(&self, name: &str, hint: &str) -> String {
+        let error = self.problem.as_ref().map(|_| "problem");
+        let invalid = self.typed.field.is_empty() || self.typed.field == name;
+        crate::web::pages::tie_to(error, hint, invalid)
+    }
 }
 
 #[derive(askama::Template)]
@@ -247,6 +260,7 @@ pub async fn answer(
             .find(|(k, _)| k == "text")
             .map(|(_, v)| v.clone())
             .unwrap_or_default(),
+        field: String::new(),
     };
     let version = form
         .get("version")
@@ -330,6 +344,17 @@ pub async fn answer(
         Ok(Err(error)) => {
             let t = Tr::new(lang, &state.taxonomy);
             let problem = t.t(problem_key(&error, &typed.to));
+            let mut typed = typed;
+            typed.field = match &error {
+                CaseError::Invalid(fields) => match fields.first().map(|f| f.field.as_str()) {
+                    Some("reason") => "reason",
+                    Some("note" | "text") => "text",
+                    _ if typed.to.is_empty() => "to",
+                    _ => "",
+                },
+                _ => "",
+            }
+            .to_owned();
             show(
                 &state,
                 &partner,

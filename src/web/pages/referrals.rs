@@ -283,6 +283,21 @@ pub struct KeptAnswer {
     pub to: String,
     pub reason: String,
     pub text: String,
+    /// The field the refusal is about (`to`, `text`), or empty.
+    pub field: String,
+}
+
+impl ReferralPage<'_> {
+    /// `aria-describedby` to the hint `hint` (may be empty) and, on a
+    /// refused answer, to its message in the form (which takes the
+    /// section's id `answer`, so that the form's `#answer` lands on it and
+    /// the browser focuses it), with `aria-invalid` on the field it is
+    /// about.
+    pub fn tie(&self, name: &str, hint: &str) -> String {
+        let error = self.problem.as_ref().map(|_| "answer");
+        let invalid = self.kept.field.is_empty() || self.kept.field == name;
+        crate::web::pages::tie_to(error, hint, invalid)
+    }
 }
 
 async fn show(
@@ -389,6 +404,7 @@ pub async fn answer(
         to: form.get("to").unwrap_or_default(),
         reason: form.get("reason").unwrap_or_default(),
         text: form.get("text").unwrap_or_default(),
+        field: String::new(),
     };
     let result = blocking(&state, move |conn, state| {
         let Some((capability, _)) = granted(state.authz.check_referral(
@@ -436,6 +452,8 @@ pub async fn answer(
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(&user, &state, "/referrals")),
         Ok(Err(error)) => {
             let key = match &error {
+                // No answer chosen: say so, whatever the check tripped on.
+                _ if kept.to.is_empty() => "problem-answer-choose",
                 // Completing, or a service note, needs the feedback text.
                 CaseError::Invalid(problems)
                     if problems.iter().any(|p| p.field == "text")
@@ -443,13 +461,19 @@ pub async fn answer(
                 {
                     "problem-feedback-missing"
                 }
-                CaseError::Invalid(_) if kept.to.is_empty() => "problem-answer-choose",
                 CaseError::Invalid(_) => "problem-reason",
                 CaseError::Stale { .. } => "problem-stale",
                 CaseError::InvalidTransition { .. } => "problem-transition",
                 _ => "problem-invalid",
             };
             let problem = user.tr(&state).t(key);
+            let mut kept = kept;
+            kept.field = match key {
+                "problem-answer-choose" => "to",
+                "problem-feedback-missing" | "problem-reason" => "text",
+                _ => "",
+            }
+            .to_owned();
             show(
                 &state,
                 &user,

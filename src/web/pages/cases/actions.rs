@@ -75,6 +75,10 @@ async fn after_action(
         Ok(Err(CaseError::NotFound)) => not_found(Frame::for_user(user, state, "/")),
         Ok(Err(error)) => {
             let problem = user.tr(state).t(problem_key(&error));
+            let mut attempt = attempt;
+            if let CaseError::Invalid(problems) = &error {
+                attempt.field = problems.first().map(|p| p.field.clone());
+            }
             case_page(
                 state,
                 user,

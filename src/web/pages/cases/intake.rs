@@ -60,7 +60,9 @@ pub struct IntakePage<'a> {
     pub problems: Vec<(String, String)>,
     pub incident_types: Vec<Choice>,
     pub csa_subtypes: Vec<Choice>,
-    pub contexts: Vec<Choice>,
+    /// The contexts by group (GBVIMS, school, national law), each with
+    /// its heading: none of them reads as an incident type.
+    pub context_groups: Vec<(String, Vec<Choice>)>,
     pub locations: Vec<Choice>,
     pub relations: Vec<Choice>,
     pub sexes: Vec<Choice>,
@@ -81,6 +83,36 @@ impl IntakePage<'_> {
             .find(|(f, _)| f == field)
             .map(|(_, m)| m.as_str())
     }
+
+    /// `aria-invalid` and `aria-describedby` to the field's message, when
+    /// the field has a problem (`|safe` in the template).
+    pub fn tie(&self, field: &str) -> String {
+        if self.problem(field).is_some() {
+            crate::web::pages::tie_to(Some(&format!("{field}-error")), "", true)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// The `context` terms by their group, in the order of
+/// [`crate::domain::taxonomy::CONTEXT_GROUPS`].
+fn context_groups(t: &Tr<'_>, state: &AppState) -> Vec<(String, Vec<Choice>)> {
+    let terms = state.taxonomy.terms("context");
+    crate::domain::taxonomy::CONTEXT_GROUPS
+        .iter()
+        .map(|group| {
+            let members = terms
+                .iter()
+                .filter(|term| term.group.as_deref() == Some(*group))
+                .map(|term| Choice {
+                    code: term.code.clone(),
+                    label: t.code("context", &term.code),
+                })
+                .collect();
+            (t.t(&format!("context-group-{group}")), members)
+        })
+        .collect()
 }
 
 fn intake_form<'a>(
@@ -106,7 +138,7 @@ fn intake_form<'a>(
         notice: None,
         incident_types: choices(&t, state, "incident_type"),
         csa_subtypes: choices(&t, state, "csa_subtype"),
-        contexts: choices(&t, state, "context"),
+        context_groups: context_groups(&t, state),
         locations: choices(&t, state, "location_type"),
         relations: choices(&t, state, "perpetrator_relation"),
         sexes: choices(&t, state, "sex"),

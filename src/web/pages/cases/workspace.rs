@@ -120,6 +120,8 @@ pub struct CasePage<'a> {
 pub struct Attempt {
     pub form: String,
     pub kept: Vec<(String, String)>,
+    /// The field the problem is about, where the check named one.
+    pub field: Option<String>,
 }
 
 impl Attempt {
@@ -140,6 +142,7 @@ impl Attempt {
                 .filter(|(k, _)| k != "csrf" && k != "form")
                 .cloned()
                 .collect(),
+            field: None,
         }
     }
 
@@ -147,6 +150,7 @@ impl Attempt {
         Self {
             form: form.to_owned(),
             kept: Vec::new(),
+            field: None,
         }
     }
 }
@@ -161,6 +165,54 @@ impl CasePage<'_> {
         self.problem
             .as_deref()
             .filter(|_| self.is_failed(form, suffix))
+    }
+
+    /// The section of the refused form, by the form's name: its address
+    /// ends in `#section`.
+    fn refused_section(&self) -> Option<&'static str> {
+        self.problem.as_ref()?;
+        let form = self.attempt.form.as_str();
+        let section = match form {
+            "consent" => "consent",
+            "perpetrator" => "perpetrators",
+            "attachment" => "attachments",
+            "note" => "notes",
+            "move" => "move",
+            "assign" => "assignment",
+            "closure-decide" => "closure-approval",
+            "closure-request" => "closure-request",
+            "transfer" => "transfer",
+            _ if form.starts_with("send-") || form.starts_with("skip-") => "suggestions",
+            _ if form.starts_with("link-") => "sent-referrals",
+            _ => return None,
+        };
+        Some(section)
+    }
+
+    /// The id of section `id`: its own, except for the section of the
+    /// refused form, whose message takes the id (so that the address's
+    /// `#section` lands on the message and the browser focuses it, with
+    /// scripts or without) while the section becomes `{id}-section`.
+    pub fn section(&self, id: &str) -> String {
+        if self.refused_section() == Some(id) {
+            format!("{id}-section")
+        } else {
+            id.to_owned()
+        }
+    }
+
+    /// The attributes that tie field `name` of form `form` + `suffix` to
+    /// its hint (element `hint`, may be empty) and, when that form was
+    /// refused, to its message (element `error`): `aria-describedby` on
+    /// each of its fields, `aria-invalid` on the one the problem names (on
+    /// all of them where it names none the form sent).
+    pub fn tie_in(&self, form: &str, suffix: &str, name: &str, error: &str, hint: &str) -> String {
+        if !self.is_failed(form, suffix) {
+            return crate::web::pages::tie_to(None, hint, false);
+        }
+        let named = self.attempt.field.as_deref();
+        let own = named.is_some_and(|f| self.attempt.kept.iter().any(|(k, _)| k == f));
+        crate::web::pages::tie_to(Some(error), hint, named == Some(name) || !own)
     }
 
     /// What field `name` of the refused form `form` + `suffix` held.
