@@ -786,6 +786,7 @@ audit-action-stats-report_computed = Statistics report computed
 audit-action-stats-report_released = Statistics report released
 audit-action-stats-exported = Statistics exported
 audit-action-stats-indicators_submitted = Unit indicators submitted
+audit-action-stats-indicator_notes_read = Unit evidence notes read
 audit-action-demo-cases_generated = Demonstration cases generated
 audit-action-case-assigned = Case worker assigned
 audit-action-case-closure_requested = Closure requested

@@ -787,6 +787,7 @@ audit-action-stats-report_computed = Tính báo cáo thống kê
 audit-action-stats-report_released = Công bố báo cáo thống kê
 audit-action-stats-exported = Xuất số liệu thống kê
 audit-action-stats-indicators_submitted = Nộp chỉ số của đơn vị
+audit-action-stats-indicator_notes_read = Đọc ghi chú minh chứng của đơn vị
 audit-action-demo-cases_generated = Tạo trường hợp mẫu
 audit-action-case-assigned = Phân công người phụ trách
 audit-action-case-closure_requested = Đề nghị đóng trường hợp
