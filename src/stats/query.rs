@@ -24,16 +24,25 @@ const SUBTREE: &str = "WITH RECURSIVE sub(id) AS (
 /// Cases and referrals count at the school that recorded them, which a
 /// transfer does not change (`recorded_school_id`, set when one moves;
 /// migration 000015). Written so the `school_id` indexes still serve the
-/// cases that never moved.
-const RECORDED_AT_C: &str = "((c.recorded_school_id IS NULL AND c.school_id IN (SELECT id FROM sub)) \
-     OR c.recorded_school_id IN (SELECT id FROM sub))";
-const RECORDED_AT_R: &str = "((r.recorded_school_id IS NULL AND r.school_id IN (SELECT id FROM sub)) \
-     OR r.recorded_school_id IN (SELECT id FROM sub))";
+/// cases that never moved: on PostgreSQL the subtree is an array
+/// (`= ANY(ARRAY(…))`, an init plan), so each side of the OR is an index
+/// condition and the two are combined by a BitmapOr; with `IN (SELECT …)`
+/// PostgreSQL scanned the whole table (162 ms against 4.6 ms for one edge
+/// query at a million cases). SQLite gets `IN (SELECT …)` ([`for_backend`]).
+const RECORDED_AT_C: &str = "((c.recorded_school_id IS NULL AND c.school_id = ANY(ARRAY(SELECT id FROM sub))) \
+     OR c.recorded_school_id = ANY(ARRAY(SELECT id FROM sub)))";
+const RECORDED_AT_R: &str = "((r.recorded_school_id IS NULL AND r.school_id = ANY(ARRAY(SELECT id FROM sub))) \
+     OR r.recorded_school_id = ANY(ARRAY(SELECT id FROM sub)))";
 
 fn for_backend(conn: &DbConnection, sql: &str) -> String {
     match conn.backend() {
         Backend::Postgres => sql.to_owned(),
-        Backend::Sqlite => sql.replace('$', "?"),
+        Backend::Sqlite => sql
+            .replace(
+                "= ANY(ARRAY(SELECT id FROM sub))",
+                "IN (SELECT id FROM sub)",
+            )
+            .replace('$', "?"),
     }
 }
 
