@@ -993,6 +993,16 @@ fn the_command_line_prints_a_report_in_every_format() {
     );
 }
 
+/// The codes of a report table's `rows` or `columns`, in order.
+pub(crate) fn line_codes(table: &Value, key: &str) -> Vec<String> {
+    table[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["code"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// Every published count of a report's JSON, by (table, row, column) —
 /// written apart from `caseguard::stats::differencing`, as a reader would.
 pub(crate) fn published(
@@ -1001,15 +1011,7 @@ pub(crate) fn published(
     let mut out = std::collections::BTreeMap::new();
     for table in report["tables"].as_array().unwrap() {
         let code = table["code"].as_str().unwrap().to_owned();
-        let codes = |key: &str| -> Vec<String> {
-            table[key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["code"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        let (rows, columns) = (codes("rows"), codes("columns"));
+        let (rows, columns) = (line_codes(table, "rows"), line_codes(table, "columns"));
         let mut put = |row: &str, column: &str, cell: &Value| {
             if let Some(n) = cell.as_u64() {
                 out.insert((code.clone(), row.to_owned(), column.to_owned()), n);

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::helpers::{Backend, TestApp};
-use crate::stats::{assert_no_small_counts, generate};
+use crate::stats::{assert_no_small_counts, generate, line_codes};
 use crate::stats_summary::{Lcg, contexts_of};
 
 on_both_backends!(
@@ -132,15 +132,7 @@ fn recoverable(report: &Value) -> Vec<String> {
     let mut known = std::collections::HashSet::new();
     for table in report["tables"].as_array().unwrap() {
         let code = table["code"].as_str().unwrap();
-        let codes = |key: &str| -> Vec<String> {
-            table[key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["code"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        let (rows, columns) = (codes("rows"), codes("columns"));
+        let (rows, columns) = (line_codes(table, "rows"), line_codes(table, "columns"));
         for (c, column) in columns.iter().enumerate() {
             if table["column_totals"][c].is_u64() {
                 known.insert(unknown(code, None, Some(column)));
@@ -159,15 +151,7 @@ fn recoverable(report: &Value) -> Vec<String> {
     let mut equations: Vec<BTreeMap<usize, f64>> = Vec::new();
     for table in report["tables"].as_array().unwrap() {
         let code = table["code"].as_str().unwrap();
-        let codes = |key: &str| -> Vec<String> {
-            table[key]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|l| l["code"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        let (rows, columns) = (codes("rows"), codes("columns"));
+        let (rows, columns) = (line_codes(table, "rows"), line_codes(table, "columns"));
         // Augmented grid: (key, hidden).
         let mut grid: Vec<Vec<Option<String>>> = Vec::new();
         let hidden_key = |cell: &Value, row: Option<&str>, column: Option<&str>| {
